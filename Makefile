@@ -1,0 +1,26 @@
+# Two commands do everything on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test bench install clean
+
+$(STAMP): setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m pipeline run --input 'seeds/*' --output out/
+	$(PY) -m pipeline inspect out/articles-00000-of-00001.avro --limit 1 | head -c 2000; echo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf out/ .pytest_cache

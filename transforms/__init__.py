@@ -1,0 +1,1 @@
+"""Composable PTransforms and ModelHandlers of the news-ingest pipeline."""

@@ -1,0 +1,46 @@
+"""The element types that flow through the graph."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+
+@dataclass
+class RawUnit:
+    """One input unit as read: a JSONL line, or a whole seed/plain-text file."""
+
+    source_file: str
+    line: Optional[int]  # 1-based line for JSONL, None for whole-file formats
+    data: bytes
+    format: str  # jsonl | seed | text
+    truncated: bool = False  # the reader cut `data` at --max-article-bytes
+
+
+@dataclass
+class Article:
+    """A parsed, normalised article. Offsets in enrichment refer to `title` and `text` as stored here."""
+
+    id: str
+    title: str
+    text: str
+    source: Optional[str] = None
+    url: Optional[str] = None
+    published_at: Optional[int] = None  # epoch milliseconds, UTC
+    extra: dict[str, str] = field(default_factory=dict)
+    source_file: str = ""
+    source_line: Optional[int] = None
+    raw: bytes = b""
+    language: Optional[str] = None
+    entities: list = field(default_factory=list)  # list[Entity], filled by NER
+    topic_scores: dict[str, float] = field(default_factory=dict)  # filled by topics
+    topic_labels: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Entity:
+    field: str  # "title" | "text"
+    start: int  # Python str offsets into that field
+    end: int
+    text: str
+    label: str
+    score: float

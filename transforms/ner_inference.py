@@ -1,0 +1,66 @@
+"""Batched NER forward passes over many texts: encode -> length-sorted batches -> decode."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from transforms.ner_decoding import EntitySpan, decode_entities
+from transforms.ner_encoding import CASE_CONFIG_KEY, Window, encode_windows
+
+
+def pad_batch(windows: Sequence[Window], pad_id: int) -> dict[str, torch.Tensor]:
+    width = max(len(w) for w in windows)
+    ids = torch.full((len(windows), width), pad_id, dtype=torch.long)
+    types = torch.zeros((len(windows), width), dtype=torch.long)
+    mask = torch.zeros((len(windows), width), dtype=torch.long)
+    for i, w in enumerate(windows):
+        n = len(w)
+        ids[i, :n] = torch.tensor(w.input_ids)
+        types[i, :n] = torch.tensor(w.token_type_ids)
+        mask[i, :n] = 1
+    return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
+
+
+def predict_entities(
+    model,
+    tokenizer,
+    texts: Sequence[str],
+    *,
+    max_length: int = 256,
+    stride: int = 64,
+    max_batch_tokens: int = 8192,
+) -> list[list[EntitySpan]]:
+    """Entity spans for each text. Windows are sorted by length so padding stays small."""
+    case_types = bool(getattr(model.config, CASE_CONFIG_KEY, False))
+    windows = encode_windows(
+        tokenizer, texts, max_length=max_length, stride=stride, case_token_types=case_types
+    )
+    order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
+    logits: list[np.ndarray | None] = [None] * len(windows)
+    pad_id = tokenizer.pad_token_id or 0
+    uses_types = "token_type_ids" in getattr(model, "forward").__code__.co_varnames
+    with torch.inference_mode():
+        start = 0
+        while start < len(order):
+            width = len(windows[order[start]])
+            end = start + 1
+            while end < len(order) and (end - start + 1) * len(windows[order[end]]) <= max_batch_tokens:
+                end += 1
+            batch_idx = order[start:end]
+            inputs = pad_batch([windows[i] for i in batch_idx], pad_id)
+            if not uses_types:
+                inputs.pop("token_type_ids")
+            out = model(**inputs).logits.float().numpy()
+            for row, i in enumerate(batch_idx):
+                logits[i] = out[row]
+            start = end
+    per_text: list[list[int]] = [[] for _ in texts]
+    for i, w in enumerate(windows):
+        per_text[w.text_index].append(i)
+    id2label = model.config.id2label
+    return [
+        decode_entities([windows[i] for i in idx], [logits[i] for i in idx], id2label)
+        for idx in per_text
+    ]

@@ -1,0 +1,253 @@
+"""Embedding backend for zero-shot topics: all-MiniLM-L6-v2 passage similarity + alias evidence.
+
+An article is split into passages (the title and each sentence). Every passage is embedded (mean
+pooling over the last hidden state, L2-normalised: what sentence-transformers does for this model)
+and compared by cosine similarity with each topic's anchors (its description and prototype
+sentences, embedded once per loaded model). Per topic the passage similarities are aggregated over
+the article into a few features:
+
+* ``sim_max``   the best passage (a topic discussed in one sentence of a long article is found),
+* ``sim_top3``  the mean of the three best passages (is the topic discussed, not just mentioned),
+* ``alias``     log(1 + number of alias matches) in title + text (lexical evidence from the taxonomy).
+
+A small logistic calibration per topic (fitted by ``news-ingest calibrate``) turns the features into
+a probability; topics without their own calibration use the taxonomy's default (shared) one, whose
+similarity weights are positive, so the transformer alone can carry a topic with no alias match.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Iterable, Optional, Sequence
+
+import numpy as np
+
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+
+from transforms.article import Article
+from transforms.taxonomy import Calibration, Taxonomy, Topic
+from transforms.topic_result import TopicResult
+
+FEATURES = ("sim_max", "sim_top3", "alias")
+TOP_K = 3
+# Used only when a taxonomy has no fitted embedding calibration at all (a fresh taxonomy).
+FALLBACK_CALIBRATION = Calibration(weights={"sim_max": 12.0, "sim_top3": 12.0, "alias": 1.0}, bias=-10.0)
+
+_SENT_SPLIT = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9А-ЯІЇЄҐ])")
+
+
+def split_passages(title: str, text: str, max_chars: int = 600) -> list[str]:
+    """Title plus the sentences of the text (paragraphs split at sentence ends; over-long sentences
+    are cut into max_chars pieces at spaces)."""
+    out: list[str] = []
+    if title and title.strip():
+        out.append(" ".join(title.split()))
+    for para in re.split(r"\n+", text or ""):
+        para = " ".join(para.split())
+        if not para:
+            continue
+        for sent in _SENT_SPLIT.split(para):
+            sent = sent.strip()
+            while len(sent) > max_chars:
+                cut = sent.rfind(" ", 0, max_chars)
+                cut = cut if cut > max_chars // 2 else max_chars
+                out.append(sent[:cut].strip())
+                sent = sent[cut:].strip()
+            if len(sent) >= 3:
+                out.append(sent)
+    return out
+
+
+def alias_pattern(aliases: Sequence[str]) -> Optional[re.Pattern]:
+    """One regex for a topic's aliases. Word boundaries at both ends; a trailing '*' matches any word
+    ending. Lowercase letters match either case, uppercase letters only uppercase ('Patriot' matches
+    'Patriot'/'PATRIOT' but not 'patriot'; 'NABU' does not match 'nabu')."""
+    parts = []
+    for alias in aliases:
+        star = alias.endswith("*")
+        body = alias.rstrip("*").strip()
+        chunks = []
+        for ch in body:
+            if ch.islower():
+                chunks.append(f"[{ch}{ch.upper()}]" if ch.upper() != ch else re.escape(ch))
+            elif ch.isspace():
+                chunks.append(r"[\s\-]+")
+            elif ch == "-":
+                chunks.append(r"[\s\-]?")
+            else:
+                chunks.append(re.escape(ch))
+        pat = "".join(chunks) + (r"\w*" if star else "")
+        parts.append(pat)
+    if not parts:
+        return None
+    return re.compile(r"(?<!\w)(?:" + "|".join(sorted(parts, key=len, reverse=True)) + r")(?!\w)")
+
+
+def alias_count(pattern: Optional[re.Pattern], title: str, text: str) -> int:
+    if pattern is None:
+        return 0
+    return len(pattern.findall(title or "")) + len(pattern.findall(text or ""))
+
+
+# ------------------------------------------------------------------------------------------ encoder
+
+
+class SentenceEncoder:
+    """Mean-pooled, L2-normalised sentence embeddings from a Hugging Face encoder (no
+    sentence-transformers needed)."""
+
+    def __init__(self, model, tokenizer, max_length: int = 128, batch_size: int = 64):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.batch_size = batch_size
+
+    @classmethod
+    def load(cls, model_name: Optional[str] = None, allow_download: bool = False, **kw) -> "SentenceEncoder":
+        from transformers import AutoModel
+
+        from transforms.model_loading import load_model, load_tokenizer, packaged_minilm
+
+        path = model_name or packaged_minilm()
+        return cls(load_model(AutoModel, path, allow_download), load_tokenizer(path, allow_download), **kw)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        import torch
+
+        dim = int(getattr(self.model.config, "hidden_size", 384))
+        if not texts:
+            return np.zeros((0, dim), dtype=np.float32)
+        out = np.zeros((len(texts), dim), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                idx = order[start:start + self.batch_size]
+                enc = self.tokenizer(
+                    [texts[i] for i in idx], padding=True, truncation=True,
+                    max_length=self.max_length, return_tensors="pt",
+                )
+                hidden = self.model(**enc).last_hidden_state
+                mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+                out[idx] = pooled.float().numpy()
+        return out
+
+
+# ------------------------------------------------------------------------------------------- scorer
+
+
+@dataclass
+class _TopicIndex:
+    topic: Topic
+    anchors: np.ndarray  # (n_anchors, dim)
+    pattern: Optional[re.Pattern]
+    calibration: Calibration
+
+
+class EmbeddingTopicModel:
+    """Scores articles against a taxonomy. Topic anchors are embedded once, at construction."""
+
+    backend = "embedding"
+
+    def __init__(self, taxonomy: Taxonomy, encoder: SentenceEncoder):
+        self.taxonomy = taxonomy
+        self.encoder = encoder
+        default = taxonomy.default_calibration(self.backend) or FALLBACK_CALIBRATION
+        texts: list[str] = []
+        spans = []
+        for t in taxonomy.topics:
+            anchors = t.anchor_texts()
+            spans.append((len(texts), len(texts) + len(anchors)))
+            texts.extend(anchors)
+        emb = encoder.encode(texts)
+        self.topics = [
+            _TopicIndex(
+                topic=t,
+                anchors=emb[a:b],
+                pattern=alias_pattern(t.aliases),
+                calibration=t.calibration.get(self.backend) or default,
+            )
+            for t, (a, b) in zip(taxonomy.topics, spans)
+        ]
+
+    def features(self, articles: Sequence[Article]) -> list[dict[str, dict[str, float]]]:
+        """Per article: topic id -> {feature name: value}."""
+        passages: list[str] = []
+        owner: list[int] = []
+        for i, a in enumerate(articles):
+            ps = split_passages(a.title, a.text) or [" "]
+            passages.extend(ps)
+            owner.extend([i] * len(ps))
+        emb = self.encoder.encode(passages)
+        owner_arr = np.asarray(owner)
+        out: list[dict[str, dict[str, float]]] = [{} for _ in articles]
+        per_topic = [emb @ ti.anchors.T for ti in self.topics]  # (n_passages, n_anchors)
+        for i, a in enumerate(articles):
+            rows = owner_arr == i
+            for ti, sims in zip(self.topics, per_topic):
+                passage_scores = np.sort(sims[rows].max(axis=1))[::-1]
+                out[i][ti.topic.id] = {
+                    "sim_max": float(passage_scores[0]),
+                    "sim_top3": float(passage_scores[:TOP_K].mean()),
+                    "alias": float(np.log1p(alias_count(ti.pattern, a.title, a.text))),
+                }
+        return out
+
+    def score(self, articles: Sequence[Article]) -> list[TopicResult]:
+        thresholds = self.taxonomy.thresholds
+        results = []
+        for feats in self.features(articles):
+            scores = {ti.topic.id: ti.calibration.probability(feats[ti.topic.id]) for ti in self.topics}
+            results.append(TopicResult.from_scores(scores, thresholds))
+        return results
+
+
+# -------------------------------------------------------------------------------------- Beam handler
+
+
+class EmbeddingTopicModelHandler(ModelHandler[Article, PredictionResult, EmbeddingTopicModel]):
+    """RunInference handler: Article -> PredictionResult(example=article, inference=TopicResult)."""
+
+    def __init__(
+        self,
+        taxonomy: Taxonomy,
+        model_name: Optional[str] = None,
+        allow_download: bool = False,
+        max_batch_size: int = 16,
+    ):
+        super().__init__()
+        self.taxonomy = taxonomy
+        self.model_name = model_name
+        self.allow_download = allow_download
+        self.max_batch_size = max_batch_size
+
+    @property
+    def model_id(self) -> str:
+        from transforms.model_loading import model_label
+
+        return "embedding:" + (model_label(self.model_name) if self.model_name else "all-MiniLM-L6-v2")
+
+    def load_model(self) -> EmbeddingTopicModel:
+        import torch
+
+        torch.set_num_threads(max(1, min(torch.get_num_threads(), 4)))
+        encoder = SentenceEncoder.load(self.model_name, self.allow_download)
+        return EmbeddingTopicModel(self.taxonomy, encoder)
+
+    def run_inference(
+        self,
+        batch: Sequence[Article],
+        model: EmbeddingTopicModel,
+        inference_args: Optional[dict[str, Any]] = None,
+    ) -> Iterable[PredictionResult]:
+        batch = list(batch)
+        for article, result in zip(batch, model.score(batch)):
+            yield PredictionResult(example=article, inference=result, model_id=self.model_id)
+
+    def get_metrics_namespace(self) -> str:
+        return "news_ingest_topics_embedding"
+
+    def batch_elements_kwargs(self) -> dict[str, Any]:
+        return {"min_batch_size": 1, "max_batch_size": self.max_batch_size}

@@ -47,7 +47,13 @@ class ReportError(Exception):
 
 
 def find_files(input_dir: Path, pattern: str) -> list[Path]:
-    return sorted(p for p in Path(input_dir).rglob(pattern) if p.is_file())
+    """Files matching pattern under input_dir, recursively; Beam's temporary folders (beam-temp-*) and
+    hidden ones are skipped, as their files may be incomplete."""
+    input_dir = Path(input_dir)
+    return sorted(
+        p for p in input_dir.rglob(pattern)
+        if p.is_file() and not any(part.startswith((".", "beam-temp")) for part in p.relative_to(input_dir).parts)
+    )
 
 
 def _read_avro(path: Path) -> Iterable[dict]:
@@ -544,7 +550,7 @@ th{background:#f3f5f8}td.num,th.num{text-align:right;font-variant-numeric:tabula
 img{max-width:100%;height:auto;display:block;margin:.5em 0}
 .muted{color:#666;font-size:.9em}.grid{display:flex;flex-wrap:wrap;gap:1.5em}
 .grid>div{flex:1 1 320px;min-width:280px}
-#articles td{word-break:break-word}.tag{display:inline-block;background:#eef2f7;border-radius:3px;
+#articles td{word-break:break-word}#articles td:first-child{white-space:nowrap}.tag{display:inline-block;background:#eef2f7;border-radius:3px;
 padding:0 .3em;margin:0 .2em .1em 0;font-size:.85em}
 details{margin:.5em 0}
 """

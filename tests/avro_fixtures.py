@@ -59,16 +59,17 @@ HOSTILE_TITLE = '<script>window.__pwned = 1</script><img src=x onerror="document
 HOSTILE_URL = 'javascript:window.__pwned=1//"><script>window.__pwned=1</script>'
 
 
-def load_articles(n: Optional[int] = 100, path: Path = ARTICLES_JSONL) -> list[dict]:
-    """The first `n` articles (all when n is None) of the shared articles file."""
-    out = []
+def load_articles(n: Optional[int] = 100, path: Path = ARTICLES_JSONL, *,
+                  spread: bool = True) -> list[tuple[int, dict]]:
+    """(1-based line, article) for `n` articles of the shared articles file (all when n is None): evenly
+    spaced over the file when `spread` (so they cover its whole period, 2021-2025), else the first n."""
     with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                out.append(json.loads(line))
-                if n is not None and len(out) >= n:
-                    break
-    return out
+        rows = [(i, json.loads(line)) for i, line in enumerate(f, 1) if line.strip()]
+    if n is None or n >= len(rows):
+        return rows
+    if not spread:
+        return rows[:n]
+    return [rows[(i * len(rows)) // n] for i in range(n)]
 
 
 def _parse_date(value) -> Optional[datetime]:
@@ -158,17 +159,17 @@ def make_record(raw: dict, line: int, *, source_file: str = "articles.jsonl", ex
 
 
 def make_records(n: Optional[int] = 100, *, extended: bool = False, hostile: bool = False,
-                 undated: int = 0) -> list[dict]:
+                 undated: int = 0, spread: bool = True) -> list[dict]:
     """Records for the first `n` articles. `undated` records lose published_at (report falls back to
     ingested_at); `hostile` appends one record whose strings try to inject markup."""
-    recs = [make_record(a, i + 1, extended=extended) for i, a in enumerate(load_articles(n))]
+    recs = [make_record(a, line, extended=extended) for line, a in load_articles(n, spread=spread)]
     for rec in recs[:undated]:
         rec["published_at"] = None
     if hostile:
         bad = make_record({"id": "hostile-1", "title": HOSTILE_TITLE, "url": HOSTILE_URL,
                            "publisher": "<b>evil</b>", "date": "2021-11-01T00:00:00Z",
                            "text": "Ukraine </td></tr></table><script>window.__pwned=1</script> NATO war"},
-                          len(recs) + 1, extended=extended)
+                          10**6, extended=extended)
         # An entity whose text/label are markup too (offsets still valid).
         bad["entities"].append({"field": "title", "start": 0, "end": 8, "text": HOSTILE_TITLE[:8],
                                 "label": "<i>X</i>", "score": 0.5})

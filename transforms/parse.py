@@ -30,7 +30,7 @@ def detect_format(path: str, head: bytes) -> str:
     if path.lower().endswith(_JSONL_SUFFIXES):
         return "jsonl"
     first = head.split(b"\n", 1)[0].lstrip(b"\xef\xbb\xbf")
-    if _SEED_FIRST_LINE.match(first.decode("utf-8", "replace").rstrip("\r")):
+    if _SEED_FIRST_LINE.match(first.decode("utf-8", "replace").strip()):
         return "seed"
     if first.lstrip().startswith(b"{"):
         return "jsonl"
@@ -163,7 +163,7 @@ def parse_unit(unit: RawUnit) -> Article:
                  for k, v in obj.items() if k not in _KNOWN}
     else:
         lines = raw.replace("\r\n", "\n").replace("\r", "\n").split("\n", 1)
-        first, body = lines[0], lines[1] if len(lines) > 1 else ""
+        first, body = lines[0].strip(), lines[1] if len(lines) > 1 else ""
         date_value, url, source, given_id = None, None, None, None
         m = _SEED_FIRST_LINE.match(first) if unit.format == "seed" else None
         if unit.format == "seed" and not m:

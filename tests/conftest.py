@@ -1,0 +1,58 @@
+"""Shared fixtures: tiny real Hugging Face models built in the test (no network) and pipeline runs."""
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+import fastavro
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+EMBEDDED_NER = ROOT / "models" / "ner-minilm-conll03"
+
+
+def build_tiny_ner(path: Path, *, case_token_types: bool = False, seed: int = 0) -> Path:
+    """A randomly initialised 2-layer BERT token classifier with the packaged MiniLM tokenizer."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForTokenClassification
+
+    from pipeline.conll import LABELS
+    from transforms.model_loading import packaged_minilm
+
+    torch.manual_seed(seed)
+    tok = AutoTokenizer.from_pretrained(packaged_minilm())
+    config = BertConfig(
+        vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=512, type_vocab_size=4 if case_token_types else 2,
+        num_labels=len(LABELS), id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)},
+    )
+    if case_token_types:
+        config.case_token_types = True
+    model = BertForTokenClassification(config)
+    model.save_pretrained(path, safe_serialization=True)
+    tok.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_ner(tmp_path_factory) -> Path:
+    return build_tiny_ner(tmp_path_factory.mktemp("tiny-ner"))
+
+
+def read_avro(pattern: str) -> list[dict]:
+    records = []
+    for path in sorted(glob.glob(pattern, recursive=True)):
+        with open(path, "rb") as fh:
+            records.extend(fastavro.reader(fh))
+    return records
+
+
+def run_pipeline(args: list[str]) -> int:
+    from pipeline.cli import main
+
+    return main(["run", *args])

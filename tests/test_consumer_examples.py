@@ -1,0 +1,66 @@
+"""The reading examples of docs/consumers.md, run exactly as written on a fixture output folder."""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+import avro_fixtures as af
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "consumers.md"
+N = 40
+
+
+def example(name: str) -> str:
+    """The ```python block that follows `<!-- example: name -->` in the guide."""
+    m = re.search(r"<!-- example: " + re.escape(name) + r" -->\s*```python\n(.*?)```", DOC.read_text(), re.S)
+    assert m, f"example {name!r} not found in {DOC}"
+    return m.group(1)
+
+
+@pytest.fixture()
+def output(tmp_path, monkeypatch):
+    """An `output` folder (streaming layout, so the examples must search recursively) in the cwd."""
+    recs = af.make_records(N, undated=2)
+    af.write_output_dir(tmp_path / "output", recs, dead=2, shards=3, windows=True)
+    monkeypatch.chdir(tmp_path)
+    return recs
+
+
+def run_example(name: str) -> dict:
+    ns: dict = {"__name__": "__example__"}
+    exec(compile(example(name), f"docs/consumers.md:{name}", "exec"), ns)
+    return ns
+
+
+def test_all_examples_are_present():
+    for name in ("fastavro", "pandas", "avro"):
+        assert example(name).strip()
+
+
+def test_fastavro_example(output, capsys):
+    ns = run_example("fastavro")
+    assert len(ns["articles"]) == N and len(ns["dead_letters"]) == 2
+    assert {a["id"] for a in ns["articles"]} == {r["id"] for r in output}
+    assert isinstance(ns["dead_letters"][0]["raw"], bytes)
+    assert "parse JSONDecodeError" in capsys.readouterr().out
+
+
+def test_pandas_example(output):
+    ns = run_example("pandas")
+    assert len(ns["articles"]) == N
+    expected = Counter(t for r in output for t in r["topic_labels"])
+    assert ns["topics_per_day"].sum().to_dict() == dict(expected)
+    mentions = Counter((e["text"], e["label"]) for r in output for e in r["entities"])
+    top = ns["top_entities"]
+    assert len(top) == 10
+    assert top.iloc[0] == max(mentions.values())
+    assert all(int(n) == mentions[key] for key, n in top.items())
+    assert len(ns["entities"]) == sum(mentions.values())
+
+
+def test_avro_package_example(output):
+    ns = run_example("avro")
+    assert ns["topic_counts"] == dict(Counter(t for r in output for t in r["topic_labels"]))

@@ -131,8 +131,12 @@ def build(p: beam.Pipeline, opts: NewsIngestOptions, *, units=None) -> dict:
         else:
             read = p | "ReadInput" >> ReadFiles(opts.input, fmt=opts.format, max_bytes=opts.max_article_bytes)
         units, read_dead = read["units"], [read[dl.DEAD_LETTER]]
+        if streaming:
+            read_dead = [read_dead[0] | "WindowReadErrors" >> beam.WindowInto(window.FixedWindows(opts.window_seconds))]
     units = units | "CountUnits" >> beam.ParDo(_CountFn("units"))
-    if not streaming:
+    if streaming:  # window at the source so batching, dead letters and files all follow event time
+        units = units | "Window" >> beam.WindowInto(window.FixedWindows(opts.window_seconds))
+    else:
         units = units | "Spread" >> beam.Reshuffle()
     out = units | "Enrich" >> EnrichArticles(ner, topic_handler(opts, taxonomy), provenance,
                                              [t.id for t in taxonomy.topics])
@@ -140,11 +144,8 @@ def build(p: beam.Pipeline, opts: NewsIngestOptions, *, units=None) -> dict:
     dead = (dead | "CapRaw" >> beam.Map(cap_raw, opts.max_deadletter_bytes)
             | "CountDeadLetters" >> beam.ParDo(_CountFn("dead_letters")))
     if streaming:
-        win = window.FixedWindows(opts.window_seconds)
-        out["records"] | "WindowRecords" >> beam.WindowInto(win) | "WriteArticles" >> WriteWindowedAvroFiles(
-            opts.output, "articles", schemas.ENRICHED_ARTICLE)
-        dead | "WindowDeadLetters" >> beam.WindowInto(win) | "WriteDeadLetters" >> WriteWindowedAvroFiles(
-            opts.output, "deadletter", schemas.DEAD_LETTER)
+        out["records"] | "WriteArticles" >> WriteWindowedAvroFiles(opts.output, "articles", schemas.ENRICHED_ARTICLE)
+        dead | "WriteDeadLetters" >> WriteWindowedAvroFiles(opts.output, "deadletter", schemas.DEAD_LETTER)
     else:
         out["records"] | "WriteArticles" >> WriteAvroFiles(opts.output, "articles", schemas.ENRICHED_ARTICLE,
                                                            opts.num_shards)

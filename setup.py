@@ -41,6 +41,7 @@ setup(
         "pyyaml>=6",
         "tqdm>=4.66",
         "matplotlib>=3.8",
+        "py3langid>=0.3",
     ],
     extras_require={
         "test": ["pytest>=8", "hypothesis>=6.100", "avro>=1.12", "pandas>=2.2"],

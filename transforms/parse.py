@@ -20,6 +20,7 @@ import apache_beam as beam
 
 from transforms import dead_letter as dl
 from transforms.article import Article, RawUnit
+from transforms.language import detect_language
 
 FORMATS = ("auto", "jsonl", "seed", "text")
 _SEED_FIRST_LINE = re.compile(r"^date (\d{4}-\d{2}-\d{2})(?: (.*))?$")
@@ -188,7 +189,7 @@ def parse_unit(unit: RawUnit) -> Article:
     return Article(
         id=stable_id(given_id, url, title, text)[:512], title=title, text=text, source=source,
         url=url, published_at=published, extra=extra, source_file=unit.source_file,
-        source_line=unit.line, raw=unit.data,
+        source_line=unit.line, raw=unit.data, language=detect_language(title, text),
     )
 
 

@@ -11,6 +11,7 @@ from fastavro.validation import validate
 import schemas
 from transforms import dead_letter as dl
 from transforms.article import Article
+from transforms.entity_summary import summarise
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ def to_record(article: Article, provenance: Provenance, topic_order: list[str], 
         ],
         "topics": [{"label": t, "score": float(article.topic_scores.get(t, 0.0))} for t in topic_order],
         "topic_labels": list(article.topic_labels),
+        "entity_summary": summarise(article.entities),
+        "language": article.language,
         "extra": dict(article.extra),
         "provenance": provenance.__dict__.copy(),
     }

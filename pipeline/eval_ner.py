@@ -1,0 +1,67 @@
+"""`news-ingest eval-ner`: entity-level exact-match P/R/F1 measured through the pipeline.
+
+Each CoNLL sentence becomes one JSONL article (tokens joined by single spaces); the real pipeline
+runs on it and writes Avro; the entity spans read back from the Avro records are compared with the
+gold spans (span and type must both match, seqeval-style).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+from pipeline.conll import read_conll
+from pipeline.ner_metrics import format_table, score_spans
+
+
+def spans_from_avro(directory: Path) -> dict[str, set[tuple[int, int, str]]]:
+    import fastavro
+
+    out: dict[str, set] = {}
+    for path in sorted(directory.glob("articles-*.avro")):
+        with open(path, "rb") as fh:
+            for r in fastavro.reader(fh):
+                out[r["id"]] = {(e["start"], e["end"], e["label"]) for e in r["entities"] if e["field"] == "text"}
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="news-ingest eval-ner", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", required=True, help="CoNLL file (token ... tag per line, IOB2)")
+    ap.add_argument("--ner-model", default=None, help="model to evaluate (default: the embedded model)")
+    ap.add_argument("--limit", type=int, default=0, help="first N sentences only")
+    ap.add_argument("--json", default=None, help="also write the table as JSON here")
+    ap.add_argument("--work-dir", default=None, help="keep the pipeline input/output here")
+    args, beam_args = ap.parse_known_args(argv)
+
+    from pipeline.run import main as run
+
+    sentences = read_conll(args.data)
+    if args.limit:
+        sentences = sentences[: args.limit]
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(args.work_dir or tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        src = work / "sentences.jsonl"
+        with open(src, "w", encoding="utf-8") as fh:
+            for i, s in enumerate(sentences):
+                fh.write(json.dumps({"id": f"s{i}", "title": "", "text": s.text}) + "\n")
+        out = work / "out"
+        cmd = ["--input", str(src), "--output", str(out), *beam_args]
+        if args.ner_model:
+            cmd += ["--ner-model", args.ner_model]
+        rc = run(cmd)
+        if rc:
+            return rc
+        predicted = spans_from_avro(out)
+    missing = [i for i in range(len(sentences)) if f"s{i}" not in predicted]
+    gold = [s.entities() for s in sentences]
+    pred = [predicted.get(f"s{i}", set()) for i in range(len(sentences))]
+    table = score_spans(gold, pred)
+    print(f"{args.data}: {len(sentences)} sentences, {len(missing)} without a record")
+    print(format_table(table))
+    if args.json:
+        Path(args.json).write_text(json.dumps(table, indent=2))
+    return 0 if not missing else 1

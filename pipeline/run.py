@@ -13,7 +13,7 @@ import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipeline import graph
+from pipeline import graph, output_dir
 from pipeline.options import NewsIngestOptions
 from transforms.model_loading import ModelNotAvailable
 
@@ -84,7 +84,14 @@ def main(argv=None) -> int:
         return 2
     options.view_as(beam.options.pipeline_options.SetupOptions).save_main_session = False
     explicit_runner = any(a == "--runner" or a.startswith("--runner=") for a in argv)
-    os.makedirs(opts.output, exist_ok=True) if "://" not in opts.output else None
+    local_batch = "://" not in opts.output and not streaming
+    if "://" not in opts.output:
+        os.makedirs(opts.output, exist_ok=True)
+    before: set[str] = set()
+    if local_batch:
+        for path in output_dir.remove_leftover_temp_dirs(opts.output):
+            log.info("removed leftover temporary folder %s (an earlier run was interrupted)", path)
+        before = output_dir.output_files(opts.output)
     started = time.time()
     try:
         p = make_pipeline(options, explicit_runner)
@@ -101,6 +108,9 @@ def main(argv=None) -> int:
             return 2
         raise
     wall = time.time() - started
+    if local_batch:
+        for path in output_dir.remove_stale_outputs(before, started):
+            log.info("removed %s from an earlier run", path)
     c = counters(result)
     summary = {
         "articles_in": c.get("units", 0),

@@ -47,7 +47,7 @@ class Topic:
     description: str
     hypotheses: list[str] = field(default_factory=list)  # NLI hypotheses ("This text is about ...")
     prototypes: list[str] = field(default_factory=list)  # example sentences that are about the topic
-    aliases: list[str] = field(default_factory=list)  # lexical evidence: phrases, "*" = any word ending
+    aliases: list[str] = field(default_factory=list)  # lexical evidence: phrases, "*" ends a word
     threshold: float = 0.5
     # backend name ("embedding", "nli") -> fitted calibration; a backend missing here uses the
     # taxonomy's default calibration for that backend.
@@ -191,8 +191,8 @@ def taxonomy_from_dict(data: Any, source: str = "<dict>") -> Taxonomy:
             raise _err(where, "'name' must be a non-empty string")
         aliases = _str_list(raw.get("aliases"), where, "aliases")
         for a in aliases:
-            if "*" in a.rstrip("*") or a.strip("*").strip() == "":
-                raise _err(where, f"alias {a!r}: '*' is only allowed at the end of an alias")
+            if a.replace("*", "").strip() == "" or a.startswith("*") or "**" in a or " *" in a:
+                raise _err(where, f"alias {a!r}: '*' may only end a word (e.g. 'drone*', 'clos* the sky')")
         topics.append(
             Topic(
                 id=tid,

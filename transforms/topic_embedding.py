@@ -61,15 +61,15 @@ def split_passages(title: str, text: str, max_chars: int = 600) -> list[str]:
 
 def alias_pattern(aliases: Sequence[str]) -> Optional[re.Pattern]:
     """One regex for a topic's aliases. Word boundaries at both ends; a trailing '*' matches any word
-    ending. Lowercase letters match either case, uppercase letters only uppercase ('Patriot' matches
+    ending (also inside a phrase: 'clos* the sky'). Lowercase letters match either case, uppercase letters only uppercase ('Patriot' matches
     'Patriot'/'PATRIOT' but not 'patriot'; 'NABU' does not match 'nabu')."""
     parts = []
     for alias in aliases:
-        star = alias.endswith("*")
-        body = alias.rstrip("*").strip()
         chunks = []
-        for ch in body:
-            if ch.islower():
+        for ch in alias.strip():
+            if ch == "*":
+                chunks.append(r"\w*")
+            elif ch.islower():
                 chunks.append(f"[{ch}{ch.upper()}]" if ch.upper() != ch else re.escape(ch))
             elif ch.isspace():
                 chunks.append(r"[\s\-]+")
@@ -77,8 +77,7 @@ def alias_pattern(aliases: Sequence[str]) -> Optional[re.Pattern]:
                 chunks.append(r"[\s\-]?")
             else:
                 chunks.append(re.escape(ch))
-        pat = "".join(chunks) + (r"\w*" if star else "")
-        parts.append(pat)
+        parts.append("".join(chunks))
     if not parts:
         return None
     return re.compile(r"(?<!\w)(?:" + "|".join(sorted(parts, key=len, reverse=True)) + r")(?!\w)")

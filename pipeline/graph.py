@@ -97,6 +97,8 @@ class _CountRecordsFn(beam.DoFn):
         self.topics.inc(len(record["topic_labels"]))
         self.done += 1
         now = time.time()
+        if self.done == 1:
+            log.info("first record at %.3f (unix time)", now)
         if now - self.last >= self.every:
             self.last = now
             log.info("progress: %d articles enriched by this worker (%.1f articles/s)",

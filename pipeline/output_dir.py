@@ -3,9 +3,11 @@
 Beam writes every shard into ``DIR/beam-temp-<prefix>-<uuid>/`` and renames shards into place only
 after the whole run succeeded, so a killed run never leaves a half-written ``articles-*.avro``
 visible. What it can leave is its temporary folder, and a rerun that picks a different shard count
-would leave the previous run's extra shards beside the new ones (duplicates). So a batch run
-1. removes leftover ``beam-temp-*`` folders before it starts, and
-2. after it succeeded, deletes the previous run's output files that it did not rewrite.
+would leave the previous run's extra shards beside the new ones (duplicates). So a batch run starts
+by removing leftover ``beam-temp-*`` folders and the previous run's ``articles-*.avro`` and
+``deadletter-*.avro``: the folder always holds the output of one run, complete or (while running or
+after a failure) none. (Deleting stale shards *after* the run is not reliable: Beam skips renaming a
+shard whose content matches the file already there, so "not rewritten" can't be told from "stale".)
 Do not point two concurrent runs at one output folder.
 """
 from __future__ import annotations
@@ -33,14 +35,12 @@ def remove_leftover_temp_dirs(directory: str) -> list[str]:
     return removed
 
 
-def remove_stale_outputs(before: set[str], started_at: float) -> list[str]:
-    """Delete files listed in ``before`` that this run (started at ``started_at``) did not rewrite."""
-    stale = []
-    for path in sorted(before):
+def remove_previous_outputs(directory: str) -> list[str]:
+    removed = []
+    for path in sorted(output_files(directory)):
         try:
-            if os.path.getmtime(path) < started_at:
-                os.remove(path)
-                stale.append(path)
+            os.remove(path)
+            removed.append(path)
         except FileNotFoundError:
             pass
-    return stale
+    return removed

@@ -67,14 +67,33 @@ def counters(result) -> dict[str, int]:
     return out
 
 
+def stage_seconds(result) -> dict[str, float]:
+    """Model time per stage (RunInference's batch latency, summed over workers) and model loading."""
+    out: dict[str, float] = {}
+    for d in result.metrics().query()["distributions"]:
+        ns, name = d.key.metric.namespace, d.key.metric.name
+        value = d.committed or d.attempted
+        if not ns.startswith("news_ingest_") or value is None:
+            continue
+        stage = ns[len("news_ingest_"):].split("_")[0]
+        if name.endswith("inference_batch_latency_micro_secs"):
+            out[f"{stage}_seconds"] = out.get(f"{stage}_seconds", 0.0) + value.sum / 1e6
+        elif name.endswith("load_model_latency_milli_secs"):
+            out["model_load_seconds"] = out.get("model_load_seconds", 0.0) + value.sum / 1e3
+    return {k: round(v, 2) for k, v in out.items()}
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if "-h" in argv or "--help" in argv:
         help_parser().print_help()
         return 0
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True)
     for noisy in ("apache_beam", "transformers", "httpx", "huggingface_hub"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
     options = PipelineOptions(argv)
     opts = options.view_as(NewsIngestOptions)
     streaming = options.view_as(StandardOptions).streaming
@@ -87,11 +106,12 @@ def main(argv=None) -> int:
     local_batch = "://" not in opts.output and not streaming
     if "://" not in opts.output:
         os.makedirs(opts.output, exist_ok=True)
-    before: set[str] = set()
     if local_batch:
         for path in output_dir.remove_leftover_temp_dirs(opts.output):
             log.info("removed leftover temporary folder %s (an earlier run was interrupted)", path)
-        before = output_dir.output_files(opts.output)
+        removed = output_dir.remove_previous_outputs(opts.output)
+        if removed:
+            log.info("replacing %d output files of an earlier run in %s", len(removed), opts.output)
     started = time.time()
     try:
         p = make_pipeline(options, explicit_runner)
@@ -108,9 +128,6 @@ def main(argv=None) -> int:
             return 2
         raise
     wall = time.time() - started
-    if local_batch:
-        for path in output_dir.remove_stale_outputs(before, started):
-            log.info("removed %s from an earlier run", path)
     c = counters(result)
     summary = {
         "articles_in": c.get("units", 0),
@@ -120,6 +137,7 @@ def main(argv=None) -> int:
         "topic_labels": c.get("topic_labels", 0),
         "wall_seconds": round(wall, 2),
         "articles_per_second": round(c.get("units", 0) / wall, 2) if wall else 0.0,
+        **stage_seconds(result),
         "output": opts.output,
     }
     print("summary: " + json.dumps(summary), flush=True)

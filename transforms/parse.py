@@ -25,6 +25,11 @@ from transforms.language import detect_language
 FORMATS = ("auto", "jsonl", "seed", "text")
 _SEED_FIRST_LINE = re.compile(r"^date (\d{4}-\d{2}-\d{2})(?: (.*))?$")
 _JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json", ".jsonl.gz")
+_UTF16_32_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")  # UTF-32-LE starts with FF FE too
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # a JSON \uD800-\uDFFF escape
+# Epoch milliseconds that Avro timestamp-millis readers (fastavro, avro) can turn into a datetime:
+# 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59.999Z. Outside, a reader fails on the whole file.
+_MIN_MS, _MAX_MS = -62135596800000, 253402300799999
 
 
 def detect_format(path: str, head: bytes) -> str:
@@ -39,12 +44,15 @@ def detect_format(path: str, head: bytes) -> str:
 
 
 def read_units(path: str, fmt: str, open_fn, max_bytes: int) -> Iterator[RawUnit]:
-    """Stream the units of one file; never holds more than one unit (capped at max_bytes+1) in memory."""
+    """Stream the units of one file; never holds more than one unit (capped at max_bytes+1) in memory.
+
+    A file that starts with a UTF-16/UTF-32 byte order mark is one unit whatever its format (its
+    "lines" are not UTF-8 lines; parsing turns it into one dead letter that says so)."""
     with open_fn(path) as fh:
-        head = fh.read(4096) if fmt == "auto" else b""
+        head = fh.read(4096)
         if fmt == "auto":
             fmt = detect_format(path, head)
-        if fmt != "jsonl":
+        if fmt != "jsonl" or head.startswith(_UTF16_32_BOMS):
             rest = fh.read(max_bytes + 1 - len(head)) if len(head) <= max_bytes else b""
             data = head + rest
             yield RawUnit(path, None, data[:max_bytes], fmt, truncated=len(data) > max_bytes)
@@ -84,11 +92,12 @@ _BLANK_LINES = re.compile(r"\n{3,}")
 
 def normalise_text(s: str) -> str:
     """NFC, \\n line endings, no control characters, single spaces, at most one blank line."""
-    s = unicodedata.normalize("NFC", s).replace("\r\n", "\n").replace("\r", "\n")
+    s = s.replace("\r\n", "\n").replace("\r", "\n")
     s = _CONTROL.sub("", s)
     s = _SPACES.sub(" ", s)
     s = "\n".join(line.strip() for line in s.split("\n"))
-    return _BLANK_LINES.sub("\n\n", s).strip()
+    # NFC last: removing a control character can bring a base letter and a combining mark together
+    return unicodedata.normalize("NFC", _BLANK_LINES.sub("\n\n", s).strip())
 
 
 def normalise_title(s: str) -> str:
@@ -110,14 +119,18 @@ def parse_date(value) -> Optional[int]:
     if isinstance(value, bool):
         raise ValueError(f"bad date {value!r}")
     if isinstance(value, (int, float)):
-        return int(float(value) * 1000)
-    if not isinstance(value, str):
+        ms = int(float(value) * 1000)
+    elif isinstance(value, str):
+        v = value.strip().replace("Z", "+00:00")
+        dt = datetime.fromisoformat(v)
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=timezone.utc)
+        ms = int(dt.timestamp() * 1000)
+    else:
         raise ValueError(f"bad date {value!r}")
-    v = value.strip().replace("Z", "+00:00")
-    dt = datetime.fromisoformat(v)
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return int(dt.timestamp() * 1000)
+    if not _MIN_MS <= ms <= _MAX_MS:
+        raise ValueError(f"date {value!r} is outside the years 1..9999")
+    return ms
 
 
 class InvalidArticle(ValueError):
@@ -140,6 +153,9 @@ def _optional_str(obj: dict, *keys: str) -> Optional[str]:
 
 def parse_unit(unit: RawUnit) -> Article:
     """RawUnit -> Article; raises InvalidArticle (or a decoding error) for bad input."""
+    if unit.data.startswith(_UTF16_32_BOMS):
+        raise InvalidArticle("input is UTF-16 or UTF-32 (it starts with a byte order mark); only UTF-8 is "
+                             "read: convert it, e.g. iconv -f UTF-16 -t UTF-8")
     if unit.truncated:
         raise InvalidArticle(f"input unit is larger than the --max-article-bytes limit; raw bytes are truncated")
     raw = unit.data.decode("utf-8")  # strict: invalid UTF-8 is a dead letter, not mojibake
@@ -147,6 +163,12 @@ def parse_unit(unit: RawUnit) -> Article:
     extra: dict[str, str] = {}
     if unit.format == "jsonl":
         obj = json.loads(raw)
+        if _SURROGATE_ESCAPE.search(raw):
+            try:  # a lone surrogate escape decodes to a str that cannot be written as UTF-8 (Avro)
+                json.dumps(obj, ensure_ascii=False).encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise InvalidArticle(f"a JSON string escapes a lone surrogate ({e.object[e.start:e.end]!a}): "
+                                     "not valid Unicode") from e
         if not isinstance(obj, dict):
             raise InvalidArticle(f"a JSONL line must be an object, got {type(obj).__name__}")
         text = obj.get("text")

@@ -3,16 +3,19 @@
 An article is split into passages (the title and each sentence). Every passage is embedded (mean
 pooling over the last hidden state, L2-normalised: what sentence-transformers does for this model)
 and compared by cosine similarity with each topic's anchors (its description and prototype
-sentences, embedded once per loaded model). Per topic the passage similarities are aggregated over
-the article into a few features:
+sentences, embedded once per loaded model); a passage's topic similarity is the mean over the
+anchors. Per topic the passage similarities are aggregated over the article into two features:
 
-* ``sim_max``   the best passage (a topic discussed in one sentence of a long article is found),
-* ``sim_top3``  the mean of the three best passages (is the topic discussed, not just mentioned),
-* ``alias``     log(1 + number of alias matches) in title + text (lexical evidence from the taxonomy).
+* ``sim_max``    the most on-topic passage (a topic discussed in one sentence of a long article is
+                 found);
+* ``sim_alias``  the most on-topic passage among those that contain one of the topic's aliases, 0
+                 when no passage does. This is the guide's rule "a bare word in a list does not count":
+                 lexical evidence counts in proportion to how much its sentence is about the topic.
+                 A topic without aliases has no lexical gate: sim_alias = sim_max.
 
-A small logistic calibration per topic (fitted by ``news-ingest calibrate``) turns the features into
-a probability; topics without their own calibration use the taxonomy's default (shared) one, whose
-similarity weights are positive, so the transformer alone can carry a topic with no alias match.
+A logistic calibration (fitted by ``news-ingest calibrate``: shared feature weights, per-topic bias)
+turns the features into a probability. The weight of sim_max is positive, so the transformer alone
+can carry a topic with no alias match, and a topic defined only by a description is ranked by it.
 """
 from __future__ import annotations
 
@@ -29,10 +32,9 @@ from transforms.article import Article
 from transforms.taxonomy import Calibration, Taxonomy, Topic
 from transforms.topic_result import TopicResult
 
-FEATURES = ("sim_max", "sim_top3", "alias")
-TOP_K = 3
-# Used only when a taxonomy has no fitted embedding calibration at all (a fresh taxonomy).
-FALLBACK_CALIBRATION = Calibration(weights={"sim_max": 12.0, "sim_top3": 12.0, "alias": 1.0}, bias=-10.0)
+FEATURES = ("sim_max", "sim_alias")
+# Used only when a taxonomy has no fitted embedding calibration at all (a fresh, uncalibrated file).
+FALLBACK_CALIBRATION = Calibration(weights={"sim_max": 15.0, "sim_alias": 5.0}, bias=-9.0)
 
 _SENT_SPLIT = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9А-ЯІЇЄҐ])")
 
@@ -183,15 +185,16 @@ class EmbeddingTopicModel:
         owner_arr = np.asarray(owner)
         out: list[dict[str, dict[str, float]]] = [{} for _ in articles]
         per_topic = [emb @ ti.anchors.T for ti in self.topics]  # (n_passages, n_anchors)
-        for i, a in enumerate(articles):
-            rows = owner_arr == i
+        for i in range(len(articles)):
+            rows = np.flatnonzero(owner_arr == i)
             for ti, sims in zip(self.topics, per_topic):
-                passage_scores = np.sort(sims[rows].max(axis=1))[::-1]
-                out[i][ti.topic.id] = {
-                    "sim_max": float(passage_scores[0]),
-                    "sim_top3": float(passage_scores[:TOP_K].mean()),
-                    "alias": float(np.log1p(alias_count(ti.pattern, a.title, a.text))),
-                }
+                passage_scores = sims[rows].mean(axis=1)
+                if ti.pattern is None:
+                    sim_alias = float(passage_scores.max())
+                else:
+                    hits = [k for k, r in enumerate(rows) if ti.pattern.search(passages[r])]
+                    sim_alias = float(passage_scores[hits].max()) if hits else 0.0
+                out[i][ti.topic.id] = {"sim_max": float(passage_scores.max()), "sim_alias": sim_alias}
         return out
 
     def score(self, articles: Sequence[Article]) -> list[TopicResult]:
@@ -229,9 +232,6 @@ class EmbeddingTopicModelHandler(ModelHandler[Article, PredictionResult, Embeddi
         return "embedding:" + (model_label(self.model_name) if self.model_name else "all-MiniLM-L6-v2")
 
     def load_model(self) -> EmbeddingTopicModel:
-        import torch
-
-        torch.set_num_threads(max(1, min(torch.get_num_threads(), 4)))
         encoder = SentenceEncoder.load(self.model_name, self.allow_download)
         return EmbeddingTopicModel(self.taxonomy, encoder)
 

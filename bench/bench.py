@@ -1,0 +1,243 @@
+"""Throughput benchmark: the real pipeline vs. a naive per-article loop vs. a model-only roofline.
+
+    python -m bench.bench [--sizes 1000,5000,20000] [--repeats 3] [--report bench/RESULTS.md]
+
+Measured in one run, on the same articles and the same models:
+* pipeline: `news-ingest run` (FnApiRunner, batch) in a fresh subprocess: articles/s, tokens/s, peak RSS,
+  time to first record, model time per stage (from Beam metrics);
+* naive: what a user writes first: a Python loop calling Hugging Face `pipeline("token-classification",
+  aggregation_strategy="first")` per article (title and text) and the topic model per article;
+* roofline: the model forward passes alone (NER windows and topic passages, tokenized beforehand,
+  batched and sorted by length): no Beam, no pre/post-processing.
+Medians of `--repeats` runs are reported (the machine is shared and noisy).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NEWS = ROOT.parent / "shared" / "data" / "news" / "articles.jsonl"
+
+
+def load_articles(path: Path, limit: int = 0) -> list[dict]:
+    out = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                out.append(json.loads(line))
+            if limit and len(out) >= limit:
+                break
+    return out
+
+
+def synthetic(n: int, source: list[dict], seed: int = 7, words: int = 60) -> list[dict]:
+    """n articles of about `words` words, sentences sampled from real articles (deterministic)."""
+    rng = random.Random(seed)
+    sentences = [s for a in source for s in re.split(r"(?<=[.!?])\s+", a["text"]) if 5 <= len(s.split()) <= 60]
+    out = []
+    for i in range(n):
+        body, count = [], 0
+        while count < words:
+            s = rng.choice(sentences)
+            body.append(s)
+            count += len(s.split())
+        out.append({"id": f"syn-{n}-{i}", "title": rng.choice(source)["title"], "text": " ".join(body),
+                    "date": "2025-06-01"})
+    return out
+
+
+def write_jsonl(articles: list[dict], path: Path) -> Path:
+    with open(path, "w", encoding="utf-8") as fh:
+        for a in articles:
+            fh.write(json.dumps(a, ensure_ascii=False) + "\n")
+    return path
+
+
+def run_pipeline(input_path: Path, extra: list[str]) -> dict:
+    """One pipeline run in a fresh process; returns its summary plus peak RSS and first-record time."""
+    out = Path(tempfile.mkdtemp(prefix="bench-out-"))
+    wrapper = (
+        "import resource, subprocess, sys, json; p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+        "print(p.stdout); print(p.stderr, file=sys.stderr); "
+        "print('RSS_KB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(p.returncode)"
+    )
+    cmd = [sys.executable, "-c", wrapper, sys.executable, "-m", "pipeline", "run", "--input", str(input_path),
+           "--output", str(out), *extra]
+    started = time.time()
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if proc.returncode:
+        raise RuntimeError(f"pipeline failed: {proc.stderr[-3000:]}")
+    summary = json.loads(next(l for l in proc.stdout.splitlines() if l.startswith("summary: "))[9:])
+    summary["peak_rss_mb"] = int(re.search(r"RSS_KB (\d+)", proc.stdout).group(1)) / 1024
+    first = re.search(r"first record at ([\d.]+)", proc.stderr)
+    summary["first_record_s"] = round(float(first.group(1)) - started, 2) if first else None
+    subprocess.run(["rm", "-rf", str(out)])
+    return summary
+
+
+class Models:
+    """The models the pipeline uses, loaded once in this process for the naive and roofline runs."""
+
+    def __init__(self):
+        from transforms.ner import NerModelHandler
+        from transforms.taxonomy import load_taxonomy
+        from transforms.topic_embedding import EmbeddingTopicModelHandler
+
+        self.ner = NerModelHandler().load_model()
+        self.topics = EmbeddingTopicModelHandler(load_taxonomy()).load_model()
+
+
+def articles_as_objects(rows: list[dict]):
+    from transforms.article import RawUnit
+    from transforms.parse import parse_unit
+
+    return [parse_unit(RawUnit("bench", i, json.dumps(r).encode(), "jsonl")) for i, r in enumerate(rows)]
+
+
+def naive(models: Models, articles) -> float:
+    """Seconds for the per-article loop with Hugging Face pipelines (no batching)."""
+    from transformers import pipeline as hf_pipeline
+
+    ner = hf_pipeline("token-classification", model=models.ner.model, tokenizer=models.ner.tokenizer,
+                      aggregation_strategy="first", stride=64)
+    started = time.time()
+    for a in articles:
+        for text in (a.title, a.text):
+            if text:
+                ner(text)
+        models.topics.score([a])
+    return time.time() - started
+
+
+def roofline(models: Models, articles) -> tuple[float, int]:
+    """Seconds for the forward passes alone, plus the number of NER tokens."""
+    import torch
+
+    from transforms.ner_encoding import CASE_CONFIG_KEY, encode_windows
+    from transforms.ner_inference import pad_batch
+    from transforms.topic_embedding import split_passages
+
+    ner = models.ner
+    texts = [a.title for a in articles] + [a.text for a in articles]
+    windows = encode_windows(ner.tokenizer, texts, max_length=ner.max_length, stride=ner.stride,
+                             case_token_types=bool(getattr(ner.model.config, CASE_CONFIG_KEY, False)))
+    windows.sort(key=len)
+    ner_batches, batch, budget = [], [], 8192
+    for w in windows:
+        if batch and (len(batch) + 1) * len(w) > budget:
+            ner_batches.append(pad_batch(batch, ner.tokenizer.pad_token_id or 0))
+            batch = []
+        batch.append(w)
+    if batch:
+        ner_batches.append(pad_batch(batch, ner.tokenizer.pad_token_id or 0))
+    enc = models.topics.encoder
+    passages = sorted((p for a in articles for p in split_passages(a.title, a.text)), key=len)
+    topic_batches = [enc.tokenizer(passages[i:i + enc.batch_size], padding=True, truncation=True,
+                                   max_length=enc.max_length, return_tensors="pt")
+                     for i in range(0, len(passages), enc.batch_size)]
+    started = time.time()
+    with torch.inference_mode():
+        for b in ner_batches:
+            ner.model(**b)
+        for b in topic_batches:
+            enc.model(**b)
+    return time.time() - started, sum(len(w) for w in windows)
+
+
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--articles", default=str(NEWS))
+    ap.add_argument("--sizes", default="1000,5000,20000", help="synthetic set sizes for the scaling check")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--naive-sample", type=int, default=150, help="articles timed with the naive loop")
+    ap.add_argument("--report", default=str(ROOT / "bench" / "RESULTS.md"))
+    ap.add_argument("--skip-workers", action="store_true")
+    args = ap.parse_args(argv)
+
+    real = load_articles(Path(args.articles))
+    tmp = Path(tempfile.mkdtemp(prefix="bench-"))
+    real_path = write_jsonl(real, tmp / "real.jsonl")
+    rows = []
+
+    def pipeline_row(label, path, n, extra=()):
+        runs = [run_pipeline(path, list(extra)) for _ in range(args.repeats)]
+        rate = median([r["articles_in"] / r["wall_seconds"] for r in runs])
+        row = {"run": label, "articles": n, "articles_per_s": round(rate, 2),
+               "wall_s": round(median([r["wall_seconds"] for r in runs]), 1),
+               "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs)),
+               "first_record_s": median([r["first_record_s"] for r in runs if r["first_record_s"] is not None]),
+               "ner_s": median([r.get("ner_seconds", 0) for r in runs]),
+               "topics_s": median([r.get("topics_seconds", 0) for r in runs]),
+               "load_s": median([r.get("model_load_seconds", 0) for r in runs])}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        return row
+
+    # 1. real articles: pipeline, naive, roofline
+    pipe = pipeline_row("pipeline, 1 worker", real_path, len(real))
+    models = Models()
+    objs = articles_as_objects(real)
+    sample = objs[: args.naive_sample]
+    naive_rate = median([len(sample) / naive(models, sample) for _ in range(args.repeats)])
+    roof = [roofline(models, objs) for _ in range(args.repeats)]
+    roof_rate = median([len(objs) / s for s, _ in roof])
+    tokens = roof[0][1]
+    workers = None
+    if not args.skip_workers:
+        workers = pipeline_row("pipeline, 2 workers (multi_processing)", real_path, len(real),
+                               ["--direct_num_workers", "2", "--direct_running_mode", "multi_processing"])
+    # 2. scaling on synthetic sets
+    scale = []
+    for n in [int(s) for s in args.sizes.split(",") if s]:
+        path = write_jsonl(synthetic(n, real), tmp / f"syn-{n}.jsonl")
+        reps, args.repeats = args.repeats, (args.repeats if n <= 1000 else 1)
+        scale.append(pipeline_row(f"pipeline, synthetic {n}", path, n))
+        args.repeats = reps
+
+    lines = [
+        "# Benchmark results", "",
+        f"Command: `python -m bench.bench {' '.join(argv or sys.argv[1:])}`; machine: {os.cpu_count()} CPUs; "
+        f"{args.repeats} repeats, medians. Real set: {len(real)} articles, {tokens} NER tokens.", "",
+        "| run | articles | articles/s | wall s | peak RSS MB | first record s | NER s | topics s | model load s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(f"| {r['run']} | {r['articles']} | {r['articles_per_s']} | {r['wall_s']} | {r['peak_rss_mb']} | "
+                     f"{r['first_record_s']} | {r['ner_s']} | {r['topics_s']} | {r['load_s']} |")
+    lines += ["", "| reference (real set) | articles/s | pipeline ÷ reference |", "|---|---|---|",
+              f"| naive loop (HF pipeline per article, {len(sample)} articles) | {naive_rate:.2f} | "
+              f"{pipe['articles_per_s'] / naive_rate:.2f}× |",
+              f"| roofline (forward passes only) | {roof_rate:.2f} | {pipe['articles_per_s'] / roof_rate:.0%} |"]
+    lines.append(f"\nPipeline tokens/s (NER windows): {tokens / (len(real) / pipe['articles_per_s']):.0f}")
+    if workers:
+        lines.append(f"\n2 workers ÷ 1 worker: {workers['articles_per_s'] / pipe['articles_per_s']:.2f}×")
+    if len(scale) >= 2:
+        base = scale[0]
+        for s in scale[1:]:
+            per_base = base["wall_s"] / base["articles"]
+            per = s["wall_s"] / s["articles"]
+            lines.append(f"\nPer-article time at {s['articles']} vs {base['articles']}: {per / per_base:.2f}× "
+                         f"(peak RSS {s['peak_rss_mb']} MB vs {base['peak_rss_mb']} MB)")
+    Path(args.report).write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

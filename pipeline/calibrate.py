@@ -1,7 +1,7 @@
 """news-ingest calibrate: fit topic score calibration and thresholds from labelled articles.
 
     news-ingest calibrate --data LABELLED.jsonl --topics FILE [--out FILE] [--backend embedding|nli]
-                          [--model DIR_OR_ID] [--folds 5] [--repeats 5] [--seed 0] [--C 0.3]
+                          [--model DIR_OR_ID] [--folds 5] [--repeats 5] [--seed 0] [--C 1.0] [--alias-bonus 0.2]
 
 The backend's raw features (see transforms/topic_embedding.py, transforms/topic_nli.py) are mapped to
 a probability by ONE logistic model shared by all topics (shared feature weights, a bias per topic,
@@ -75,7 +75,7 @@ class PooledLogistic:
     """p(topic t | x) = sigmoid(bias[t] + w . (x - mean) / std), fitted by Newton's method."""
 
     features: tuple[str, ...]
-    C: float = 0.3  # inverse L2 strength on the standardised weights (biases are not penalised)
+    C: float = 1.0  # inverse L2 strength on the standardised weights (biases are not penalised)
     mean: Optional[np.ndarray] = None
     std: Optional[np.ndarray] = None
     w: Optional[np.ndarray] = None
@@ -123,7 +123,7 @@ def feature_tensor(feats: Sequence[dict], topic_ids: Sequence[str], names: Seque
 
 def cross_validate(
     X: np.ndarray, Y: np.ndarray, features: Sequence[str], folds: int = 5, repeats: int = 3,
-    seed: int = 0, C: float = 0.3,
+    seed: int = 0, C: float = 1.0,
 ) -> list[np.ndarray]:
     """Out-of-fold probabilities, one [n_articles, n_topics] array per repeat."""
     rng = np.random.default_rng(seed)
@@ -183,8 +183,8 @@ def backend_features(backend: str) -> tuple[str, ...]:
 
 def calibrate(
     taxonomy: Taxonomy, articles: Sequence[Article], labels: Sequence[Sequence[str]], scorer,
-    backend: str, folds: int = 5, repeats: int = 5, seed: int = 0, C: float = 0.3,
-    model_label: str = "", log=print,
+    backend: str, folds: int = 5, repeats: int = 5, seed: int = 0, C: float = 1.0,
+    model_label: str = "", log=print, extra: Optional[dict] = None,
 ) -> tuple[Taxonomy, dict]:
     """Fit calibration + thresholds; returns the updated taxonomy and a report dict."""
     ids = taxonomy.ids
@@ -217,6 +217,7 @@ def calibrate(
     taxonomy.calibration[backend] = {
         "model": model_label,
         "features": list(names),
+        **(extra or {}),
         "default": default,
         "cv": cv,
     }
@@ -234,12 +235,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--C", type=float, default=0.3, help="inverse L2 regularisation strength")
+    ap.add_argument("--C", type=float, default=1.0, help="inverse L2 regularisation strength")
+    ap.add_argument("--alias-bonus", type=float, default=None,
+                    help="embedding backend: similarity added to passages with an alias (default: the "
+                         "taxonomy's value, else 0.2)")
     args = ap.parse_args(argv)
 
     from transforms.taxonomy import DEFAULT_TAXONOMY
 
     taxonomy = load_taxonomy(args.topics)
+    extra = {}
+    if args.backend == "embedding":
+        from transforms.topic_embedding import DEFAULT_ALIAS_BONUS
+
+        block = taxonomy.calibration.setdefault("embedding", {})
+        if args.alias_bonus is not None:
+            block["alias_bonus"] = args.alias_bonus
+        extra["alias_bonus"] = float(block.get("alias_bonus", DEFAULT_ALIAS_BONUS))
     out = args.out or args.topics or str(DEFAULT_TAXONOMY)
     articles, labels = read_labelled(args.data)
     if not articles:
@@ -251,7 +263,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     label = model_label(args.model) if args.model else "all-MiniLM-L6-v2"
     taxonomy, report = calibrate(
         taxonomy, articles, labels, scorer, args.backend, folds=args.folds, repeats=args.repeats,
-        seed=args.seed, C=args.C, model_label=label,
+        seed=args.seed, C=args.C, model_label=label, extra=extra,
     )
     cv = report["cv"]
     print(f"calibrated {taxonomy.label} ({args.backend}, {label}) on {len(articles)} articles")

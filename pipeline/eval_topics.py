@@ -75,9 +75,9 @@ def format_table(ids: Sequence[str], rows: dict[str, dict]) -> str:
         lines.append(f"  {'micro-F1':<20} {m['micro_f1']:6.3f}")
         lines.append(f"  {'macro-F1':<20} {m['macro_f1']:6.3f}")
     lines.append("")
-    lines.append(f"{'system':<32} {'micro-F1':>9} {'macro-F1':>9}")
+    lines.append(f"{'system':<44} {'micro-F1':>9} {'macro-F1':>9}")
     for system, m in rows.items():
-        lines.append(f"{system:<32} {m['micro_f1']:9.3f} {m['macro_f1']:9.3f}")
+        lines.append(f"{system:<44} {m['micro_f1']:9.3f} {m['macro_f1']:9.3f}")
     return "\n".join(lines)
 
 

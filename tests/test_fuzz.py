@@ -162,7 +162,7 @@ jsonl_line = st.one_of(  # bytes of one line (no newline); blank ones are not un
 )
 
 
-@settings(max_examples=3, deadline=None, database=None,
+@settings(max_examples=5, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(lines=st.lists(jsonl_line, min_size=1, max_size=25))
 def test_pipeline_every_non_blank_line_is_one_record_or_dead_letter(lines, tiny_ner):

@@ -241,7 +241,8 @@ def hostile_run(tmp_path_factory, tiny_ner):
     inp.mkdir()
     corpus = build_corpus(inp)
     started = time.time()
-    rc = run_pipeline(["--input", str(inp / "*"), "--output", str(out), "--ner-model", str(tiny_ner)])
+    rc = run_pipeline(["--input", str(inp / "*"), "--output", str(out), "--ner-model", str(tiny_ner),
+                       "--torch-threads", "1"])
     wall = time.time() - started
     assert rc == 0
     records = read_avro(str(out / "articles-*.avro"))

@@ -6,7 +6,6 @@ from transforms.taxonomy import (
     TaxonomyError,
     load_taxonomy,
     save_taxonomy,
-    taxonomy_from_dict,
 )
 from transforms.topic_embedding import alias_pattern
 from transforms.topic_result import TopicResult
@@ -34,7 +33,7 @@ def test_default_taxonomy_has_the_five_topics_and_is_calibrated():
         assert t.description and t.prototypes and t.aliases and t.hypotheses
         assert 0 < t.threshold <= 1
     default = tax.default_calibration("embedding")
-    assert default is not None and default.weights["sim_max"] > 0  # the transformer carries topics
+    assert default is not None and default.weights["evidence"] > 0  # the transformer carries topics
 
 
 def test_description_only_topic_gets_defaults(tmp_path):

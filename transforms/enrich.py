@@ -44,7 +44,7 @@ class _ApplyFn(beam.DoFn):
     def process(self, result: PredictionResult):
         article, inference = result.example, result.inference
         if isinstance(inference, InferenceFailed):
-            yield dl.tagged(dl.from_article(self.stage, f"{inference.error_type}: {inference.message}", article))
+            yield dl.tagged(dl.from_article(self.stage, inference, article))
             return
         try:
             yield self.apply(article, inference)

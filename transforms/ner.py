@@ -47,8 +47,14 @@ class InferenceFailed:
 def run_with_isolation(batch: Sequence, infer) -> list:
     """infer(batch) -> list; if the batch raises, retry element by element so that only the
     culprit fails (as InferenceFailed) and its neighbours still get results."""
+    def checked(elements):
+        results = list(infer(elements))
+        if len(results) != len(elements):
+            raise RuntimeError(f"model returned {len(results)} results for {len(elements)} inputs")
+        return results
+
     try:
-        return list(infer(batch))
+        return checked(batch)
     except Exception as batch_error:  # noqa: BLE001 - isolate below
         if len(batch) == 1:
             return [InferenceFailed(batch_error)]
@@ -56,7 +62,7 @@ def run_with_isolation(batch: Sequence, infer) -> list:
         results = []
         for element in batch:
             try:
-                results.extend(infer([element]))
+                results.extend(checked([element]))
             except Exception as e:  # noqa: BLE001
                 results.append(InferenceFailed(e))
         return results

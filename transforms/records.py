@@ -39,10 +39,10 @@ def to_record(article: Article, provenance: Provenance, topic_order: list[str], 
         "source_file": article.source_file,
         "source_line": article.source_line,
         "entities": [
-            {"field": e.field, "start": e.start, "end": e.end, "text": e.text, "label": e.label, "score": e.score}
+            {"field": e.field, "start": e.start, "end": e.end, "text": e.text, "label": e.label, "score": round(e.score, 6)}
             for e in article.entities
         ],
-        "topics": [{"label": t, "score": float(article.topic_scores.get(t, 0.0))} for t in topic_order],
+        "topics": [{"label": t, "score": round(float(article.topic_scores.get(t, 0.0)), 6)} for t in topic_order],
         "topic_labels": list(article.topic_labels),
         "entity_summary": summarise(article.entities),
         "language": article.language,

@@ -44,9 +44,12 @@ FALLBACK_CALIBRATION = Calibration(weights={"evidence": 20.0}, bias=-10.0)
 _SENT_SPLIT = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9А-ЯІЇЄҐ])")
 
 
-def split_passages(title: str, text: str, max_chars: int = 600) -> list[str]:
+MAX_PASSAGES = 256  # bounds the cost of giant inputs; ~5,000 words of news, far above the median article
+
+
+def split_passages(title: str, text: str, max_chars: int = 600, max_passages: int = MAX_PASSAGES) -> list[str]:
     """Title plus the sentences of the text (paragraphs split at sentence ends; over-long sentences
-    are cut into max_chars pieces at spaces)."""
+    are cut into max_chars pieces at spaces), at most ``max_passages`` of them."""
     out: list[str] = []
     if title and title.strip():
         out.append(" ".join(title.split()))
@@ -63,6 +66,8 @@ def split_passages(title: str, text: str, max_chars: int = 600) -> list[str]:
                 sent = sent[cut:].strip()
             if len(sent) >= 3:
                 out.append(sent)
+            if len(out) >= max_passages:
+                return out[:max_passages]
     return out
 
 

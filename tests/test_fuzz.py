@@ -155,7 +155,7 @@ good_article = st.builds(
     st.dictionaries(st.sampled_from(["title", "date", "url", "tags"]), json_scalar, max_size=2),
 )
 jsonl_line = st.one_of(  # bytes of one line (no newline); blank ones are not units
-    good_article.map(str.encode),
+    good_article.map(lambda s: s.encode("utf-8", "surrogatepass")),  # a lone surrogate -> invalid UTF-8
     st.builds(lambda v: json.dumps(v, ensure_ascii=True).encode(), st.one_of(article_obj_with_text, json_value)),
     st.binary(max_size=60).map(lambda b: b.replace(b"\n", b"")),
     st.sampled_from([b"", b"   ", b"\r", b"\x00"]),

@@ -70,7 +70,7 @@ def test_watch_picks_up_files_added_while_running(tmp_path, tiny_ner):
     t.start()
     out = tmp_path / "out"
     rc = run_pipeline(["--streaming", "--watch", str(watch / "*.jsonl"), "--output", str(out),
-                       "--ner-model", str(tiny_ner), "--poll-seconds", "1", "--max-runtime", "8",
+                       "--ner-model", str(tiny_ner), "--poll-seconds", "1", "--max-runtime", "15",
                        "--window-seconds", "3600"])
     t.join()
     assert rc == 0

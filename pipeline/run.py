@@ -60,9 +60,23 @@ def check_args(opts: NewsIngestOptions, streaming: bool) -> str | None:
     return None
 
 
+def query_metrics(result, metrics_filter=None) -> dict:
+    """Beam's FnApiRunner consolidates metrics with one nested generator per bundle; a long streaming
+    run (a bundle per poll) nests deeper than Python's default recursion limit."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 20000))
+    try:
+        return result.metrics().query(metrics_filter)
+    except RecursionError:
+        log.warning("metrics unavailable (too many bundles to consolidate); summary counts are empty")
+        return {"counters": [], "distributions": [], "gauges": []}
+    finally:
+        sys.setrecursionlimit(limit)
+
+
 def counters(result) -> dict[str, int]:
     out = {}
-    for c in result.metrics().query(MetricsFilter().with_namespace(graph.METRICS_NS))["counters"]:
+    for c in query_metrics(result, MetricsFilter().with_namespace(graph.METRICS_NS))["counters"]:
         out[c.key.metric.name] = out.get(c.key.metric.name, 0) + (c.committed or c.attempted or 0)
     return out
 
@@ -70,7 +84,7 @@ def counters(result) -> dict[str, int]:
 def stage_seconds(result) -> dict[str, float]:
     """Model time per stage (RunInference's batch latency, summed over workers) and model loading."""
     out: dict[str, float] = {}
-    for d in result.metrics().query()["distributions"]:
+    for d in query_metrics(result)["distributions"]:
         ns, name = d.key.metric.namespace, d.key.metric.name
         value = d.committed or d.attempted
         if not ns.startswith("news_ingest_") or value is None:

@@ -5,11 +5,15 @@ not change.
 """
 from __future__ import annotations
 
+import time
+
 import apache_beam as beam
+from apache_beam.coders import BooleanCoder
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.utils.timestamp import Timestamp
+from apache_beam.transforms.periodicsequence import PeriodicImpulse
+from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
 
 from transforms import dead_letter as dl
 from transforms.article import RawUnit
@@ -57,9 +61,28 @@ class ReadFiles(beam.PTransform):
         )
 
 
+class _FirstSightingFn(beam.DoFn):
+    """(path, path) -> path, the first time a path is seen (per-key state: works on every runner)."""
+
+    SEEN = ReadModifyWriteStateSpec("seen", BooleanCoder())
+
+    def process(self, keyed, seen=beam.DoFn.StateParam(SEEN)):
+        if not seen.read():
+            seen.write(True)
+            yield keyed[1]
+
+
+def _list_files(_tick, pattern: str) -> list[str]:
+    return [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+
+
 class WatchFiles(beam.PTransform):
-    """A glob polled every ``interval`` seconds until ``max_runtime`` seconds have passed; each new
-    file's units carry the poll time as event time."""
+    """A glob polled every ``interval`` seconds for ``max_runtime`` seconds; each new file is read once
+    and its units carry the poll time as event time.
+
+    Built on ``PeriodicImpulse`` (which waits for wall-clock time on every runner, the local ones
+    included) rather than ``fileio.MatchContinuously``, whose poll budget the in-process runner spends
+    without waiting between polls."""
 
     def __init__(self, pattern: str, *, interval: float, max_runtime: float, fmt: str = "auto",
                  max_bytes: int = 5 << 20):
@@ -68,13 +91,13 @@ class WatchFiles(beam.PTransform):
         self.fmt, self.max_bytes = fmt, max_bytes
 
     def expand(self, pbegin):
-        start = Timestamp.now()
-        matches = pbegin | "Watch" >> fileio.MatchContinuously(
-            self.pattern, interval=self.interval, start_timestamp=start,
-            stop_timestamp=start + self.max_runtime,
-        )
+        start = time.time()
         return (
-            matches
-            | "Paths" >> beam.Map(lambda m: m.path)
+            pbegin
+            | "Poll" >> PeriodicImpulse(start_timestamp=start, stop_timestamp=start + self.max_runtime,
+                                        fire_interval=self.interval)
+            | "List" >> beam.FlatMap(_list_files, self.pattern)
+            | "KeyByPath" >> beam.Map(lambda path: (path, path)).with_output_types(beam.typehints.KV[str, str])
+            | "New" >> beam.ParDo(_FirstSightingFn())
             | "Read" >> beam.ParDo(_ReadUnitsFn(self.fmt, self.max_bytes)).with_outputs(dl.DEAD_LETTER, main="units")
         )

@@ -1,9 +1,9 @@
 """Markdown tables of the record format, generated from the `doc` strings of `schemas/*.avsc`.
 
-docs/consumers.md holds the output between the BEGIN/END markers below; a test fails when it is stale.
+README.md holds the output between the BEGIN/END markers below; a test fails when it is stale.
 Regenerate with:
 
-    python -m pipeline.schema_docs --write docs/consumers.md
+    python -m pipeline.schema_docs --write README.md
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Optional
 
 import schemas
 
-BEGIN = "<!-- BEGIN GENERATED: record format (python -m pipeline.schema_docs --write docs/consumers.md) -->"
+BEGIN = "<!-- BEGIN GENERATED: record format (python -m pipeline.schema_docs --write README.md) -->"
 END = "<!-- END GENERATED: record format -->"
 SCHEMAS = (schemas.ENRICHED_ARTICLE, schemas.DEAD_LETTER)
 

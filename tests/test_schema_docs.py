@@ -1,4 +1,4 @@
-"""docs/consumers.md carries the record-format tables generated from the .avsc docs, and stays current."""
+"""README.md carries the record-format tables generated from the .avsc docs, and stays current."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,14 +6,14 @@ from pathlib import Path
 import schemas
 from pipeline import schema_docs
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "consumers.md"
-FIX = "python -m pipeline.schema_docs --write docs/consumers.md"
+DOC = Path(__file__).resolve().parents[1] / "README.md"
+FIX = "python -m pipeline.schema_docs --write README.md"
 
 
 def test_committed_guide_has_current_tables():
     block = schema_docs.generated_block(DOC.read_text(encoding="utf-8"))
     assert block is not None, f"markers missing in {DOC}"
-    assert block == schema_docs.render_markdown(), f"docs/consumers.md is stale: run {FIX}"
+    assert block == schema_docs.render_markdown(), f"README.md is stale: run {FIX}"
 
 
 def test_every_field_and_doc_is_rendered():

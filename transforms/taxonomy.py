@@ -1,6 +1,6 @@
 """The topic taxonomy: a versioned YAML file that defines the topics the pipeline scores.
 
-See docs/taxonomy.md for the format. Adding a topic needs no code: a topic with only an id, a name
+See README.md, section "Topic taxonomy" for the format. Adding a topic needs no code: a topic with only an id, a name
 and a description is scored by its description (and name) with the taxonomy's default calibration.
 """
 from __future__ import annotations
@@ -288,5 +288,5 @@ def save_taxonomy(tax: Taxonomy, path: str | Path) -> None:
     """Write the taxonomy as YAML (round-trips through load_taxonomy)."""
     text = yaml.dump(taxonomy_to_dict(tax), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
     Path(path).write_text(
-        f"# Topic taxonomy {tax.label}. Format: docs/taxonomy.md\n" + text, encoding="utf-8"
+        f"# Topic taxonomy {tax.label}. Format: README.md (section Topic taxonomy)\n" + text, encoding="utf-8"
     )

@@ -58,6 +58,25 @@ def training_examples(tokenizer, sentences: list[Sentence], max_length: int):
     return examples
 
 
+def pack_sentences(tokenizer, sentences: list[Sentence], max_tokens: int, rng: random.Random) -> list[Sentence]:
+    """Consecutive sentences joined into chunks whose token budget is drawn uniformly from one sentence
+    up to ``max_tokens``: the model then sees single sentences (as in CoNLL evaluation) and
+    multi-sentence windows with later positions (as in real articles, which it reads in windows)."""
+    lengths = [len(ids) - 2 for ids in tokenizer([s.text for s in sentences])["input_ids"]]
+    chunks, i = [], 0
+    while i < len(sentences):
+        budget = rng.randint(1, max_tokens - 2)
+        tokens, tags, used = list(sentences[i].tokens), list(sentences[i].tags), lengths[i]
+        i += 1
+        while i < len(sentences) and used + lengths[i] <= budget:
+            tokens += sentences[i].tokens
+            tags += sentences[i].tags
+            used += lengths[i]
+            i += 1
+        chunks.append(Sentence(tokens, tags))
+    return chunks
+
+
 def batches(examples, batch_size: int, rng: random.Random):
     """Length-bucketed, shuffled batches: shuffle, sort within chunks of 50 batches, shuffle batches."""
     idx = list(range(len(examples)))
@@ -71,9 +90,10 @@ def batches(examples, batch_size: int, rng: random.Random):
     return out
 
 
-def evaluate(model, tokenizer, sentences: list[Sentence]) -> dict:
+def evaluate(model, tokenizer, sentences: list[Sentence], max_length: int = 128) -> dict:
     model.eval()
-    preds = predict_entities(model, tokenizer, [s.text for s in sentences])
+    preds = predict_entities(model, tokenizer, [s.text for s in sentences], max_length=max_length,
+                             stride=max_length // 4)
     gold = [s.entities() for s in sentences]
     pred = [{(e.start, e.end, e.label) for e in p} for p in preds]
     return score_spans(gold, pred)
@@ -109,10 +129,11 @@ def main(argv=None) -> int:
     ap.add_argument("--data", required=True, help="folder with CoNLL-2003 train.txt and dev.txt")
     ap.add_argument("--out", required=True, help="where to write the model directory")
     ap.add_argument("--base", default=None, help="backbone dir or hub id (default: packaged all-MiniLM-L6-v2)")
-    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--max-length", type=int, default=192)
+    ap.add_argument("--max-length", type=int, default=128,
+                    help="training window in tokens; inference uses the same (NerModelHandler max_length)")
     ap.add_argument("--warmup", type=float, default=0.06)
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
@@ -135,8 +156,10 @@ def main(argv=None) -> int:
     dev = read_conll(data / "dev.txt")
     if args.limit:
         train, dev = train[: args.limit], dev[: max(args.limit // 4, 50)]
-    examples = training_examples(tokenizer, train, args.max_length)
     rng = random.Random(args.seed)
+    train = pack_sentences(tokenizer, train, args.max_length, rng)
+    examples = training_examples(tokenizer, train, args.max_length)
+    print(f"{len(train)} training chunks, {sum(len(w) for w, _ in examples)} tokens", flush=True)
     steps_per_epoch = math.ceil(len(examples) / args.batch_size)
     total = steps_per_epoch * args.epochs
     no_decay = ("bias", "LayerNorm.weight")
@@ -170,7 +193,7 @@ def main(argv=None) -> int:
             sched.step()
             opt.zero_grad()
             bar.set_postfix(loss=f"{loss.item():.4f}")
-        table = evaluate(model, tokenizer, dev)
+        table = evaluate(model, tokenizer, dev, args.max_length)
         f1 = table["overall"]["f1"]
         print(f"epoch {epoch}: dev F1 {f1:.4f}  ({time.time() - started:.0f}s)\n{format_table(table)}", flush=True)
         log.append({"epoch": epoch, "dev": table, "elapsed_s": round(time.time() - started, 1)})

@@ -37,3 +37,28 @@ def test_seed_article(tmp_path):
 
     with open(next(out.glob("articles-*.avro")), "rb") as fh:
         assert fastavro.reader(fh).writer_schema["name"] == "newsingest.EnrichedArticle"
+
+
+def test_long_article_with_the_embedded_model():
+    """An article far longer than 512 tokens, tagged through small windows: every repetition of the
+    seed body gets its persons and places, spans never overlap or repeat, offsets are exact."""
+    from transforms.article import Article
+    from transforms.ner import NerModelHandler
+
+    body = (ROOT / "seeds").glob("*.txt").__next__().read_text().split("\n", 1)[1].strip()
+    reps = 6
+    text = "\n\n".join([body] * reps)
+    handler = NerModelHandler(max_length=96, stride=24)
+    model = handler.load_model()
+    assert len(model.tokenizer(text)["input_ids"]) > 512 * 3
+    (entities,) = model.entities([Article(id="long", title="", text=text)])
+    spans = sorted((e.start, e.end) for e in entities)
+    assert len(spans) == len(set(spans))
+    assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:]))
+    for e in entities:
+        assert text[e.start:e.end] == e.text
+    period = len(body) + 2
+    for i in range(reps):
+        chunk = {(e.text, e.label) for e in entities if i * period <= e.start < (i + 1) * period}
+        assert {("Emmanuel Macron", "PER"), ("France", "LOC"), ("Istanbul", "LOC"), ("Ukraine", "LOC")} <= chunk, i
+        assert any(label == "PER" and "Zelensk" in t for t, label in chunk), i

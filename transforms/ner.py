@@ -73,7 +73,8 @@ class NerModelHandler(ModelHandler[Article, list, NerModel]):
 
     ``model_name``: a local model directory (default: the embedded model) or a hub id (fetched only with
     ``allow_download``). Long texts are split into windows of ``max_length`` tokens with ``stride``
-    tokens of overlap; windows of a batch are sorted by length before the forward pass.
+    tokens of overlap (the embedded model is trained on windows of 128 tokens, so that is the
+    default); windows of a batch are sorted by length before the forward pass.
     """
 
     def __init__(
@@ -81,8 +82,8 @@ class NerModelHandler(ModelHandler[Article, list, NerModel]):
         model_name: Optional[str] = None,
         *,
         allow_download: bool = False,
-        max_length: int = 256,
-        stride: int = 64,
+        max_length: int = 128,
+        stride: int = 32,
         min_batch_size: int = 1,
         max_batch_size: int = 32,
         torch_threads: int = 0,

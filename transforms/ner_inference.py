@@ -35,8 +35,8 @@ def predict_entities(
     tokenizer,
     texts: Sequence[str],
     *,
-    max_length: int = 256,
-    stride: int = 64,
+    max_length: int = 128,
+    stride: int = 32,
     max_batch_tokens: int = 8192,
 ) -> list[list[EntitySpan]]:
     """Entity spans for each text. Windows are sorted by length so padding stays small."""

@@ -22,5 +22,8 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+bench: $(STAMP)
+	$(PY) -m bench.bench --report bench/RESULTS.md
+
 clean:
 	rm -rf out/ .pytest_cache

@@ -17,7 +17,6 @@ import os
 import tempfile
 from typing import Optional, Sequence
 
-import numpy as np
 
 from pipeline.calibrate import f1_scores, label_matrix, read_labelled
 from transforms.taxonomy import load_taxonomy

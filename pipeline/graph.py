@@ -124,7 +124,7 @@ def build(p: beam.Pipeline, opts: NewsIngestOptions, *, units=None) -> dict:
     taxonomy = load_taxonomy(opts.topics)
     ner = NerModelHandler(opts.ner_model, allow_download=opts.allow_download,
                           max_batch_size=opts.batch_size, torch_threads=opts.torch_threads)
-    provenance = Provenance(__version__, ner.model_label, topic_model_label(opts), taxonomy.label)
+    provenance = Provenance(__version__, ner.model_id, topic_model_label(opts), taxonomy.label)
     read_dead = []
     if units is None:
         if streaming:

@@ -116,6 +116,10 @@ def main(argv=None) -> int:
         print(f"news-ingest run: error: {problem}", file=sys.stderr)
         return 2
     options.view_as(beam.options.pipeline_options.SetupOptions).save_main_session = False
+    workers = options.view_as(beam.options.pipeline_options.DirectOptions).direct_num_workers or 1
+    if not opts.torch_threads and workers > 1:
+        # one process per worker: split the cores instead of oversubscribing them
+        opts.torch_threads = max(1, (os.cpu_count() or 1) // workers)
     explicit_runner = any(a == "--runner" or a.startswith("--runner=") for a in argv)
     local_batch = "://" not in opts.output and not streaming
     if "://" not in opts.output:

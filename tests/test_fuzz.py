@@ -9,7 +9,6 @@ import unicodedata
 from pathlib import Path
 
 import fastavro
-import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 

@@ -8,7 +8,6 @@ its batch neighbours must come out as records.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import apache_beam as beam
 import pytest
@@ -25,7 +24,8 @@ from pipeline.options import NewsIngestOptions
 from transforms import dead_letter as dl
 from transforms.article import Article, RawUnit
 from transforms.enrich import EnrichWith
-from transforms.ner import InferenceFailed, NerModelHandler, run_with_isolation
+from transforms.model_handler import InferenceFailed, run_with_isolation
+from transforms.ner import NerModelHandler
 
 MARKER = "XX-POISON-XX"
 ERROR = "poisoned article: the model cannot handle the marker"

@@ -8,7 +8,7 @@ import fastavro
 from fastavro.validation import validate_many
 
 import schemas
-from conftest import ROOT, read_avro, run_pipeline
+from conftest import read_avro, run_pipeline
 
 
 def write_inputs(tmp: Path) -> Path:

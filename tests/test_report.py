@@ -13,7 +13,6 @@ import re
 import shutil
 import subprocess
 from collections import Counter, defaultdict
-from datetime import timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -292,7 +291,6 @@ def test_rising_table_matches_records(tables, records):
 
 
 def test_article_table(tables, records, built):
-    html_text = built[1]
     rows = tables["articles"]["rows"][1:]
     assert len(rows) == len(records)
     by_id = {r["id"]: r for r in records}

@@ -1,18 +1,15 @@
 """NER as a Beam ModelHandler: Article -> word-level entity mentions in title and text."""
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence
-
-from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+from typing import Any, Optional, Sequence
 
 from transforms.article import Article, Entity
+from transforms.model_handler import ArticleModelHandler
 from transforms.model_loading import load_model, load_tokenizer, model_label
 
 DEFAULT_NER_MODEL = str(Path(__file__).resolve().parent.parent / "models" / "ner-minilm-conll03")
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -36,39 +33,7 @@ class NerModel:
         return out
 
 
-class InferenceFailed:
-    """Marker result for one element whose inference raised (after the batch was retried one by one)."""
-
-    def __init__(self, error: BaseException):
-        self.error_type = type(error).__name__
-        self.message = str(error) or repr(error)
-
-
-def run_with_isolation(batch: Sequence, infer) -> list:
-    """infer(batch) -> list; if the batch raises, retry element by element so that only the
-    culprit fails (as InferenceFailed) and its neighbours still get results."""
-    def checked(elements):
-        results = list(infer(elements))
-        if len(results) != len(elements):
-            raise RuntimeError(f"model returned {len(results)} results for {len(elements)} inputs")
-        return results
-
-    try:
-        return checked(batch)
-    except Exception as batch_error:  # noqa: BLE001 - isolate below
-        if len(batch) == 1:
-            return [InferenceFailed(batch_error)]
-        log.warning("batch of %d failed (%s); retrying one by one", len(batch), batch_error)
-        results = []
-        for element in batch:
-            try:
-                results.extend(checked([element]))
-            except Exception as e:  # noqa: BLE001
-                results.append(InferenceFailed(e))
-        return results
-
-
-class NerModelHandler(ModelHandler[Article, list, NerModel]):
+class NerModelHandler(ArticleModelHandler):
     """Loads a Hugging Face token-classification model once per worker and tags batches of articles.
 
     ``model_name``: a local model directory (default: the embedded model) or a hub id (fetched only with
@@ -107,18 +72,11 @@ class NerModelHandler(ModelHandler[Article, list, NerModel]):
         window = min(self.max_length, getattr(model.config, "max_position_embeddings", 512))
         return NerModel(model, tokenizer, window, min(self.stride, window // 2))
 
-    def run_inference(
-        self, batch: Sequence[Article], model: NerModel, inference_args: Optional[dict] = None
-    ) -> Iterable[PredictionResult]:
-        results = run_with_isolation(batch, model.entities)
-        return [PredictionResult(a, r, self.model_label) for a, r in zip(batch, results)]
+    metrics_namespace = "news_ingest_ner"
+
+    def predict(self, model: NerModel, articles: Sequence[Article]) -> list[list[Entity]]:
+        return model.entities(articles)
 
     @property
-    def model_label(self) -> str:
+    def model_id(self) -> str:
         return model_label(self.model_name)
-
-    def get_metrics_namespace(self) -> str:
-        return "news_ingest_ner"
-
-    def get_num_bytes(self, batch: Sequence[Article]) -> int:
-        return sum(len(a.text) + len(a.title) for a in batch)

@@ -51,7 +51,6 @@ def predict_entities(
     with torch.inference_mode():
         start = 0
         while start < len(order):
-            width = len(windows[order[start]])
             end = start + 1
             while end < len(order) and (end - start + 1) * len(windows[order[end]]) <= max_batch_tokens:
                 end += 1

@@ -157,7 +157,7 @@ def parse_unit(unit: RawUnit) -> Article:
         raise InvalidArticle("input is UTF-16 or UTF-32 (it starts with a byte order mark); only UTF-8 is "
                              "read: convert it, e.g. iconv -f UTF-16 -t UTF-8")
     if unit.truncated:
-        raise InvalidArticle(f"input unit is larger than the --max-article-bytes limit; raw bytes are truncated")
+        raise InvalidArticle("input unit is larger than the --max-article-bytes limit; raw bytes are truncated")
     raw = unit.data.decode("utf-8")  # strict: invalid UTF-8 is a dead letter, not mojibake
     raw = raw.lstrip("\ufeff")
     extra: dict[str, str] = {}

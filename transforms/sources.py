@@ -16,7 +16,6 @@ from apache_beam.transforms.periodicsequence import PeriodicImpulse
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
 
 from transforms import dead_letter as dl
-from transforms.article import RawUnit
 from transforms.parse import read_units
 
 

@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
-from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from transforms.article import Article
+from transforms.model_handler import ArticleModelHandler
 from transforms.taxonomy import Calibration, Taxonomy, Topic
 from transforms.topic_result import TopicResult
 
@@ -224,7 +224,7 @@ class EmbeddingTopicModel:
 # -------------------------------------------------------------------------------------- Beam handler
 
 
-class EmbeddingTopicModelHandler(ModelHandler[Article, PredictionResult, EmbeddingTopicModel]):
+class EmbeddingTopicModelHandler(ArticleModelHandler):
     """RunInference handler: Article -> PredictionResult(example=article, inference=TopicResult)."""
 
     def __init__(
@@ -234,7 +234,7 @@ class EmbeddingTopicModelHandler(ModelHandler[Article, PredictionResult, Embeddi
         allow_download: bool = False,
         max_batch_size: int = 16,
     ):
-        super().__init__()
+        super().__init__(max_batch_size=max_batch_size)
         self.taxonomy = taxonomy
         self.model_name = model_name
         self.allow_download = allow_download
@@ -250,18 +250,7 @@ class EmbeddingTopicModelHandler(ModelHandler[Article, PredictionResult, Embeddi
         encoder = SentenceEncoder.load(self.model_name, self.allow_download)
         return EmbeddingTopicModel(self.taxonomy, encoder)
 
-    def run_inference(
-        self,
-        batch: Sequence[Article],
-        model: EmbeddingTopicModel,
-        inference_args: Optional[dict[str, Any]] = None,
-    ) -> Iterable[PredictionResult]:
-        batch = list(batch)
-        for article, result in zip(batch, model.score(batch)):
-            yield PredictionResult(example=article, inference=result, model_id=self.model_id)
+    metrics_namespace = "news_ingest_topics_embedding"
 
-    def get_metrics_namespace(self) -> str:
-        return "news_ingest_topics_embedding"
-
-    def batch_elements_kwargs(self) -> dict[str, Any]:
-        return {"min_batch_size": 1, "max_batch_size": self.max_batch_size}
+    def predict(self, model, articles: Sequence[Article]) -> list[TopicResult]:
+        return model.score(list(articles))

@@ -14,13 +14,13 @@ probability (weights {entail_logit: 1}).
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
-from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from transforms.article import Article
+from transforms.model_handler import ArticleModelHandler
 from transforms.taxonomy import Calibration, Taxonomy, Topic
 from transforms.topic_embedding import alias_count, alias_pattern, split_passages
 from transforms.topic_result import TopicResult
@@ -161,7 +161,7 @@ class NliTopicModel:
         return results
 
 
-class NliTopicModelHandler(ModelHandler[Article, PredictionResult, NliTopicModel]):
+class NliTopicModelHandler(ArticleModelHandler):
     """RunInference handler for an entailment (MNLI-style) model: Article -> TopicResult."""
 
     def __init__(
@@ -172,7 +172,7 @@ class NliTopicModelHandler(ModelHandler[Article, PredictionResult, NliTopicModel
         max_batch_size: int = 16,
         template: str = DEFAULT_TEMPLATE,
     ):
-        super().__init__()
+        super().__init__(max_batch_size=max_batch_size)
         if not model_name:
             raise ValueError("the nli topic backend needs a model (a local NLI model directory or hub id)")
         self.taxonomy = taxonomy
@@ -190,18 +190,7 @@ class NliTopicModelHandler(ModelHandler[Article, PredictionResult, NliTopicModel
     def load_model(self) -> NliTopicModel:
         return NliTopicModel.load(self.taxonomy, self.model_name, self.allow_download, template=self.template)
 
-    def run_inference(
-        self,
-        batch: Sequence[Article],
-        model: NliTopicModel,
-        inference_args: Optional[dict[str, Any]] = None,
-    ) -> Iterable[PredictionResult]:
-        batch = list(batch)
-        for article, result in zip(batch, model.score(batch)):
-            yield PredictionResult(example=article, inference=result, model_id=self.model_id)
+    metrics_namespace = "news_ingest_topics_nli"
 
-    def get_metrics_namespace(self) -> str:
-        return "news_ingest_topics_nli"
-
-    def batch_elements_kwargs(self) -> dict[str, Any]:
-        return {"min_batch_size": 1, "max_batch_size": self.max_batch_size}
+    def predict(self, model, articles: Sequence[Article]) -> list[TopicResult]:
+        return model.score(list(articles))

@@ -1,0 +1,75 @@
+"""The ModelHandler base of the pipeline's models: batches of Articles in, one result per Article out,
+and a failing Article never takes its batch down."""
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterable, Optional, Sequence
+
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+
+from transforms.article import Article
+
+log = logging.getLogger(__name__)
+
+
+class InferenceFailed:
+    """Marker result for one element whose inference raised (after the batch was retried one by one)."""
+
+    def __init__(self, error: BaseException):
+        self.error_type = type(error).__name__
+        self.message = str(error) or repr(error)
+
+
+def run_with_isolation(batch: Sequence, infer) -> list:
+    """infer(batch) -> list; if the batch raises, retry element by element so that only the
+    culprit fails (as InferenceFailed) and its neighbours still get results."""
+    def checked(elements):
+        results = list(infer(elements))
+        if len(results) != len(elements):
+            raise RuntimeError(f"model returned {len(results)} results for {len(elements)} inputs")
+        return results
+
+    try:
+        return checked(batch)
+    except Exception as batch_error:  # noqa: BLE001 - isolate below
+        if len(batch) == 1:
+            return [InferenceFailed(batch_error)]
+        log.warning("batch of %d failed (%s); retrying one by one", len(batch), batch_error)
+        results = []
+        for element in batch:
+            try:
+                results.extend(checked([element]))
+            except Exception as e:  # noqa: BLE001
+                results.append(InferenceFailed(e))
+        return results
+
+
+class ArticleModelHandler(ModelHandler[Article, Any, Any]):
+    """Subclasses implement ``load_model`` and ``predict(model, articles) -> list`` (one result per
+    article) and name ``metrics_namespace`` and ``model_id``. ``run_inference`` retries a failing batch
+    one article at a time, so only the culprit gets an ``InferenceFailed`` result (a dead letter)."""
+
+    metrics_namespace = "news_ingest"
+
+    def __init__(self, *, min_batch_size: int = 1, max_batch_size: int = 32):
+        super().__init__(min_batch_size=min_batch_size, max_batch_size=max_batch_size)
+
+    @property
+    def model_id(self) -> str:
+        return type(self).__name__
+
+    def predict(self, model, articles: Sequence[Article]) -> list:
+        raise NotImplementedError
+
+    def run_inference(
+        self, batch: Sequence[Article], model, inference_args: Optional[dict] = None
+    ) -> Iterable[PredictionResult]:
+        batch = list(batch)
+        results = run_with_isolation(batch, lambda articles: self.predict(model, articles))
+        return [PredictionResult(a, r, self.model_id) for a, r in zip(batch, results)]
+
+    def get_num_bytes(self, batch: Sequence[Article]) -> int:
+        return sum(len(a.text) + len(a.title) for a in batch)
+
+    def get_metrics_namespace(self) -> str:
+        return self.metrics_namespace

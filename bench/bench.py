@@ -40,7 +40,7 @@ def load_articles(path: Path, limit: int = 0) -> list[dict]:
     return out
 
 
-def synthetic(n: int, source: list[dict], seed: int = 7, words: int = 60) -> list[dict]:
+def synthetic(n: int, source: list[dict], seed: int = 7, words: int = 30) -> list[dict]:
     """n articles of about `words` words, sentences sampled from real articles (deterministic)."""
     rng = random.Random(seed)
     sentences = [s for a in source for s in re.split(r"(?<=[.!?])\s+", a["text"]) if 5 <= len(s.split()) <= 60]
@@ -63,9 +63,9 @@ def write_jsonl(articles: list[dict], path: Path) -> Path:
     return path
 
 
-def run_pipeline(input_path: Path, extra: list[str]) -> dict:
+def run_pipeline(input_path: Path, extra: list[str], keep: Path | None = None) -> dict:
     """One pipeline run in a fresh process; returns its summary plus peak RSS and first-record time."""
-    out = Path(tempfile.mkdtemp(prefix="bench-out-"))
+    out = keep or Path(tempfile.mkdtemp(prefix="bench-out-"))
     wrapper = (
         "import resource, subprocess, sys, json; p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
         "print(p.stdout); print(p.stderr, file=sys.stderr); "
@@ -81,7 +81,8 @@ def run_pipeline(input_path: Path, extra: list[str]) -> dict:
     summary["peak_rss_mb"] = int(re.search(r"RSS_KB (\d+)", proc.stdout).group(1)) / 1024
     first = re.search(r"first record at ([\d.]+)", proc.stderr)
     summary["first_record_s"] = round(float(first.group(1)) - started, 2) if first else None
-    subprocess.run(["rm", "-rf", str(out)])
+    if keep is None:
+        subprocess.run(["rm", "-rf", str(out)])
     return summary
 
 
@@ -167,6 +168,7 @@ def main(argv=None) -> int:
     ap.add_argument("--naive-sample", type=int, default=150, help="articles timed with the naive loop")
     ap.add_argument("--report", default=str(ROOT / "bench" / "RESULTS.md"))
     ap.add_argument("--skip-workers", action="store_true")
+    ap.add_argument("--keep-output", default=None, help="keep the first real-set pipeline output here")
     args = ap.parse_args(argv)
 
     real = load_articles(Path(args.articles))
@@ -174,8 +176,8 @@ def main(argv=None) -> int:
     real_path = write_jsonl(real, tmp / "real.jsonl")
     rows = []
 
-    def pipeline_row(label, path, n, extra=()):
-        runs = [run_pipeline(path, list(extra)) for _ in range(args.repeats)]
+    def pipeline_row(label, path, n, extra=(), repeats=args.repeats, keep=None):
+        runs = [run_pipeline(path, list(extra), keep if i == 0 else None) for i in range(repeats)]
         rate = median([r["articles_in"] / r["wall_seconds"] for r in runs])
         row = {"run": label, "articles": n, "articles_per_s": round(rate, 2),
                "wall_s": round(median([r["wall_seconds"] for r in runs]), 1),
@@ -189,7 +191,8 @@ def main(argv=None) -> int:
         return row
 
     # 1. real articles: pipeline, naive, roofline
-    pipe = pipeline_row("pipeline, 1 worker", real_path, len(real))
+    pipe = pipeline_row("pipeline, 1 worker", real_path, len(real),
+                        keep=Path(args.keep_output) if args.keep_output else None)
     models = Models()
     objs = articles_as_objects(real)
     sample = objs[: args.naive_sample]
@@ -200,19 +203,20 @@ def main(argv=None) -> int:
     workers = None
     if not args.skip_workers:
         workers = pipeline_row("pipeline, 2 workers (multi_processing)", real_path, len(real),
-                               ["--direct_num_workers", "2", "--direct_running_mode", "multi_processing"])
+                               ["--direct_num_workers", "2", "--direct_running_mode", "multi_processing"],
+                               repeats=1)
     # 2. scaling on synthetic sets
     scale = []
     for n in [int(s) for s in args.sizes.split(",") if s]:
         path = write_jsonl(synthetic(n, real), tmp / f"syn-{n}.jsonl")
-        reps, args.repeats = args.repeats, (args.repeats if n <= 1000 else 1)
-        scale.append(pipeline_row(f"pipeline, synthetic {n}", path, n))
-        args.repeats = reps
+        scale.append(pipeline_row(f"pipeline, synthetic {n} (about 30 words each)", path, n,
+                                  repeats=args.repeats if n <= 1000 else 1))
 
     lines = [
         "# Benchmark results", "",
         f"Command: `python -m bench.bench {' '.join(argv or sys.argv[1:])}`; machine: {os.cpu_count()} CPUs; "
-        f"{args.repeats} repeats, medians. Real set: {len(real)} articles, {tokens} NER tokens.", "",
+        f"medians of {args.repeats} repeats for the real set and the smallest synthetic set, one run for the "
+        f"others. Real set: {len(real)} articles, {tokens} NER tokens.", "",
         "| run | articles | articles/s | wall s | peak RSS MB | first record s | NER s | topics s | model load s |",
         "|---|---|---|---|---|---|---|---|---|",
     ]

@@ -17,7 +17,7 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(PY) -m pipeline run --input 'seeds/*' --output out/
-	$(PY) -m pipeline inspect out/articles-00000-of-00001.avro --limit 1 | head -c 2000; echo
+	$(PY) -m pipeline inspect $$(ls out/articles-*.avro | head -n 1) --limit 1 | head -c 2000; echo
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -1,6 +1,7 @@
 """`news-ingest` command line: one sub-command per task, each a module with ``main(argv)``."""
 from __future__ import annotations
 
+import argparse
 import importlib
 import sys
 
@@ -13,6 +14,21 @@ COMMANDS = {
     "report": ("pipeline.report", "self-contained HTML report from Avro output"),
     "inspect": ("pipeline.inspect_avro", "print Avro records as JSON lines, or the schema"),
 }
+
+
+def int_at_least(minimum: int):
+    """argparse type: an integer >= minimum, with a one-line error otherwise."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {minimum} or more")
+        return value
+
+    return parse
 
 
 def usage() -> str:

@@ -19,6 +19,8 @@ from decimal import Decimal
 from typing import Any, Optional
 from uuid import UUID
 
+from pipeline.cli import int_at_least
+
 PROG = "news-ingest inspect"
 MAGIC = b"Obj\x01"  # first bytes of every Avro object container file
 
@@ -108,16 +110,6 @@ def writer_schema_json(reader) -> dict:
     return reader.writer_schema
 
 
-def _nonnegative(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {s!r}")
-    if v < 0:
-        raise argparse.ArgumentTypeError("must be 0 or more")
-    return v
-
-
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
@@ -126,7 +118,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("file", metavar="FILE.avro", help="Avro container file (any codec fastavro reads)")
     ap.add_argument("--schema", action="store_true",
                     help="print the writer schema (pretty-printed JSON) instead of the records")
-    ap.add_argument("--limit", type=_nonnegative, default=None, metavar="N",
+    ap.add_argument("--limit", type=int_at_least(0), default=None, metavar="N",
                     help="print at most N records (default: all)")
     ap.add_argument("--bytes", dest="bytes_mode", choices=("base64", "latin1"), default="base64",
                     help="how bytes/fixed values are written (default base64; see below)")

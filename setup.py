@@ -44,7 +44,8 @@ setup(
         "py3langid>=0.3",
     ],
     extras_require={
-        "test": ["pytest>=8", "hypothesis>=6.100", "avro>=1.12", "pandas>=2.2"],
+        "onnx": ["onnxruntime>=1.20", "onnx>=1.16"],
+        "test": ["pytest>=8", "hypothesis>=6.100", "avro>=1.12", "pandas>=2.2", "onnxruntime>=1.20", "onnx>=1.16"],
     },
     entry_points={"console_scripts": ["news-ingest=pipeline.cli:main"]},
 )

@@ -89,13 +89,13 @@ def run_pipeline(input_path: Path, extra: list[str], keep: Path | None = None) -
 class Models:
     """The models the pipeline uses, loaded once in this process for the naive and roofline runs."""
 
-    def __init__(self):
+    def __init__(self, backend: str = "torch"):
         from transforms.ner import NerModelHandler
         from transforms.taxonomy import load_taxonomy
         from transforms.topic_embedding import EmbeddingTopicModelHandler
 
-        self.ner = NerModelHandler().load_model()
-        self.topics = EmbeddingTopicModelHandler(load_taxonomy()).load_model()
+        self.ner = NerModelHandler(inference_backend=backend).load_model()
+        self.topics = EmbeddingTopicModelHandler(load_taxonomy(), inference_backend=backend).load_model()
 
 
 def articles_as_objects(rows: list[dict]):
@@ -170,7 +170,11 @@ def main(argv=None) -> int:
     ap.add_argument("--report", default=str(ROOT / "bench" / "RESULTS.md"))
     ap.add_argument("--skip-workers", action="store_true")
     ap.add_argument("--keep-output", default=None, help="keep the first real-set pipeline output here")
+    ap.add_argument("--backend", default="torch", choices=("torch", "onnxruntime", "onnxruntime-int8"),
+                    help="--inference-backend of the pipeline runs and the roofline (the naive loop is always "
+                         "the fp32 torch models: what a user writes first)")
     args = ap.parse_args(argv)
+    backend_args = ["--inference-backend", args.backend]
 
     real = load_articles(Path(args.articles))
     tmp = Path(tempfile.mkdtemp(prefix="bench-"))
@@ -178,15 +182,15 @@ def main(argv=None) -> int:
     rows = []
 
     def pipeline_row(label, path, n, extra=(), repeats=args.repeats, keep=None):
-        runs = [run_pipeline(path, list(extra), keep if i == 0 else None) for i in range(repeats)]
+        runs = [run_pipeline(path, [*backend_args, *extra], keep if i == 0 else None) for i in range(repeats)]
         rate = median([r["articles_in"] / r["wall_seconds"] for r in runs])
         row = {"run": label, "articles": n, "articles_per_s": round(rate, 2),
                "wall_s": round(median([r["wall_seconds"] for r in runs]), 1),
                "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs)),
                "first_record_s": median([r["first_record_s"] for r in runs if r["first_record_s"] is not None]),
-               "ner_s": median([r.get("ner_seconds", 0) for r in runs]),
-               "topics_s": median([r.get("topics_seconds", 0) for r in runs]),
-               "load_s": median([r.get("model_load_seconds", 0) for r in runs])}
+               "ner_s": round(median([r.get("ner_seconds", 0) for r in runs]), 1),
+               "topics_s": round(median([r.get("topics_seconds", 0) for r in runs]), 1),
+               "load_s": round(median([r.get("model_load_seconds", 0) for r in runs]), 1)}
         rows.append(row)
         print(json.dumps(row), flush=True)
         return row
@@ -194,10 +198,11 @@ def main(argv=None) -> int:
     # 1. real articles: pipeline, naive, roofline
     pipe = pipeline_row("pipeline, 1 worker", real_path, len(real),
                         keep=Path(args.keep_output) if args.keep_output else None)
-    models = Models()
     objs = articles_as_objects(real)
     sample = random.Random(11).sample(objs, min(args.naive_sample, len(objs)))  # representative lengths
-    naive_rate = median([len(sample) / naive(models, sample) for _ in range(args.ref_repeats)])
+    reference = Models()
+    naive_rate = median([len(sample) / naive(reference, sample) for _ in range(args.ref_repeats)])
+    models = reference if args.backend == "torch" else Models(args.backend)
     roof = [roofline(models, objs) for _ in range(args.ref_repeats)]
     roof_rate = median([len(objs) / s for s, _ in roof])
     tokens = roof[0][1]
@@ -216,6 +221,7 @@ def main(argv=None) -> int:
     lines = [
         "# Benchmark results", "",
         f"Command: `python -m bench.bench {' '.join(argv or sys.argv[1:])}`; machine: {os.cpu_count()} CPUs; "
+        f"inference backend of the pipeline and roofline: {args.backend}; "
         f"real-set pipeline: median of {args.repeats} runs; naive and roofline: median of {args.ref_repeats}; "
         f"2 workers and synthetic sets: one run each. Real set: {len(real)} articles, {tokens} NER tokens.", "",
         "| run | articles | articles/s | wall s | peak RSS MB | first record s | NER s | topics s | model load s |",
@@ -227,7 +233,8 @@ def main(argv=None) -> int:
     lines += ["", "| reference (real set) | articles/s | pipeline ÷ reference |", "|---|---|---|",
               f"| naive loop (HF pipeline per article, {len(sample)} random articles) | {naive_rate:.2f} | "
               f"{pipe['articles_per_s'] / naive_rate:.2f}× |",
-              f"| roofline (forward passes only) | {roof_rate:.2f} | {pipe['articles_per_s'] / roof_rate:.0%} |"]
+              f"| roofline (forward passes only, {args.backend}) | {roof_rate:.2f} | "
+              f"{pipe['articles_per_s'] / roof_rate:.0%} |"]
     lines.append(f"\nPipeline tokens/s (NER windows): {tokens / (len(real) / pipe['articles_per_s']):.0f}")
     if workers:
         lines.append(f"\n2 workers ÷ 1 worker: {workers['articles_per_s'] / pipe['articles_per_s']:.2f}×")

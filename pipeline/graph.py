@@ -43,7 +43,8 @@ def topic_handler(opts: NewsIngestOptions, taxonomy):
     else:
         from transforms.topic_embedding import EmbeddingTopicModelHandler as Handler
     return Handler(taxonomy, model_name=opts.topic_model, allow_download=opts.allow_download,
-                   max_batch_size=opts.batch_size)
+                   max_batch_size=opts.batch_size, inference_backend=opts.inference_backend,
+                   threads=opts.torch_threads)
 
 
 class EnrichArticles(beam.PTransform):
@@ -116,7 +117,8 @@ def build(p: beam.Pipeline, opts: NewsIngestOptions, *, units=None) -> dict:
     streaming = bool(p.options.view_as(beam.options.pipeline_options.StandardOptions).streaming)
     taxonomy = load_taxonomy(opts.topics)
     ner = NerModelHandler(opts.ner_model, allow_download=opts.allow_download,
-                          max_batch_size=opts.batch_size, torch_threads=opts.torch_threads)
+                          max_batch_size=opts.batch_size, torch_threads=opts.torch_threads,
+                          inference_backend=opts.inference_backend)
     topics = topic_handler(opts, taxonomy)
     provenance = Provenance(__version__, ner.model_id, topics.model_id, taxonomy.label)
     read_dead = []

@@ -29,7 +29,13 @@ class NewsIngestOptions(PipelineOptions):
         m.add_argument("--allow-download", action="store_true", default=False,
                        help="allow fetching hub ids from the Hugging Face hub (never done otherwise)")
         m.add_argument("--batch-size", type=int, default=32, help="articles per model batch")
-        m.add_argument("--torch-threads", type=int, default=0, help="torch threads per worker (0: torch default)")
+        m.add_argument("--torch-threads", type=int, default=0,
+                       help="inference threads per worker, for either backend (0: the backend's default, all cores)")
+        m.add_argument("--inference-backend", default="torch", choices=("torch", "onnxruntime", "onnxruntime-int8"),
+                       help="engine for the forward passes of the NER and topic models: torch; ONNX Runtime "
+                            "(the loaded model is exported once per worker); or ONNX Runtime with int8 "
+                            "weights (about 2x faster on CPU, small measured quality cost). The onnxruntime "
+                            "backends need pip install 'news-ingest[onnx]'")
         s = parser.add_argument_group("streaming (with --streaming)")
         s.add_argument("--watch", default=None, help="glob watched for new files while running")
         s.add_argument("--poll-seconds", type=float, default=2.0, help="how often --watch looks for new files")

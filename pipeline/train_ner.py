@@ -99,6 +99,31 @@ def evaluate(model, tokenizer, sentences: list[Sentence], max_length: int = 128)
     return score_spans(gold, pred)
 
 
+class WeightAverage:
+    """Exponential moving average of a model's weights (a copy that is scored and saved like the model)."""
+
+    def __init__(self, model, decay: float):
+        import copy
+
+        self.decay = decay
+        self.model = copy.deepcopy(model).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model) -> None:
+        for avg, cur in zip(self.model.parameters(), model.parameters()):
+            avg.lerp_(cur, 1.0 - self.decay)
+
+
+def save_fp16(model, out: Path) -> None:
+    """Save a standard HF directory with fp16 weights without touching the (fp32) training weights."""
+    state = {k: v.detach().to(torch.float16) for k, v in model.state_dict().items()}
+    model.save_pretrained(out, state_dict=state, safe_serialization=True)
+    config = json.loads((out / "config.json").read_text())
+    (out / "config.json").write_text(json.dumps(config | {"dtype": "float16"}, indent=2, sort_keys=True) + "\n")
+
+
 def build_model(backbone: str, allow_download: bool = False):
     from transformers import AutoModelForTokenClassification
 
@@ -135,6 +160,9 @@ def main(argv=None) -> int:
     ap.add_argument("--max-length", type=int, default=128,
                     help="training window in tokens; inference uses the same (NerModelHandler max_length)")
     ap.add_argument("--warmup", type=float, default=0.06)
+    ap.add_argument("--ema", type=float, default=0.999,
+                    help="decay of an exponential moving average of the weights, scored on dev next to the "
+                         "raw weights every epoch; the better of the two can be saved (0: off)")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     ap.add_argument("--limit", type=int, default=0, help="train on the first N sentences (smoke runs)")
@@ -175,6 +203,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     log, best = [], -1.0
+    ema = WeightAverage(model, args.ema) if args.ema else None
     started = time.time()
     for epoch in range(1, args.epochs + 1):
         model.train()
@@ -192,16 +221,23 @@ def main(argv=None) -> int:
             opt.step()
             sched.step()
             opt.zero_grad()
+            if ema:
+                ema.update(model)
             bar.set_postfix(loss=f"{loss.item():.4f}")
-        table = evaluate(model, tokenizer, dev, args.max_length)
-        f1 = table["overall"]["f1"]
-        print(f"epoch {epoch}: dev F1 {f1:.4f}  ({time.time() - started:.0f}s)\n{format_table(table)}", flush=True)
-        log.append({"epoch": epoch, "dev": table, "elapsed_s": round(time.time() - started, 1)})
-        if f1 > best:
-            best = f1
-            model.half().save_pretrained(out, safe_serialization=True)
-            model.float()
-            tokenizer.save_pretrained(out)
+        candidates = [("raw", model)] + ([("ema", ema.model)] if ema else [])
+        entry = {"epoch": epoch}
+        for name, candidate in candidates:
+            table = evaluate(candidate, tokenizer, dev, args.max_length)
+            f1 = table["overall"]["f1"]
+            print(f"epoch {epoch} {name}: dev F1 {f1:.4f}  ({time.time() - started:.0f}s)\n{format_table(table)}",
+                  flush=True)
+            entry["dev" if name == "raw" else "dev_ema"] = table
+            if f1 > best:
+                best = f1
+                entry["saved"] = name
+                save_fp16(candidate, out)
+                tokenizer.save_pretrained(out)
+        log.append(entry | {"elapsed_s": round(time.time() - started, 1)})
     (out / "training_log.json").write_text(
         json.dumps({"args": vars(args) | {"base": base}, "epochs": log}, indent=2)
     )

@@ -84,11 +84,21 @@ class TopicModelHandler(ArticleModelHandler):
     default_model_label = ""
 
     def __init__(self, taxonomy, model_name: Optional[str] = None, allow_download: bool = False,
-                 max_batch_size: int = 16):
+                 max_batch_size: int = 16, inference_backend: str = "torch", threads: int = 0):
         super().__init__(max_batch_size=max_batch_size)
         self.taxonomy = taxonomy
         self.model_name = model_name
         self.allow_download = allow_download
+        self.inference_backend = inference_backend
+        self.threads = threads
+
+    def engine(self, model, output_name: str):
+        """The loaded torch model, or its ONNX Runtime export (see ``transforms.onnx_backend``)."""
+        if self.inference_backend == "torch":
+            return model
+        from transforms.onnx_backend import with_backend
+
+        return with_backend(model, self.inference_backend, output_name, self.threads)
 
     @property
     def model_id(self) -> str:

@@ -52,6 +52,7 @@ class NerModelHandler(ArticleModelHandler):
         min_batch_size: int = 1,
         max_batch_size: int = 32,
         torch_threads: int = 0,
+        inference_backend: str = "torch",
     ):
         super().__init__(min_batch_size=min_batch_size, max_batch_size=max_batch_size)
         self.model_name = model_name or DEFAULT_NER_MODEL
@@ -59,6 +60,7 @@ class NerModelHandler(ArticleModelHandler):
         self.max_length = max_length
         self.stride = stride
         self.torch_threads = torch_threads
+        self.inference_backend = inference_backend
 
     def load_model(self) -> NerModel:
         from transformers import AutoModelForTokenClassification
@@ -70,6 +72,10 @@ class NerModelHandler(ArticleModelHandler):
         tokenizer = load_tokenizer(self.model_name, self.allow_download)
         model = load_model(AutoModelForTokenClassification, self.model_name, self.allow_download)
         window = min(self.max_length, getattr(model.config, "max_position_embeddings", 512))
+        if self.inference_backend != "torch":
+            from transforms.onnx_backend import with_backend
+
+            model = with_backend(model, self.inference_backend, "logits", self.torch_threads)
         return NerModel(model, tokenizer, window, min(self.stride, window // 2))
 
     metrics_namespace = "news_ingest_ner"

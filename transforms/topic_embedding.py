@@ -233,5 +233,6 @@ class EmbeddingTopicModelHandler(TopicModelHandler):
 
     def load_model(self) -> EmbeddingTopicModel:
         encoder = SentenceEncoder.load(self.model_name, self.allow_download)
+        encoder.model = self.engine(encoder.model, "last_hidden_state")
         return EmbeddingTopicModel(self.taxonomy, encoder)
 

@@ -174,12 +174,16 @@ class NliTopicModelHandler(TopicModelHandler):
         allow_download: bool = False,
         max_batch_size: int = 16,
         template: str = DEFAULT_TEMPLATE,
+        inference_backend: str = "torch",
+        threads: int = 0,
     ):
         if not model_name:
             raise ValueError("the nli topic backend needs a model (a local NLI model directory or hub id)")
-        super().__init__(taxonomy, model_name, allow_download, max_batch_size)
+        super().__init__(taxonomy, model_name, allow_download, max_batch_size, inference_backend, threads)
         self.template = template
 
     def load_model(self) -> NliTopicModel:
-        return NliTopicModel.load(self.taxonomy, self.model_name, self.allow_download, template=self.template)
+        model = NliTopicModel.load(self.taxonomy, self.model_name, self.allow_download, template=self.template)
+        model.model = self.engine(model.model, "logits")
+        return model
 

@@ -1,0 +1,74 @@
+"""The optional ONNX Runtime backends: same call signature as torch, same records (fp32), close (int8)."""
+import pytest
+
+from conftest import ROOT, read_avro, run_pipeline
+
+pytest.importorskip("onnxruntime")
+
+SEED = next((ROOT / "seeds").glob("*.txt"))
+
+
+def spans(record):
+    return {(e["field"], e["start"], e["end"], e["label"]) for e in record["entities"]}
+
+
+@pytest.fixture(scope="module")
+def torch_record(tmp_path_factory):
+    out = tmp_path_factory.mktemp("torch-out")
+    assert run_pipeline(["--input", str(SEED), "--output", str(out)]) == 0
+    (record,) = read_avro(str(out / "articles-*.avro"))
+    return record
+
+
+def test_onnxruntime_backend_writes_the_same_records(tmp_path, torch_record):
+    out = tmp_path / "out"
+    assert run_pipeline(["--input", str(SEED), "--output", str(out), "--inference-backend", "onnxruntime"]) == 0
+    (record,) = read_avro(str(out / "articles-*.avro"))
+    assert spans(record) == spans(torch_record)
+    assert record["topic_labels"] == torch_record["topic_labels"]
+    for a, b in zip(record["topics"], torch_record["topics"]):
+        assert a["label"] == b["label"] and a["score"] == pytest.approx(b["score"], abs=1e-3)
+    for e, f in zip(sorted(record["entities"], key=lambda e: (e["field"], e["start"])),
+                    sorted(torch_record["entities"], key=lambda e: (e["field"], e["start"]))):
+        assert e["score"] == pytest.approx(f["score"], abs=1e-3)
+
+
+def test_int8_backend_stays_close(tmp_path, torch_record):
+    out = tmp_path / "out"
+    assert run_pipeline(["--input", str(SEED), "--output", str(out), "--inference-backend", "onnxruntime-int8"]) == 0
+    (record,) = read_avro(str(out / "articles-*.avro"))
+    for e in record["entities"]:
+        assert record[e["field"]][e["start"]:e["end"]] == e["text"]
+    ours, reference = spans(record), spans(torch_record)
+    assert len(ours & reference) >= 0.9 * len(reference)
+    assert len(ours) <= 1.1 * len(reference)
+    assert record["topic_labels"] == torch_record["topic_labels"]
+
+
+def test_export_keeps_the_torch_call_signature(tiny_ner):
+    """Token types (the case shapes of the embedded model) reach the exported graph."""
+    import torch
+    from transformers import AutoModelForTokenClassification
+
+    from transforms.ner_inference import accepts_token_types
+    from transforms.onnx_backend import to_onnxruntime
+
+    model = AutoModelForTokenClassification.from_pretrained(tiny_ner).eval()
+    ort_model = to_onnxruntime(model, "logits", threads=1)
+    assert accepts_token_types(ort_model)
+    ids = torch.randint(5, 1000, (3, 17))
+    mask = torch.ones_like(ids)
+    mask[2, 9:] = 0
+    types = torch.randint(0, 2, (3, 17))
+    with torch.inference_mode():
+        expected = model(input_ids=ids, attention_mask=mask, token_type_ids=types).logits
+    got = ort_model(input_ids=ids, attention_mask=mask, token_type_ids=types).logits
+    assert got.shape == expected.shape
+    assert torch.allclose(got, expected, atol=1e-4)
+
+
+def test_unknown_backend_is_a_clear_error(tiny_ner):
+    from transforms.onnx_backend import with_backend
+
+    with pytest.raises(ValueError, match="unknown inference backend"):
+        with_backend(object(), "tensorrt", "logits")

@@ -154,7 +154,7 @@ def main(argv=None) -> int:
     ap.add_argument("--data", required=True, help="folder with CoNLL-2003 train.txt and dev.txt")
     ap.add_argument("--out", required=True, help="where to write the model directory")
     ap.add_argument("--base", default=None, help="backbone dir or hub id (default: packaged all-MiniLM-L6-v2)")
-    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--max-length", type=int, default=128,

@@ -1,6 +1,5 @@
 """The optional ONNX Runtime backends: same call signature as torch, same records (fp32), close (int8)."""
 import pytest
-
 from conftest import ROOT, read_avro, run_pipeline
 
 pytest.importorskip("onnxruntime")

@@ -1,8 +1,9 @@
 """From per-token model scores back to word-level entity spans in the original text.
 
-Mirrors Hugging Face ``TokenClassificationPipeline`` with ``aggregation_strategy="first"``: a word's
-label is the label of its first sub-word piece, and consecutive words with B-/I- tags of one type form
-an entity. Long texts arrive as overlapping windows; each word is labelled by the window in which
+Like Hugging Face ``TokenClassificationPipeline`` with ``aggregation_strategy="first"``, a word's
+label probabilities are those of its first sub-word piece, and consecutive words with B-/I- tags of one
+type form an entity; unlike it, the word labels are decoded jointly (the most probable valid IOB2
+sequence), not word by word. Long texts arrive as overlapping windows; each word is labelled by the window in which
 its first piece sits furthest from a window edge, so entities on window boundaries are neither
 duplicated nor cut.
 """
@@ -53,10 +54,55 @@ def word_probabilities(
     return {w: (spans[w][0], spans[w][1], p) for w, (_, p) in best.items()}
 
 
+def bio_transitions(labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray] | None:
+    """(allowed start tags, allowed tag -> tag moves) of IOB2: ``I-X`` only continues ``B-X``/``I-X``.
+    None when the label set is not IOB2 (an ``I-X`` without its ``B-X``, e.g. IO tagging)."""
+    kinds = [tag.partition("-") for tag in labels]
+    types_with_b = {etype for prefix, _, etype in kinds if prefix == "B" and etype}
+    if any(prefix == "I" and etype not in types_with_b for prefix, _, etype in kinds if etype):
+        return None
+    start = np.array([not (prefix == "I" and etype) for prefix, _, etype in kinds])
+    moves = np.ones((len(labels), len(labels)), dtype=bool)
+    for cur, (prefix, _, etype) in enumerate(kinds):
+        if prefix == "I" and etype:
+            moves[:, cur] = [bool(e) and e == etype for _, _, e in kinds]
+    return start, moves
+
+
+def best_tag_path(log_probs: np.ndarray, start: np.ndarray, moves: np.ndarray) -> list[int]:
+    """Viterbi: the most probable tag sequence (sum of per-word log-probabilities) among valid ones."""
+    blocked = np.where(moves, 0.0, -np.inf)
+    score = np.where(start, log_probs[0], -np.inf)
+    back = np.zeros(log_probs.shape, dtype=np.int64)
+    for t in range(1, len(log_probs)):
+        total = score[:, None] + blocked  # (previous, current)
+        back[t] = total.argmax(axis=0)
+        score = total[back[t], np.arange(total.shape[1])] + log_probs[t]
+    path = [int(score.argmax())]
+    for t in range(len(log_probs) - 1, 0, -1):
+        path.append(int(back[t][path[-1]]))
+    return path[::-1]
+
+
 def decode_entities(
-    windows: Sequence[Window], logits: Sequence[np.ndarray], id2label: Mapping[int, str]
+    windows: Sequence[Window], logits: Sequence[np.ndarray], id2label: Mapping[int, str],
+    *, constrained: bool = True,
 ) -> list[EntitySpan]:
-    """IOB2 decoding of word labels into entity spans (an I- after O or another type opens one)."""
+    """Word labels -> entity spans. With an IOB2 label set and ``constrained`` (the default), the labels
+    are the most probable *valid* sequence (Viterbi: no ``I-X`` after ``O`` or another type), so a
+    doubtful word inside a name does not split it into fragments; otherwise each word takes its argmax
+    and an ``I-`` after ``O`` or another type opens an entity."""
+    words = sorted(word_probabilities(windows, logits).items())
+    if not words:
+        return []
+    labels = [id2label[i] for i in range(len(id2label))]
+    probs = np.stack([p for _, (_, _, p) in words])
+    rules = bio_transitions(labels) if constrained else None
+    if rules is None:
+        tags = probs.argmax(axis=1).tolist()
+    else:
+        tags = best_tag_path(np.log(np.clip(probs, 1e-12, None)), *rules)
+
     entities: list[EntitySpan] = []
     current: list | None = None  # [start, end, type, scores]
 
@@ -64,19 +110,16 @@ def decode_entities(
         if current is not None:
             entities.append(EntitySpan(current[0], current[1], current[2], float(np.mean(current[3]))))
 
-    for word in sorted(word_probabilities(windows, logits).items()):
-        _, (start, end, probs) = word
-        k = int(probs.argmax())
-        tag = id2label[k]
-        prefix, _, etype = tag.partition("-")
-        if tag == "O" or not etype:
+    for (_, (start, end, word_probs)), k in zip(words, tags):
+        prefix, _, etype = labels[k].partition("-")
+        if not etype:
             close()
             current = None
         elif prefix == "I" and current is not None and current[2] == etype:
             current[1] = end
-            current[3].append(float(probs[k]))
+            current[3].append(float(word_probs[k]))
         else:
             close()
-            current = [start, end, etype, [float(probs[k])]]
+            current = [start, end, etype, [float(word_probs[k])]]
     close()
     return entities

@@ -19,7 +19,6 @@ import os
 import tempfile
 import warnings
 from types import SimpleNamespace
-from typing import Optional
 
 import numpy as np
 
@@ -60,7 +59,7 @@ class OnnxEncoder:
 
     __call__ = forward
 
-    def eval(self) -> "OnnxEncoder":
+    def eval(self) -> OnnxEncoder:
         return self
 
 
@@ -100,7 +99,7 @@ def quantize_int8(path: str, out: str) -> None:
 
 
 def to_onnxruntime(model, output_name: str, threads: int = 0, *, int8: bool = False,
-                   workdir: Optional[str] = None) -> OnnxEncoder:
+                   workdir: str | None = None) -> OnnxEncoder:
     """Export a loaded HF model (optionally int8-quantized) and open it in an ONNX Runtime CPU session
     (``threads`` 0: all cores)."""
     ort = _require_onnxruntime()

@@ -173,6 +173,8 @@ def main(argv=None) -> int:
     ap.add_argument("--backend", default="torch", choices=("torch", "onnxruntime", "onnxruntime-int8"),
                     help="--inference-backend of the pipeline runs and the roofline (the naive loop is always "
                          "the fp32 torch models: what a user writes first)")
+    ap.add_argument("--compare-backend", default=None, choices=("torch", "onnxruntime", "onnxruntime-int8"),
+                    help="also run the real-set pipeline once with this backend (side-by-side lever check)")
     args = ap.parse_args(argv)
     backend_args = ["--inference-backend", args.backend]
 
@@ -181,8 +183,8 @@ def main(argv=None) -> int:
     real_path = write_jsonl(real, tmp / "real.jsonl")
     rows = []
 
-    def pipeline_row(label, path, n, extra=(), repeats=args.repeats, keep=None):
-        runs = [run_pipeline(path, [*backend_args, *extra], keep if i == 0 else None) for i in range(repeats)]
+    def pipeline_row(label, path, n, extra=(), repeats=args.repeats, keep=None, backend=backend_args):
+        runs = [run_pipeline(path, [*backend, *extra], keep if i == 0 else None) for i in range(repeats)]
         rate = median([r["articles_in"] / r["wall_seconds"] for r in runs])
         row = {"run": label, "articles": n, "articles_per_s": round(rate, 2),
                "wall_s": round(median([r["wall_seconds"] for r in runs]), 1),
@@ -198,6 +200,10 @@ def main(argv=None) -> int:
     # 1. real articles: pipeline, naive, roofline
     pipe = pipeline_row("pipeline, 1 worker", real_path, len(real),
                         keep=Path(args.keep_output) if args.keep_output else None)
+    compare = None
+    if args.compare_backend:
+        compare = pipeline_row(f"pipeline, 1 worker, {args.compare_backend} backend", real_path, len(real),
+                               repeats=1, backend=["--inference-backend", args.compare_backend])
     objs = articles_as_objects(real)
     sample = random.Random(11).sample(objs, min(args.naive_sample, len(objs)))  # representative lengths
     reference = Models()
@@ -224,7 +230,7 @@ def main(argv=None) -> int:
         f"inference backend of the pipeline and roofline: {args.backend}; "
         f"real-set pipeline: median of {args.repeats} runs; naive and roofline: median of {args.ref_repeats}; "
         f"2 workers and synthetic sets: one run each. Real set: {len(real)} articles, {tokens} NER tokens.", "",
-        "| run | articles | articles/s | wall s | peak RSS MB | first record s | NER s | topics s | model load s |",
+        "| run (inference backend: " + args.backend + " unless named) | articles | articles/s | wall s | peak RSS MB | first record s | NER s | topics s | model load s |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -236,6 +242,9 @@ def main(argv=None) -> int:
               f"| roofline (forward passes only, {args.backend}) | {roof_rate:.2f} | "
               f"{pipe['articles_per_s'] / roof_rate:.0%} |"]
     lines.append(f"\nPipeline tokens/s (NER windows): {tokens / (len(real) / pipe['articles_per_s']):.0f}")
+    if compare:
+        lines.append(f"\n{args.backend} ÷ {args.compare_backend} backend (pipeline, real set): "
+                     f"{pipe['articles_per_s'] / compare['articles_per_s']:.2f}×")
     if workers:
         lines.append(f"\n2 workers ÷ 1 worker: {workers['articles_per_s'] / pipe['articles_per_s']:.2f}×")
     if len(scale) >= 2:

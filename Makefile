@@ -23,7 +23,8 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
-	$(PY) -m bench.bench --report bench/RESULTS.md
+	$(PY) -m bench.bench --backend onnxruntime-int8 --compare-backend torch --repeats 2 --naive-sample 60 \
+		--keep-output /tmp/full-out --report bench/RESULTS.md
 
 clean:
 	rm -rf out/ .pytest_cache

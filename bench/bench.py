@@ -189,7 +189,8 @@ def main(argv=None) -> int:
         row = {"run": label, "articles": n, "articles_per_s": round(rate, 2),
                "wall_s": round(median([r["wall_seconds"] for r in runs]), 1),
                "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs)),
-               "first_record_s": median([r["first_record_s"] for r in runs if r["first_record_s"] is not None]),
+               "first_record_s": round(median([r["first_record_s"] for r in runs
+                                                if r["first_record_s"] is not None]), 2),
                "ner_s": round(median([r.get("ner_seconds", 0) for r in runs]), 1),
                "topics_s": round(median([r.get("topics_seconds", 0) for r in runs]), 1),
                "load_s": round(median([r.get("model_load_seconds", 0) for r in runs]), 1)}

@@ -15,6 +15,7 @@ comparable record for record (``bench/onnx_check.py`` measures speed and agreeme
 """
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import warnings
@@ -59,9 +60,6 @@ class OnnxEncoder:
 
     __call__ = forward
 
-    def eval(self) -> OnnxEncoder:
-        return self
-
 
 def export_onnx(model, path: str, output_name: str) -> list[str]:
     """Export ``model`` (eval mode, fp32) with dynamic batch and sequence axes; returns its input names."""
@@ -95,7 +93,13 @@ def export_onnx(model, path: str, output_name: str) -> list[str]:
 def quantize_int8(path: str, out: str) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(path, out, weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"])
+    root = logging.getLogger()  # the quantizer logs a generic "consider pre-processing" hint on the root logger
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        quantize_dynamic(path, out, weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"])
+    finally:
+        root.setLevel(level)
 
 
 def to_onnxruntime(model, output_name: str, threads: int = 0, *, int8: bool = False,

@@ -48,6 +48,13 @@ def make_pipeline(options: PipelineOptions, explicit_runner: bool) -> beam.Pipel
 def check_args(opts: NewsIngestOptions, streaming: bool) -> str | None:
     if not opts.output:
         return "--output DIR is required"
+    if opts.inference_backend != "torch":
+        from transforms.onnx_backend import OnnxRuntimeUnavailable, require_onnxruntime
+
+        try:
+            require_onnxruntime()
+        except OnnxRuntimeUnavailable as e:
+            return str(e)
     if streaming:
         if not opts.watch:
             return "--streaming needs --watch GLOB"

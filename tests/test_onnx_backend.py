@@ -71,3 +71,12 @@ def test_unknown_backend_is_a_clear_error(tiny_ner):
 
     with pytest.raises(ValueError, match="unknown inference backend"):
         with_backend(object(), "tensorrt", "logits")
+
+
+def test_missing_onnxruntime_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime -> ImportError
+    rc = run_pipeline(["--input", str(SEED), "--output", str(tmp_path / "o"), "--inference-backend", "onnxruntime"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "pip install 'news-ingest[onnx]'" in err

@@ -30,9 +30,10 @@ class OnnxRuntimeUnavailable(RuntimeError):
     pass
 
 
-def _require_onnxruntime():
+def require_onnxruntime():
     try:
         import onnxruntime
+        import onnxruntime.quantization  # noqa: F401 - int8 needs it (and the onnx package)
     except ImportError as e:
         raise OnnxRuntimeUnavailable(
             "--inference-backend onnxruntime needs the onnxruntime package: pip install 'news-ingest[onnx]'"
@@ -106,7 +107,7 @@ def to_onnxruntime(model, output_name: str, threads: int = 0, *, int8: bool = Fa
                    workdir: str | None = None) -> OnnxEncoder:
     """Export a loaded HF model (optionally int8-quantized) and open it in an ONNX Runtime CPU session
     (``threads`` 0: all cores)."""
-    ort = _require_onnxruntime()
+    ort = require_onnxruntime()
     workdir = workdir or tempfile.mkdtemp(prefix="news-ingest-onnx-")
     path = os.path.join(workdir, f"{output_name}.onnx")
     names = export_onnx(model, path, output_name)

@@ -8,6 +8,7 @@ from typing import Any, Iterable, Optional, Sequence
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from transforms.article import Article
+from transforms.onnx_backend import with_backend
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,15 @@ class ArticleModelHandler(ModelHandler[Article, Any, Any]):
 
     metrics_namespace = "news_ingest"
 
-    def __init__(self, *, min_batch_size: int = 1, max_batch_size: int = 32):
+    def __init__(self, *, min_batch_size: int = 1, max_batch_size: int = 32, inference_backend: str = "torch",
+                 threads: int = 0):
         super().__init__(min_batch_size=min_batch_size, max_batch_size=max_batch_size)
+        self.inference_backend = inference_backend
+        self.threads = threads
+
+    def engine(self, model, output_name: str):
+        """The loaded torch model, or its ONNX Runtime export (see ``transforms.onnx_backend``)."""
+        return with_backend(model, self.inference_backend, output_name, self.threads)
 
     @property
     def model_id(self) -> str:
@@ -85,20 +93,10 @@ class TopicModelHandler(ArticleModelHandler):
 
     def __init__(self, taxonomy, model_name: Optional[str] = None, allow_download: bool = False,
                  max_batch_size: int = 16, inference_backend: str = "torch", threads: int = 0):
-        super().__init__(max_batch_size=max_batch_size)
+        super().__init__(max_batch_size=max_batch_size, inference_backend=inference_backend, threads=threads)
         self.taxonomy = taxonomy
         self.model_name = model_name
         self.allow_download = allow_download
-        self.inference_backend = inference_backend
-        self.threads = threads
-
-    def engine(self, model, output_name: str):
-        """The loaded torch model, or its ONNX Runtime export (see ``transforms.onnx_backend``)."""
-        if self.inference_backend == "torch":
-            return model
-        from transforms.onnx_backend import with_backend
-
-        return with_backend(model, self.inference_backend, output_name, self.threads)
 
     @property
     def model_id(self) -> str:

@@ -54,28 +54,24 @@ class NerModelHandler(ArticleModelHandler):
         torch_threads: int = 0,
         inference_backend: str = "torch",
     ):
-        super().__init__(min_batch_size=min_batch_size, max_batch_size=max_batch_size)
+        super().__init__(min_batch_size=min_batch_size, max_batch_size=max_batch_size,
+                         inference_backend=inference_backend, threads=torch_threads)
         self.model_name = model_name or DEFAULT_NER_MODEL
         self.allow_download = allow_download
         self.max_length = max_length
         self.stride = stride
-        self.torch_threads = torch_threads
-        self.inference_backend = inference_backend
 
     def load_model(self) -> NerModel:
         from transformers import AutoModelForTokenClassification
 
-        if self.torch_threads:
+        if self.threads:
             import torch
 
-            torch.set_num_threads(self.torch_threads)
+            torch.set_num_threads(self.threads)
         tokenizer = load_tokenizer(self.model_name, self.allow_download)
         model = load_model(AutoModelForTokenClassification, self.model_name, self.allow_download)
         window = min(self.max_length, getattr(model.config, "max_position_embeddings", 512))
-        if self.inference_backend != "torch":
-            from transforms.onnx_backend import with_backend
-
-            model = with_backend(model, self.inference_backend, "logits", self.torch_threads)
+        model = self.engine(model, "logits")
         return NerModel(model, tokenizer, window, min(self.stride, window // 2))
 
     metrics_namespace = "news_ingest_ner"

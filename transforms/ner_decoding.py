@@ -10,6 +10,7 @@ duplicated nor cut.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -56,7 +57,13 @@ def word_probabilities(
 
 def bio_transitions(labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray] | None:
     """(allowed start tags, allowed tag -> tag moves) of IOB2: ``I-X`` only continues ``B-X``/``I-X``.
-    None when the label set is not IOB2 (an ``I-X`` without its ``B-X``, e.g. IO tagging)."""
+    None when the label set is not IOB2 (an ``I-X`` without its ``B-X``, e.g. IO tagging). Cached:
+    a model's label set is the same for every text it decodes."""
+    return _bio_transitions(tuple(labels))
+
+
+@lru_cache(maxsize=16)
+def _bio_transitions(labels: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray] | None:
     kinds = [tag.partition("-") for tag in labels]
     types_with_b = {etype for prefix, _, etype in kinds if prefix == "B" and etype}
     if any(prefix == "I" and etype not in types_with_b for prefix, _, etype in kinds if etype):
@@ -95,7 +102,7 @@ def decode_entities(
     words = sorted(word_probabilities(windows, logits).items())
     if not words:
         return []
-    labels = [id2label[i] for i in range(len(id2label))]
+    labels = tuple(id2label[i] for i in range(len(id2label)))
     probs = np.stack([p for _, (_, _, p) in words])
     rules = bio_transitions(labels) if constrained else None
     if rules is None:

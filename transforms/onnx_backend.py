@@ -8,8 +8,9 @@ A loaded Hugging Face model (NER token classifier or sentence encoder) is export
 to a temporary ONNX file and wrapped so that it is called exactly like the torch model:
 ``model(input_ids=..., attention_mask=..., token_type_ids=...)`` returns an object with ``.logits``
 (token classification) or ``.last_hidden_state`` (encoders) as torch tensors, and ``model.config``
-is the original config. Nothing else in the pipeline changes, which is what makes the two backends
-comparable record for record (``bench/onnx_check.py`` measures speed and agreement).
+is the original config. Nothing else in the pipeline changes, which is what makes the backends
+comparable record for record (``tests/test_onnx_backend.py`` checks agreement; ``bench/bench.py
+--backend`` measures speed).
 
 ``onnxruntime`` is an optional dependency: ``pip install 'news-ingest[onnx]'``.
 """
@@ -64,12 +65,12 @@ class OnnxEncoder:
 
 def export_onnx(model, path: str, output_name: str) -> list[str]:
     """Export ``model`` (eval mode, fp32) with dynamic batch and sequence axes; returns its input names."""
-    import inspect
-
     import torch
 
+    from transforms.ner_inference import accepts_token_types
+
     names = ["input_ids", "attention_mask"]
-    if "token_type_ids" in inspect.signature(model.forward).parameters:
+    if accepts_token_types(model):
         names.append("token_type_ids")
     dummy = {n: torch.ones((2, 16), dtype=torch.long) for n in names}
     if "token_type_ids" in dummy:

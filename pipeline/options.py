@@ -28,7 +28,10 @@ class NewsIngestOptions(PipelineOptions):
                             "nli needs an MNLI checkpoint directory or hub id)")
         m.add_argument("--allow-download", action="store_true", default=False,
                        help="allow fetching hub ids from the Hugging Face hub (never done otherwise)")
-        m.add_argument("--batch-size", type=int, default=32, help="articles per model batch")
+        m.add_argument("--batch-size", type=int, default=32, help="articles per model batch, at most")
+        m.add_argument("--min-batch-size", type=int, default=16,
+                       help="articles per model batch, at least (Beam's adaptive batching grows from here; the "
+                            "rest of a bundle is still flushed at its end, so nothing waits for a full batch)")
         m.add_argument("--torch-threads", type=int, default=0,
                        help="inference threads per worker, for either backend (0: the backend's default, all cores)")
         m.add_argument("--inference-backend", default="torch", choices=("torch", "onnxruntime", "onnxruntime-int8"),

@@ -92,8 +92,10 @@ class TopicModelHandler(ArticleModelHandler):
     default_model_label = ""
 
     def __init__(self, taxonomy, model_name: Optional[str] = None, allow_download: bool = False,
-                 max_batch_size: int = 16, inference_backend: str = "torch", threads: int = 0):
-        super().__init__(max_batch_size=max_batch_size, inference_backend=inference_backend, threads=threads)
+                 max_batch_size: int = 16, inference_backend: str = "torch", threads: int = 0,
+                 min_batch_size: int = 1):
+        super().__init__(min_batch_size=min_batch_size, max_batch_size=max_batch_size,
+                         inference_backend=inference_backend, threads=threads)
         self.taxonomy = taxonomy
         self.model_name = model_name
         self.allow_download = allow_download

@@ -54,3 +54,14 @@ def read_conll(path: str | Path) -> list[Sentence]:
     if tokens:
         sentences.append(Sentence(tokens, tags))
     return sentences
+
+
+def join_sentences(sentences: list[Sentence], n: int) -> list[Sentence]:
+    """Every ``n`` consecutive sentences as one (tokens joined by single spaces; IOB2 tags keep each
+    entity inside its own sentence), for measuring NER on texts longer than one model window."""
+    if n <= 1:
+        return sentences
+    return [
+        Sentence([t for s in sentences[i:i + n] for t in s.tokens], [t for s in sentences[i:i + n] for t in s.tags])
+        for i in range(0, len(sentences), n)
+    ]

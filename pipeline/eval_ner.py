@@ -11,7 +11,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from pipeline.conll import read_conll
+from pipeline.conll import join_sentences, read_conll
 from pipeline.ner_metrics import format_table, score_spans
 
 
@@ -32,6 +32,9 @@ def main(argv=None) -> int:
     ap.add_argument("--data", required=True, help="CoNLL file (token ... tag per line, IOB2)")
     ap.add_argument("--ner-model", default=None, help="model to evaluate (default: the embedded model)")
     ap.add_argument("--limit", type=int, default=0, help="first N sentences only")
+    ap.add_argument("--group", type=int, default=1,
+                    help="join N consecutive sentences into one article (sentences of one CoNLL article are "
+                         "consecutive), so that texts longer than an NER window are measured too")
     ap.add_argument("--json", default=None, help="also write the table as JSON here")
     ap.add_argument("--work-dir", default=None, help="keep the pipeline input/output here")
     args, beam_args = ap.parse_known_args(argv)
@@ -41,6 +44,7 @@ def main(argv=None) -> int:
     sentences = read_conll(args.data)
     if args.limit:
         sentences = sentences[: args.limit]
+    sentences = join_sentences(sentences, args.group)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.work_dir or tmp)
         work.mkdir(parents=True, exist_ok=True)
@@ -60,7 +64,8 @@ def main(argv=None) -> int:
     gold = [s.entities() for s in sentences]
     pred = [predicted.get(f"s{i}", set()) for i in range(len(sentences))]
     table = score_spans(gold, pred)
-    print(f"{args.data}: {len(sentences)} sentences, {len(missing)} without a record")
+    unit = "sentences" if args.group <= 1 else f"articles of {args.group} sentences"
+    print(f"{args.data}: {len(sentences)} {unit}, {len(missing)} without a record")
     print(format_table(table))
     if args.json:
         Path(args.json).write_text(json.dumps(table, indent=2))

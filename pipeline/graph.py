@@ -123,6 +123,7 @@ def build(p: beam.Pipeline, opts: NewsIngestOptions, *, units=None) -> dict:
     streaming = bool(p.options.view_as(beam.options.pipeline_options.StandardOptions).streaming)
     taxonomy = load_taxonomy(opts.topics)
     ner = NerModelHandler(opts.ner_model, allow_download=opts.allow_download,
+                          max_length=opts.ner_window, stride=opts.ner_stride,
                           min_batch_size=min_batch(opts), max_batch_size=opts.batch_size,
                           torch_threads=opts.torch_threads,
                           inference_backend=opts.inference_backend)

@@ -32,6 +32,12 @@ class NewsIngestOptions(PipelineOptions):
         m.add_argument("--min-batch-size", type=int, default=16,
                        help="articles per model batch, at least (Beam's adaptive batching grows from here; the "
                             "rest of a bundle is still flushed at its end, so nothing waits for a full batch)")
+        m.add_argument("--ner-window", type=int, default=128,
+                       help="NER window length in tokens; longer texts are split into overlapping windows "
+                            "(the embedded model is trained on 128)")
+        m.add_argument("--ner-stride", type=int, default=16,
+                       help="tokens shared by neighbouring NER windows (each word is labelled by the window "
+                            "where it sits furthest from an edge)")
         m.add_argument("--torch-threads", type=int, default=0,
                        help="inference threads per worker, for either backend (0: the backend's default, all cores)")
         m.add_argument("--inference-backend", default="torch", choices=("torch", "onnxruntime", "onnxruntime-int8"),

@@ -152,14 +152,3 @@ def test_handler_in_run_inference():
         )
         assert_that(out, check)
 
-
-def test_pipeline_batches_start_at_min_batch_size():
-    from apache_beam.options.pipeline_options import PipelineOptions
-
-    from pipeline.graph import min_batch, topic_handler
-    from pipeline.options import NewsIngestOptions
-
-    opts = PipelineOptions(["--output", "x", "--batch-size", "32", "--min-batch-size", "16"]).view_as(NewsIngestOptions)
-    assert topic_handler(opts, load_taxonomy()).batch_elements_kwargs() == {"min_batch_size": 16, "max_batch_size": 32}
-    small = PipelineOptions(["--output", "x", "--batch-size", "4"]).view_as(NewsIngestOptions)
-    assert min_batch(small) == 4  # never above the maximum

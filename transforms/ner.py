@@ -48,7 +48,7 @@ class NerModelHandler(ArticleModelHandler):
         *,
         allow_download: bool = False,
         max_length: int = 128,
-        stride: int = 32,
+        stride: int = 16,
         min_batch_size: int = 1,
         max_batch_size: int = 32,
         torch_threads: int = 0,

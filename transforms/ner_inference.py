@@ -36,7 +36,7 @@ def predict_entities(
     texts: Sequence[str],
     *,
     max_length: int = 128,
-    stride: int = 32,
+    stride: int = 16,
     max_batch_tokens: int = 8192,
 ) -> list[list[EntitySpan]]:
     """Entity spans for each text. Windows are sorted by length so padding stays small."""

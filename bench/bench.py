@@ -154,7 +154,7 @@ def roofline(models: Models, articles) -> tuple[float, int]:
     import torch
 
     from transforms.ner_encoding import CASE_CONFIG_KEY, encode_windows
-    from transforms.ner_inference import pad_batch
+    from transforms.ner_inference import MAX_BATCH_TOKENS, pad_batch
     from transforms.topic_embedding import split_passages
 
     ner = models.ner
@@ -162,7 +162,7 @@ def roofline(models: Models, articles) -> tuple[float, int]:
     windows = encode_windows(ner.tokenizer, texts, max_length=ner.max_length, stride=ner.stride,
                              case_token_types=bool(getattr(ner.model.config, CASE_CONFIG_KEY, False)))
     windows.sort(key=len)
-    ner_batches, batch, budget = [], [], 8192
+    ner_batches, batch, budget = [], [], MAX_BATCH_TOKENS
     for w in windows:
         if batch and (len(batch) + 1) * len(w) > budget:
             ner_batches.append(pad_batch(batch, ner.tokenizer.pad_token_id or 0))

@@ -16,12 +16,14 @@ it is trained and when it runs in the pipeline:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Sequence
 
 CASE_CONFIG_KEY = "case_token_types"
 CASE_SHAPES = 4  # lower/no letters, Title, UPPER, mIxed
 
 
+@lru_cache(maxsize=1 << 16)  # news repeats its words; this runs once per token
 def case_shape(word: str) -> int:
     """0: no upper-case letter, 1: Title-case, 2: ALL CAPS (2+ letters), 3: other mixed case."""
     letters = [c for c in word if c.isalpha()]

@@ -7,6 +7,16 @@ pytest.importorskip("onnxruntime")
 SEED = next((ROOT / "seeds").glob("*.txt"))
 
 
+@pytest.fixture(autouse=True, scope="module")
+def private_export_cache(tmp_path_factory):
+    """Exports go to a cache of this test module, not the user's ~/.cache."""
+    from transforms.onnx_backend import CACHE_ENV
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(CACHE_ENV, str(tmp_path_factory.mktemp("onnx-cache")))
+        yield
+
+
 def spans(record):
     return {(e["field"], e["start"], e["end"], e["label"]) for e in record["entities"]}
 
@@ -80,3 +90,43 @@ def test_missing_onnxruntime_is_a_clear_error(tmp_path, monkeypatch, capsys):
     rc = run_pipeline(["--input", str(SEED), "--output", str(tmp_path / "o"), "--inference-backend", "onnxruntime"])
     err = capsys.readouterr().err
     assert rc == 2 and "pip install 'news-ingest[onnx]'" in err
+
+
+def test_export_is_cached_by_weights(tiny_ner, tmp_path, monkeypatch):
+    import torch
+    from transformers import AutoModelForTokenClassification
+
+    from transforms import onnx_backend
+
+    monkeypatch.setenv(onnx_backend.CACHE_ENV, str(tmp_path / "cache"))
+    model = AutoModelForTokenClassification.from_pretrained(tiny_ner).eval()
+    ids = torch.randint(5, 1000, (2, 9))
+    first = onnx_backend.to_onnxruntime(model, "logits", threads=1, int8=True)
+    assert len(list((tmp_path / "cache").iterdir())) == 1
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("exported again although the cache has it")
+
+    monkeypatch.setattr(onnx_backend, "export_onnx", no_export)
+    again = onnx_backend.to_onnxruntime(model, "logits", threads=1, int8=True)
+    mask = torch.ones_like(ids)
+    assert torch.equal(first(input_ids=ids, attention_mask=mask).logits, again(input_ids=ids, attention_mask=mask).logits)
+
+    with torch.no_grad():  # other weights: another key, so a new export (which no_export refuses)
+        next(model.parameters()).add_(0.5)
+    with pytest.raises(AssertionError, match="exported again"):
+        onnx_backend.to_onnxruntime(model, "logits", threads=1, int8=True)
+    assert [p.name.startswith(".partial-") for p in (tmp_path / "cache").iterdir()] == [False]  # failed one removed
+
+
+def test_cache_off_exports_to_a_temporary_folder(tiny_ner, monkeypatch):
+    import tempfile
+
+    from transformers import AutoModelForTokenClassification
+
+    from transforms import onnx_backend
+
+    monkeypatch.setenv(onnx_backend.CACHE_ENV, "off")
+    model = AutoModelForTokenClassification.from_pretrained(tiny_ner).eval()
+    path, names = onnx_backend.exported(model, "logits", int8=False)
+    assert path.startswith(tempfile.gettempdir()) and "input_ids" in names

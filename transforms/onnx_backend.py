@@ -4,8 +4,10 @@ With ``onnxruntime-int8`` the export's matrix multiplications are quantized to i
 quantization, per output channel; activations are quantized per batch at run time), about 2x faster
 on CPUs with AVX-512 VNNI at a small, measured cost in agreement (see the README's throughput table).
 
-A loaded Hugging Face model (NER token classifier or sentence encoder) is exported once per worker
-to a temporary ONNX file and wrapped so that it is called exactly like the torch model:
+A loaded Hugging Face model (NER token classifier or sentence encoder) is exported to ONNX (and
+quantized) once, kept in a cache keyed by its weights, config and the library versions
+(``$NEWS_INGEST_ONNX_CACHE``, default ``~/.cache/news-ingest/onnx``; ``off`` exports to a temporary
+folder every time), and wrapped so that it is called exactly like the torch model:
 ``model(input_ids=..., attention_mask=..., token_type_ids=...)`` returns an object with ``.logits``
 (token classification) or ``.last_hidden_state`` (encoders) as torch tensors, and ``model.config``
 is the original config. Nothing else in the pipeline changes, which is what makes the backends
@@ -16,8 +18,11 @@ comparable record for record (``tests/test_onnx_backend.py`` checks agreement; `
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
+import shutil
 import tempfile
 import warnings
 from types import SimpleNamespace
@@ -25,6 +30,9 @@ from types import SimpleNamespace
 import numpy as np
 
 BACKENDS = ("torch", "onnxruntime", "onnxruntime-int8")
+OPSET = 17
+CACHE_ENV = "NEWS_INGEST_ONNX_CACHE"
+log = logging.getLogger(__name__)
 
 
 class OnnxRuntimeUnavailable(RuntimeError):
@@ -88,7 +96,7 @@ def export_onnx(model, path: str, output_name: str) -> list[str]:
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer notes about Python control flow in HF attention masks
         torch.onnx.export(_Outputs(model).eval(), tuple(dummy[n] for n in names), path, dynamo=False,
-                          input_names=names, output_names=[output_name], dynamic_axes=axes, opset_version=17)
+                          input_names=names, output_names=[output_name], dynamic_axes=axes, opset_version=OPSET)
     return names
 
 
@@ -104,18 +112,95 @@ def quantize_int8(path: str, out: str) -> None:
         root.setLevel(level)
 
 
-def to_onnxruntime(model, output_name: str, threads: int = 0, *, int8: bool = False,
-                   workdir: str | None = None) -> OnnxEncoder:
-    """Export a loaded HF model (optionally int8-quantized) and open it in an ONNX Runtime CPU session
-    (``threads`` 0: all cores)."""
-    ort = require_onnxruntime()
-    workdir = workdir or tempfile.mkdtemp(prefix="news-ingest-onnx-")
+def cache_root() -> str | None:
+    """Folder of the exported models kept between runs, or None (``$NEWS_INGEST_ONNX_CACHE=off``)."""
+    root = os.environ.get(CACHE_ENV, os.path.join(os.path.expanduser("~"), ".cache", "news-ingest", "onnx"))
+    return None if root.strip().lower() in ("", "off", "0", "none") else root
+
+
+def export_key(model, output_name: str, int8: bool) -> str:
+    """Changes whenever the export could: weights, config, output, quantization, library versions."""
+    import onnxruntime
+    import torch
+
+    h = hashlib.blake2b(digest_size=16)
+    for part in (type(model).__name__, model.config.to_json_string(), output_name, str(int8), str(OPSET),
+                 torch.__version__, onnxruntime.__version__):
+        h.update(part.encode())
+    for name, tensor in model.state_dict().items():
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _export(model, workdir: str, output_name: str, int8: bool) -> tuple[str, list[str]]:
     path = os.path.join(workdir, f"{output_name}.onnx")
     names = export_onnx(model, path, output_name)
     if int8:
         quantized = os.path.join(workdir, f"{output_name}.int8.onnx")
         quantize_int8(path, quantized)
+        os.remove(path)
         path = quantized
+    with open(os.path.join(workdir, "inputs.json"), "w") as fh:
+        json.dump({"file": os.path.basename(path), "inputs": names}, fh)
+    return path, names
+
+
+def _read_export(folder: str) -> tuple[str, list[str]] | None:
+    try:
+        with open(os.path.join(folder, "inputs.json")) as fh:
+            meta = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    path = os.path.join(folder, meta["file"])
+    return (path, meta["inputs"]) if os.path.exists(path) else None
+
+
+def _remove_stale_partials(root: str, older_than_s: float = 86400) -> None:
+    """Folders of exports that were interrupted (a killed worker) more than a day ago."""
+    import time
+
+    for entry in os.scandir(root):
+        if entry.name.startswith(".partial-") and time.time() - entry.stat().st_mtime > older_than_s:
+            shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def exported(model, output_name: str, int8: bool) -> tuple[str, list[str]]:
+    """Path and input names of the model's ONNX export, from the cache when it has it. A new export is
+    written to a private folder and renamed into place, so concurrent workers never read half a file;
+    an unwritable cache only means exporting to a temporary folder."""
+    root = cache_root()
+    if root is None:
+        return _export(model, tempfile.mkdtemp(prefix="news-ingest-onnx-"), output_name, int8)
+    folder = os.path.join(root, export_key(model, output_name, int8))
+    found = _read_export(folder)
+    if found:
+        log.info("ONNX export of %s from the cache %s", output_name, folder)
+        return found
+    try:
+        os.makedirs(root, exist_ok=True)
+        _remove_stale_partials(root)
+        work = tempfile.mkdtemp(prefix=".partial-", dir=root)
+    except OSError as e:
+        log.warning("ONNX cache %s not writable (%s); exporting to a temporary folder", root, e)
+        return _export(model, tempfile.mkdtemp(prefix="news-ingest-onnx-"), output_name, int8)
+    try:
+        _export(model, work, output_name, int8)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    try:
+        os.rename(work, folder)
+    except OSError:  # another worker finished the same export first: use theirs
+        shutil.rmtree(work, ignore_errors=True)
+    return _read_export(folder) or _export(model, tempfile.mkdtemp(prefix="news-ingest-onnx-"), output_name, int8)
+
+
+def to_onnxruntime(model, output_name: str, threads: int = 0, *, int8: bool = False) -> OnnxEncoder:
+    """The loaded HF model's ONNX export (optionally int8-quantized, see ``exported``) in an ONNX Runtime
+    CPU session (``threads`` 0: all cores)."""
+    ort = require_onnxruntime()
+    path, names = exported(model, output_name, int8)
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads:

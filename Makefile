@@ -23,7 +23,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
-	$(PY) -m bench.bench --backend onnxruntime-int8 --compare-backend torch --repeats 2 --naive-sample 60 \
+	$(PY) -m bench.bench --backend onnxruntime-int8 --compare-backend torch --repeats 3 --naive-sample 60 \
 		--keep-output /tmp/full-out --report bench/RESULTS.md
 
 clean:

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from transforms.onnx_backend import BACKENDS, CACHE_ENV
+
 ROOT = Path(__file__).resolve().parent.parent
 NEWS = ROOT.parent / "shared" / "data" / "news" / "articles.jsonl"
 
@@ -218,17 +220,15 @@ def main(argv=None) -> int:
     ap.add_argument("--report", default=str(ROOT / "bench" / "RESULTS.md"))
     ap.add_argument("--skip-workers", action="store_true")
     ap.add_argument("--keep-output", default=None, help="keep the first real-set pipeline output here")
-    ap.add_argument("--backend", default="torch", choices=("torch", "onnxruntime", "onnxruntime-int8"),
+    ap.add_argument("--backend", default="torch", choices=BACKENDS,
                     help="--inference-backend of the pipeline runs and the roofline (the naive loop is always "
                          "the fp32 torch models: what a user writes first)")
-    ap.add_argument("--compare-backend", default=None, choices=("torch", "onnxruntime", "onnxruntime-int8"),
+    ap.add_argument("--compare-backend", default=None, choices=BACKENDS,
                     help="also run the real-set pipeline once with this backend (side-by-side lever check)")
     args = ap.parse_args(argv)
     backend_args = ["--inference-backend", args.backend]
     # A cache of ONNX exports of this benchmark's own: its first pipeline run exports (cold start), the
     # repeats and the other runs load the export (what every later run on a machine does).
-    from transforms.onnx_backend import CACHE_ENV
-
     os.environ[CACHE_ENV] = tempfile.mkdtemp(prefix="bench-onnx-cache-")
 
     real = load_articles(Path(args.articles))

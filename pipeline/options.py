@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from transforms.onnx_backend import BACKENDS
+
 
 class NewsIngestOptions(PipelineOptions):
     @classmethod
@@ -40,9 +42,10 @@ class NewsIngestOptions(PipelineOptions):
                             "where it sits furthest from an edge)")
         m.add_argument("--torch-threads", type=int, default=0,
                        help="inference threads per worker, for either backend (0: the backend's default, all cores)")
-        m.add_argument("--inference-backend", default="torch", choices=("torch", "onnxruntime", "onnxruntime-int8"),
+        m.add_argument("--inference-backend", default="torch", choices=BACKENDS,
                        help="engine for the forward passes of the NER and topic models: torch; ONNX Runtime "
-                            "(the loaded model is exported once per worker); or ONNX Runtime with int8 "
+                            "(the loaded model is exported once and cached, see $NEWS_INGEST_ONNX_CACHE); or "
+                            "ONNX Runtime with int8 "
                             "weights (about 2x faster on CPU, small measured quality cost). The onnxruntime "
                             "backends need pip install 'news-ingest[onnx]'")
         s = parser.add_argument_group("streaming (with --streaming)")

@@ -146,6 +146,11 @@ def _export(model, workdir: str, output_name: str, int8: bool) -> tuple[str, lis
     return path, names
 
 
+def _export_to_temp(model, output_name: str, int8: bool) -> tuple[str, list[str]]:
+    """An export outside the cache (cache off, unwritable, or its entry unreadable)."""
+    return _export(model, tempfile.mkdtemp(prefix="news-ingest-onnx-"), output_name, int8)
+
+
 def _read_export(folder: str) -> tuple[str, list[str]] | None:
     try:
         with open(os.path.join(folder, "inputs.json")) as fh:
@@ -171,7 +176,7 @@ def exported(model, output_name: str, int8: bool) -> tuple[str, list[str]]:
     an unwritable cache only means exporting to a temporary folder."""
     root = cache_root()
     if root is None:
-        return _export(model, tempfile.mkdtemp(prefix="news-ingest-onnx-"), output_name, int8)
+        return _export_to_temp(model, output_name, int8)
     folder = os.path.join(root, export_key(model, output_name, int8))
     found = _read_export(folder)
     if found:
@@ -183,7 +188,7 @@ def exported(model, output_name: str, int8: bool) -> tuple[str, list[str]]:
         work = tempfile.mkdtemp(prefix=".partial-", dir=root)
     except OSError as e:
         log.warning("ONNX cache %s not writable (%s); exporting to a temporary folder", root, e)
-        return _export(model, tempfile.mkdtemp(prefix="news-ingest-onnx-"), output_name, int8)
+        return _export_to_temp(model, output_name, int8)
     try:
         _export(model, work, output_name, int8)
     except BaseException:
@@ -193,7 +198,7 @@ def exported(model, output_name: str, int8: bool) -> tuple[str, list[str]]:
         os.rename(work, folder)
     except OSError:  # another worker finished the same export first: use theirs
         shutil.rmtree(work, ignore_errors=True)
-    return _read_export(folder) or _export(model, tempfile.mkdtemp(prefix="news-ingest-onnx-"), output_name, int8)
+    return _read_export(folder) or _export_to_temp(model, output_name, int8)
 
 
 def to_onnxruntime(model, output_name: str, threads: int = 0, *, int8: bool = False) -> OnnxEncoder:

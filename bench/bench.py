@@ -156,22 +156,15 @@ def roofline(models: Models, articles) -> tuple[float, int]:
     import torch
 
     from transforms.ner_encoding import CASE_CONFIG_KEY, encode_windows
-    from transforms.ner_inference import MAX_BATCH_TOKENS, pad_batch
+    from transforms.ner_inference import length_sorted_batches, pad_batch
     from transforms.topic_embedding import split_passages
 
     ner = models.ner
     texts = [a.title for a in articles] + [a.text for a in articles]
     windows = encode_windows(ner.tokenizer, texts, max_length=ner.max_length, stride=ner.stride,
                              case_token_types=bool(getattr(ner.model.config, CASE_CONFIG_KEY, False)))
-    windows.sort(key=len)
-    ner_batches, batch, budget = [], [], MAX_BATCH_TOKENS
-    for w in windows:
-        if batch and (len(batch) + 1) * len(w) > budget:
-            ner_batches.append(pad_batch(batch, ner.tokenizer.pad_token_id or 0))
-            batch = []
-        batch.append(w)
-    if batch:
-        ner_batches.append(pad_batch(batch, ner.tokenizer.pad_token_id or 0))
+    ner_batches = [pad_batch([windows[i] for i in b], ner.tokenizer.pad_token_id or 0)
+                   for b in length_sorted_batches(windows)]
     enc = models.topics.encoder
     passages = sorted((p for a in articles for p in split_passages(a.title, a.text)), key=len)
     topic_batches = [enc.tokenizer(passages[i:i + enc.batch_size], padding=True, truncation=True,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from transforms.ner_encoding import STRIDE_TOKENS, WINDOW_TOKENS
 from transforms.onnx_backend import BACKENDS
 
 
@@ -34,10 +35,10 @@ class NewsIngestOptions(PipelineOptions):
         m.add_argument("--min-batch-size", type=int, default=16,
                        help="articles per model batch, at least (Beam's adaptive batching grows from here; the "
                             "rest of a bundle is still flushed at its end, so nothing waits for a full batch)")
-        m.add_argument("--ner-window", type=int, default=128,
+        m.add_argument("--ner-window", type=int, default=WINDOW_TOKENS,
                        help="NER window length in tokens; longer texts are split into overlapping windows "
                             "(the embedded model is trained on 128)")
-        m.add_argument("--ner-stride", type=int, default=16,
+        m.add_argument("--ner-stride", type=int, default=STRIDE_TOKENS,
                        help="tokens shared by neighbouring NER windows (each word is labelled by the window "
                             "where it sits furthest from an edge)")
         m.add_argument("--torch-threads", type=int, default=0,

@@ -85,3 +85,18 @@ def test_batch_of_many_texts_keeps_order(tokenizer):
     out = predict_entities(TitleCaseTagger(), tokenizer, texts, max_batch_tokens=64)
     for text, spans in zip(texts, out):
         assert {text[s.start:s.end] for s in spans} == ({"Mister Smith"} if "Mister" in text else set())
+
+
+def test_length_sorted_batches_cover_every_window_once_within_the_token_budget():
+    from transforms.ner_encoding import Window
+    from transforms.ner_inference import length_sorted_batches
+
+    lengths = [5, 128, 17, 128, 3, 64, 300, 128, 9]
+    windows = [Window(0, [1] * n, [0] * n, [(0, 0)] * n, [None] * n) for n in lengths]
+    batches = length_sorted_batches(windows, max_batch_tokens=256)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    flat = [lengths[i] for b in batches for i in b]
+    assert flat == sorted(lengths)  # one pass over the windows in length order
+    for b in batches:
+        assert len(b) * max(lengths[i] for i in b) <= 256 or len(b) == 1  # only the 300-token window exceeds
+    assert [lengths[i] for i in batches[-1]] == [300]

@@ -8,6 +8,7 @@ from typing import Any, Optional, Sequence
 from transforms.article import Article, Entity
 from transforms.model_handler import ArticleModelHandler
 from transforms.model_loading import load_model, load_tokenizer, model_label
+from transforms.ner_encoding import STRIDE_TOKENS, WINDOW_TOKENS
 
 DEFAULT_NER_MODEL = str(Path(__file__).resolve().parent.parent / "models" / "ner-minilm-conll03")
 
@@ -47,8 +48,8 @@ class NerModelHandler(ArticleModelHandler):
         model_name: Optional[str] = None,
         *,
         allow_download: bool = False,
-        max_length: int = 128,
-        stride: int = 16,
+        max_length: int = WINDOW_TOKENS,
+        stride: int = STRIDE_TOKENS,
         min_batch_size: int = 1,
         max_batch_size: int = 32,
         torch_threads: int = 0,

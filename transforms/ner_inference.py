@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from transforms.ner_decoding import EntitySpan, decode_entities
-from transforms.ner_encoding import CASE_CONFIG_KEY, Window, encode_windows
+from transforms.ner_encoding import CASE_CONFIG_KEY, STRIDE_TOKENS, WINDOW_TOKENS, Window, encode_windows
 
 
 # Tokens per forward pass (16 windows of 128). Smaller batches keep the activations in the CPU caches:
@@ -36,13 +36,28 @@ def pad_batch(windows: Sequence[Window], pad_id: int) -> dict[str, torch.Tensor]
     return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
 
 
+def length_sorted_batches(windows: Sequence[Window], max_batch_tokens: int = MAX_BATCH_TOKENS) -> list[list[int]]:
+    """Indices of ``windows`` sorted by length and cut into batches whose padded size (rows x longest
+    window) stays within ``max_batch_tokens``; a window longer than that is a batch of its own."""
+    batches: list[list[int]] = []
+    batch: list[int] = []
+    for i in sorted(range(len(windows)), key=lambda i: len(windows[i])):
+        if batch and (len(batch) + 1) * len(windows[i]) > max_batch_tokens:
+            batches.append(batch)
+            batch = []
+        batch.append(i)
+    if batch:
+        batches.append(batch)
+    return batches
+
+
 def predict_entities(
     model,
     tokenizer,
     texts: Sequence[str],
     *,
-    max_length: int = 128,
-    stride: int = 16,
+    max_length: int = WINDOW_TOKENS,
+    stride: int = STRIDE_TOKENS,
     max_batch_tokens: int = MAX_BATCH_TOKENS,
 ) -> list[list[EntitySpan]]:
     """Entity spans for each text. Windows are sorted by length so padding stays small."""
@@ -50,24 +65,17 @@ def predict_entities(
     windows = encode_windows(
         tokenizer, texts, max_length=max_length, stride=stride, case_token_types=case_types
     )
-    order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
     logits: list[np.ndarray | None] = [None] * len(windows)
     pad_id = tokenizer.pad_token_id or 0
     uses_types = accepts_token_types(model)
     with torch.inference_mode():
-        start = 0
-        while start < len(order):
-            end = start + 1
-            while end < len(order) and (end - start + 1) * len(windows[order[end]]) <= max_batch_tokens:
-                end += 1
-            batch_idx = order[start:end]
+        for batch_idx in length_sorted_batches(windows, max_batch_tokens):
             inputs = pad_batch([windows[i] for i in batch_idx], pad_id)
             if not uses_types:
                 inputs.pop("token_type_ids")
             out = model(**inputs).logits.float().numpy()
             for row, i in enumerate(batch_idx):
                 logits[i] = out[row]
-            start = end
     per_text: list[list[int]] = [[] for _ in texts]
     for i, w in enumerate(windows):
         per_text[w.text_index].append(i)

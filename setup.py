@@ -30,7 +30,7 @@ setup(
         "models": ["*/*.json", "*/*.safetensors", "*/*.txt", "*/*.md"],
     },
     install_requires=[
-        "apache-beam==2.77.0",
+        "apache-beam==2.73.0",  # Python and Java together: the newest Beam whose Java jars Maven Central serves here (engines/README.md)
         "torch==2.13.0",  # pinned: the CPU build; an unpinned torch pulls a multi-GB CUDA build
         "transformers>=5.0,<6",
         "tokenizers>=0.21",

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench install clean
+.PHONY: run test bench install clean engines
 
 $(STAMP): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench.bench --backend onnxruntime-int8 --compare-backend torch --repeats 3 --naive-sample 60 \
 		--keep-output /tmp/full-out --report bench/RESULTS.md
+
+# Engine files for --runner PrismRunner / FlinkRunner and the Kafka IO, into .engines/ (not part of `make run`:
+# the in-process runner needs none of them). Fetched from the Go module proxy and Maven Central only.
+engines: $(STAMP)
+	PY=$(PY) engines/fetch-prism.sh
+	PY=$(PY) engines/fetch-flink-job-server.sh
 
 clean:
 	rm -rf out/ .pytest_cache

@@ -54,7 +54,9 @@ class NewsIngestOptions(PipelineOptions):
         s.add_argument("--poll-seconds", type=float, default=2.0, help="how often --watch looks for new files")
         s.add_argument("--window-seconds", type=int, default=60, help="fixed window length of the output files")
         s.add_argument("--max-runtime", type=float, default=600.0,
-                       help="stop watching after this many seconds (local runners emit windows when the watch ends)")
+                       help="stop watching after this many seconds; 0: until stopped (Ctrl-C / SIGTERM; needs a streaming "
+                            "runner such as --runner PrismRunner, since the default in-process runner writes windows "
+                            "only when the watch ends)")
         lim = parser.add_argument_group("limits")
         lim.add_argument("--max-article-bytes", type=int, default=5 << 20,
                          help="input units larger than this become dead letters (default 5 MiB)")

@@ -44,3 +44,16 @@ def remove_previous_outputs(directory: str) -> list[str]:
         except FileNotFoundError:
             pass
     return removed
+
+
+def remove_window_temp_dirs(directory: str) -> list[str]:
+    """Streaming writes each window into ``DIR/.temp<uuid>/`` and moves the finished file into ``DIR``;
+    the folder stays behind when the job ends (empty) or is stopped (holding unfinished windows, which
+    are never visible as output). Called when a streaming run ends."""
+    removed = []
+    for path in glob.glob(os.path.join(directory, ".temp*")):
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+

@@ -6,14 +6,14 @@ import glob
 import json
 import logging
 import os
+import signal
 import sys
 import time
 
 import apache_beam as beam
-from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipeline import graph, output_dir
+from pipeline import engines, graph, output_dir
 from pipeline.options import NewsIngestOptions
 from transforms.model_loading import ModelNotAvailable
 
@@ -25,7 +25,11 @@ USAGE = """news-ingest run --input GLOB [--input GLOB ...] --output DIR [options
 EPILOG = """Beam options pass through: --runner (default here: the in-process FnApiRunner, the engine
 behind Beam's DirectRunner, without its attempt to download the Prism runner), --direct_num_workers N
 --direct_running_mode multi_processing (parallel local workers), and Dataflow/Flink flags such as
---project, --region, --temp_location, --setup_file ./setup.py."""
+--project, --region, --temp_location, --setup_file ./setup.py.
+
+--runner PrismRunner (a local streaming engine) and --runner FlinkRunner find the files fetched by
+`make engines` themselves (--prism_location, --flink_job_server_jar); Python SDK workers run LOOPBACK.
+Streaming jobs stop cleanly on Ctrl-C / SIGTERM."""
 
 
 def help_parser() -> argparse.ArgumentParser:
@@ -45,7 +49,7 @@ def make_pipeline(options: PipelineOptions, explicit_runner: bool) -> beam.Pipel
     return beam.Pipeline(runner=FnApiRunner(), options=options)
 
 
-def check_args(opts: NewsIngestOptions, streaming: bool) -> str | None:
+def check_args(opts: NewsIngestOptions, streaming: bool, explicit_runner: bool = False) -> str | None:
     if not opts.output:
         return "--output DIR is required"
     if opts.inference_backend != "torch":
@@ -58,6 +62,9 @@ def check_args(opts: NewsIngestOptions, streaming: bool) -> str | None:
     if streaming:
         if not opts.watch:
             return "--streaming needs --watch GLOB"
+        if opts.max_runtime <= 0 and not explicit_runner:
+            return ("--max-runtime 0 (run until stopped) needs a streaming runner, e.g. --runner PrismRunner: "
+                    "the default in-process runner writes windows only when the watch ends")
         return None
     if not opts.input:
         return "--input GLOB is required (or --streaming --watch GLOB)"
@@ -67,31 +74,38 @@ def check_args(opts: NewsIngestOptions, streaming: bool) -> str | None:
     return None
 
 
-def query_metrics(result, metrics_filter=None) -> dict:
-    """Beam's FnApiRunner consolidates metrics with one nested generator per bundle; a long streaming
+def query_metrics(result) -> dict | None:
+    """All metrics of a finished run, or None where the runner's result has none (a Dataflow dry run,
+    a job left running remotely).
+
+    Beam's FnApiRunner consolidates metrics with one nested generator per bundle; a long streaming
     run (a bundle per poll) nests deeper than Python's default recursion limit."""
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 20000))
     try:
-        return result.metrics().query(metrics_filter)
+        return result.metrics().query()
     except RecursionError:
-        log.warning("metrics unavailable (too many bundles to consolidate); summary counts are empty")
-        return {"counters": [], "distributions": [], "gauges": []}
+        log.warning("metrics unavailable (too many bundles to consolidate)")
+        return None
+    except (NotImplementedError, AttributeError) as e:
+        log.info("this runner reports no metrics (%s)", type(e).__name__)
+        return None
     finally:
         sys.setrecursionlimit(limit)
 
 
-def counters(result) -> dict[str, int]:
+def counters(metrics: dict) -> dict[str, int]:
     out = {}
-    for c in query_metrics(result, MetricsFilter().with_namespace(graph.METRICS_NS))["counters"]:
-        out[c.key.metric.name] = out.get(c.key.metric.name, 0) + (c.committed or c.attempted or 0)
+    for c in metrics["counters"]:
+        if c.key.metric.namespace == graph.METRICS_NS:
+            out[c.key.metric.name] = out.get(c.key.metric.name, 0) + (c.committed or c.attempted or 0)
     return out
 
 
-def stage_seconds(result) -> dict[str, float]:
+def stage_seconds(metrics: dict) -> dict[str, float]:
     """Model time per stage (RunInference's batch latency, summed over workers) and model loading."""
     out: dict[str, float] = {}
-    for d in query_metrics(result)["distributions"]:
+    for d in metrics["distributions"]:
         ns, name = d.key.metric.namespace, d.key.metric.name
         value = d.committed or d.attempted
         if not ns.startswith("news_ingest_") or value is None:
@@ -104,6 +118,58 @@ def stage_seconds(result) -> dict[str, float]:
     return {k: round(v, 2) for k, v in out.items()}
 
 
+def summary_line(result, opts: NewsIngestOptions, wall: float) -> dict:
+    summary: dict = {}
+    metrics = query_metrics(result)
+    if metrics is None:
+        summary["counts"] = "unavailable from this runner"
+    else:
+        c = counters(metrics)
+        summary.update({
+            "articles_in": c.get("units", 0),
+            "records_out": c.get("records", 0),
+            "dead_letters": c.get("dead_letters", 0),
+            "entities": c.get("entities", 0),
+            "topic_labels": c.get("topic_labels", 0),
+        })
+    summary["wall_seconds"] = round(wall, 2)
+    if metrics is not None:
+        summary["articles_per_second"] = round(summary["articles_in"] / wall, 2) if wall else 0.0
+        summary.update(stage_seconds(metrics))
+    summary["output"] = opts.output
+    return summary
+
+
+class _Stop(Exception):
+    """Raised in the main thread by SIGINT/SIGTERM while a streaming job runs."""
+
+
+def _raise_stop(signum, _frame):
+    raise _Stop(signal.Signals(signum).name)
+
+
+def run_until_done_or_stopped(result, streaming: bool) -> str:
+    """Waits for the job. A streaming job is cancelled on Ctrl-C / SIGTERM (a clean stop, exit 0):
+    windows already written stay, the rest of the job's input is read again by the next run."""
+    if not streaming:
+        result.wait_until_finish()
+        return "done"
+    previous = {s: signal.signal(s, _raise_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        result.wait_until_finish()
+        return "done"
+    except _Stop as stop:
+        log.info("%s: stopping the streaming job", stop)
+        try:
+            result.cancel()
+        except Exception as e:  # noqa: BLE001 - a runner that cannot cancel is stopped by our exit
+            log.warning("could not cancel the job cleanly: %s", e)
+        return "stopped"
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if "-h" in argv or "--help" in argv:
@@ -112,13 +178,19 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True)
     for noisy in ("apache_beam", "transformers", "httpx", "huggingface_hub"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    explicit_runner = engines.runner_name(argv) is not None
+    try:
+        argv = engines.complete_runner_args(argv)
+    except engines.EngineMissing as e:
+        print(f"news-ingest run: error: {e}", file=sys.stderr)
+        return 2
     import transformers
 
     transformers.utils.logging.disable_progress_bar()
     options = PipelineOptions(argv)
     opts = options.view_as(NewsIngestOptions)
     streaming = options.view_as(StandardOptions).streaming
-    problem = check_args(opts, streaming)
+    problem = check_args(opts, streaming, explicit_runner)
     if problem:
         print(f"news-ingest run: error: {problem}", file=sys.stderr)
         return 2
@@ -127,11 +199,10 @@ def main(argv=None) -> int:
     if not opts.torch_threads and workers > 1:
         # one process per worker: split the cores instead of oversubscribing them
         opts.torch_threads = max(1, (os.cpu_count() or 1) // workers)
-    explicit_runner = any(a == "--runner" or a.startswith("--runner=") for a in argv)
-    local_batch = "://" not in opts.output and not streaming
-    if "://" not in opts.output:
+    local_output = "://" not in opts.output
+    if local_output:
         os.makedirs(opts.output, exist_ok=True)
-    if local_batch:
+    if local_output and not streaming:
         for path in output_dir.remove_leftover_temp_dirs(opts.output):
             log.info("removed leftover temporary folder %s (an earlier run was interrupted)", path)
         removed = output_dir.remove_previous_outputs(opts.output)
@@ -142,7 +213,7 @@ def main(argv=None) -> int:
         p = make_pipeline(options, explicit_runner)
         graph.build(p, opts)
         result = p.run()
-        result.wait_until_finish()
+        ending = run_until_done_or_stopped(result, streaming)
     except ModelNotAvailable as e:
         print(f"news-ingest run: error: {e}", file=sys.stderr)
         return 2
@@ -152,18 +223,12 @@ def main(argv=None) -> int:
             print(f"news-ingest run: error: {msg}", file=sys.stderr)
             return 2
         raise
+    finally:
+        if local_output and streaming:
+            output_dir.remove_window_temp_dirs(opts.output)
     wall = time.time() - started
-    c = counters(result)
-    summary = {
-        "articles_in": c.get("units", 0),
-        "records_out": c.get("records", 0),
-        "dead_letters": c.get("dead_letters", 0),
-        "entities": c.get("entities", 0),
-        "topic_labels": c.get("topic_labels", 0),
-        "wall_seconds": round(wall, 2),
-        "articles_per_second": round(c.get("units", 0) / wall, 2) if wall else 0.0,
-        **stage_seconds(result),
-        "output": opts.output,
-    }
+    summary = summary_line(result, opts, wall)
+    if ending != "done":
+        summary["ended"] = ending
     print("summary: " + json.dumps(summary), flush=True)
     return 0

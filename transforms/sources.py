@@ -14,6 +14,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.periodicsequence import PeriodicImpulse
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
+from apache_beam.utils.timestamp import MAX_TIMESTAMP
 
 from transforms import dead_letter as dl
 from transforms.parse import read_units
@@ -91,10 +92,10 @@ class WatchFiles(beam.PTransform):
 
     def expand(self, pbegin):
         start = time.time()
+        stop = start + self.max_runtime if self.max_runtime > 0 else MAX_TIMESTAMP  # 0: until the job is stopped
         return (
             pbegin
-            | "Poll" >> PeriodicImpulse(start_timestamp=start, stop_timestamp=start + self.max_runtime,
-                                        fire_interval=self.interval)
+            | "Poll" >> PeriodicImpulse(start_timestamp=start, stop_timestamp=stop, fire_interval=self.interval)
             | "List" >> beam.FlatMap(_list_files, self.pattern)
             | "KeyByPath" >> beam.Map(lambda path: (path, path)).with_output_types(beam.typehints.KV[str, str])
             | "New" >> beam.ParDo(_FirstSightingFn())

@@ -1,10 +1,11 @@
 """Avro output fixtures for tests that consume the pipeline's output (report, inspect, consumer examples).
 
 Writes valid `articles-*.avro` / `deadletter-*.avro` container files (deflate) with the schemas from
-`schemas/`, built from real articles of ../shared/data/news/articles.jsonl but with *synthetic,
-deterministic* enrichment: topics from keyword counts, entities from a small gazetteer matched on word
-boundaries (real offsets, so `field[start:end] == text` holds). No models are involved: the point is to
-test what consumes the records.
+`schemas/`, built from the 40 articles of tests/fixtures/articles.jsonl (news-style texts written for
+the tests, dated 2021-10 .. 2025-06, so no shared data is needed) with *synthetic, deterministic*
+enrichment: topics from keyword counts, entities from a small gazetteer matched on word boundaries
+(real offsets, so `field[start:end] == text` holds). No models are involved: the point is to test what
+consumes the records.
 """
 from __future__ import annotations
 
@@ -22,9 +23,9 @@ import fastavro
 import schemas
 
 REPO = Path(__file__).resolve().parents[1]
-ARTICLES_JSONL = Path(
-    os.environ.get("NEWS_ARTICLES_JSONL", REPO.parent / "shared" / "data" / "news" / "articles.jsonl")
-)
+# NEWS_ARTICLES_JSONL may point at another file of the same shape (e.g. the shared corpus); n articles
+# are then spread over it.
+ARTICLES_JSONL = Path(os.environ.get("NEWS_ARTICLES_JSONL", REPO / "tests" / "fixtures" / "articles.jsonl"))
 
 INGESTED_AT = datetime(2025, 6, 10, 12, 0, 0, tzinfo=timezone.utc)
 
@@ -61,7 +62,7 @@ HOSTILE_URL = 'javascript:window.__pwned=1//"><script>window.__pwned=1</script>'
 
 def load_articles(n: Optional[int] = 100, path: Path = ARTICLES_JSONL, *,
                   spread: bool = True) -> list[tuple[int, dict]]:
-    """(1-based line, article) for `n` articles of the shared articles file (all when n is None): evenly
+    """(1-based line, article) for `n` articles of the articles file (all when n is None): evenly
     spaced over the file when `spread` (so they cover its whole period, 2021-2025), else the first n."""
     with open(path, encoding="utf-8") as f:
         rows = [(i, json.loads(line)) for i, line in enumerate(f, 1) if line.strip()]

@@ -24,15 +24,15 @@ import avro.io
 import fastavro
 import pytest
 
-from conftest import ROOT, SHARED
+from conftest import FIXTURES, ROOT
 
-ARTICLES = SHARED / "data" / "news" / "articles.jsonl"
+ARTICLES = FIXTURES / "articles.jsonl"
 N_ARTICLES = 40
 OUTPUT_GLOBS = ("articles-*.avro", "deadletter-*.avro")
 
 
 def make_input(d: Path) -> list[str]:
-    """N_ARTICLES real articles (texts cut short to keep the run quick) over two files, plus 2 bad lines."""
+    """N_ARTICLES fixture articles (texts cut short to keep the run quick) over two files, plus 2 bad lines."""
     d.mkdir()
     ids = []
     lines = ARTICLES.read_text(encoding="utf-8").splitlines()[:N_ARTICLES]

@@ -22,6 +22,7 @@ import avro_fixtures as af
 from pipeline import report
 
 TOP = 8
+N_ARTICLES = 40  # every article of tests/fixtures/articles.jsonl
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -30,9 +31,9 @@ TOP = 8
 
 @pytest.fixture(scope="module")
 def out_dir(tmp_path_factory) -> Path:
-    """~100 articles (+ one hostile record), 3 undated, in streaming-window subfolders, 3 dead letters."""
+    """N_ARTICLES articles (+ one hostile record), 3 undated, in streaming-window subfolders, 3 dead letters."""
     out = tmp_path_factory.mktemp("out")
-    af.write_output_dir(out, af.make_records(100, hostile=True, undated=3), dead=3, shards=2, windows=True)
+    af.write_output_dir(out, af.make_records(N_ARTICLES, hostile=True, undated=3), dead=3, shards=2, windows=True)
     return out
 
 
@@ -124,7 +125,7 @@ def entity_counts(recs):
 
 
 def test_fixture_records_are_consistent(records):
-    assert len(records) == 101
+    assert len(records) == N_ARTICLES + 1
     for r in records:
         for e in r["entities"]:
             assert r[e["field"]][e["start"]:e["end"]] == e["text"]
@@ -219,7 +220,7 @@ def test_rising_handcrafted():
 
 def test_summary_table(tables, records):
     summary = {c[0]: c[1] for _, c in tables["summary-table"]["rows"]}
-    assert int(summary["articles"]) == len(records) == 101
+    assert int(summary["articles"]) == len(records) == N_ARTICLES + 1
     assert int(summary["article files"]) == 2
     assert int(summary["days with articles"]) == len({day_of(r) for r in records})
     assert {c[0]: int(c[1]) for c in body(tables["deadletter-table"])} == {"parse": 3}
@@ -443,7 +444,7 @@ def test_browser_loads_page_without_errors(built, tmp_path):
     assert all(w > 100 for w in result["widths"]), result
     assert result["errors"] == [], result
     assert result["pwned"] is False
-    assert result["rows"] == 101
+    assert result["rows"] == N_ARTICLES + 1
 
 
 def test_safe_href():

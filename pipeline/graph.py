@@ -6,6 +6,7 @@ Batch and streaming share ``EnrichArticles``; only the source (read once vs. wat
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 
@@ -19,7 +20,7 @@ from pipeline.options import NewsIngestOptions
 from transforms import dead_letter as dl
 from transforms.avro_sinks import WriteAvroFiles, WriteWindowedAvroFiles
 from transforms.enrich import EnrichWith
-from transforms.ner import NerModelHandler
+from transforms.ner import NerModelHandler, ner_text_end
 from transforms.parse import ParseArticles
 from transforms.records import Provenance, ToRecords
 from transforms.sources import ReadFiles, WatchFiles
@@ -29,8 +30,9 @@ log = logging.getLogger(__name__)
 METRICS_NS = "news_ingest"
 
 
-def with_entities(article, entities):
-    return dataclasses.replace(article, entities=entities)
+def with_entities(article, entities, max_ner_chars: int):
+    end = ner_text_end(article.text, max_ner_chars)
+    return dataclasses.replace(article, entities=entities, ner_truncated_at=end if end < len(article.text) else None)
 
 
 def with_topics(article, result):
@@ -64,7 +66,9 @@ class EnrichArticles(beam.PTransform):
 
     def expand(self, units):
         parsed = units | "Parse" >> ParseArticles()
-        ner = parsed["articles"] | "NER" >> EnrichWith(self.ner_handler, dl.NER, with_entities)
+        ner = parsed["articles"] | "NER" >> EnrichWith(self.ner_handler, dl.NER,
+                                                       functools.partial(with_entities,
+                                                                         max_ner_chars=self.ner_handler.max_chars))
         topics = ner["articles"] | "Topics" >> EnrichWith(self.topic_handler, dl.TOPICS, with_topics)
         records = topics["articles"] | "Records" >> ToRecords(self.provenance, self.topic_order)
         dead = (
@@ -90,12 +94,15 @@ class _CountRecordsFn(beam.DoFn):
         self.records = Metrics.counter(METRICS_NS, "records")
         self.entities = Metrics.counter(METRICS_NS, "entities")
         self.topics = Metrics.counter(METRICS_NS, "topic_labels")
+        self.ner_truncated = Metrics.counter(METRICS_NS, "ner_truncated")
         self.started, self.done, self.last = time.time(), 0, time.time()
 
     def process(self, record):
         self.records.inc()
         self.entities.inc(len(record["entities"]))
         self.topics.inc(len(record["topic_labels"]))
+        if record["ner_truncated_at"] is not None:
+            self.ner_truncated.inc()
         self.done += 1
         now = time.time()
         if self.done == 1:
@@ -127,7 +134,7 @@ def build(p: beam.Pipeline, opts: NewsIngestOptions, *, units=None) -> dict:
                           max_length=opts.ner_window, stride=opts.ner_stride,
                           min_batch_size=min_batch(opts), max_batch_size=opts.batch_size,
                           torch_threads=opts.torch_threads,
-                          inference_backend=opts.inference_backend)
+                          inference_backend=opts.inference_backend, max_chars=opts.max_ner_chars)
     topics = topic_handler(opts, taxonomy)
     provenance = Provenance(__version__, ner.model_id, topics.model_id, taxonomy.label)
     read_dead = []

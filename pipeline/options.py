@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from transforms.ner import MAX_NER_CHARS
 from transforms.ner_encoding import STRIDE_TOKENS, WINDOW_TOKENS
 from transforms.onnx_backend import BACKENDS
 
@@ -60,5 +61,9 @@ class NewsIngestOptions(PipelineOptions):
         lim = parser.add_argument_group("limits")
         lim.add_argument("--max-article-bytes", type=int, default=5 << 20,
                          help="input units larger than this become dead letters (default 5 MiB)")
+        lim.add_argument("--max-ner-chars", type=int, default=MAX_NER_CHARS,
+                         help="characters of an article's text that NER reads (cut at a word boundary; the rest "
+                              "gets no entities and the record's ner_truncated_at says where NER stopped; "
+                              "0: no limit). Bounds the time one huge article can hold a batch or a stream")
         lim.add_argument("--max-deadletter-bytes", type=int, default=1 << 20,
                          help="raw bytes kept in a dead letter (flagged raw_truncated when cut; default 1 MiB)")

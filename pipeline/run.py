@@ -131,6 +131,7 @@ def summary_line(result, opts: NewsIngestOptions, wall: float) -> dict:
             "dead_letters": c.get("dead_letters", 0),
             "entities": c.get("entities", 0),
             "topic_labels": c.get("topic_labels", 0),
+            "ner_truncated": c.get("ner_truncated", 0),
         })
     summary["wall_seconds"] = round(wall, 2)
     if metrics is not None:

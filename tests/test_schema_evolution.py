@@ -24,8 +24,7 @@ from transforms.records import Provenance, to_record
 
 HISTORY = schemas.SCHEMA_DIR / "history"
 HISTORY_FILES = sorted(HISTORY.glob("*.avsc"))
-OLD_ARTICLE = HISTORY / "enriched_article-1.0.0.avsc"
-NEW_FIELDS_SINCE_1_0_0 = {"entity_summary": [], "language": None}
+OLD_ARTICLES = sorted(HISTORY.glob("enriched_article-*.avsc"))
 
 
 def load(path: Path) -> dict:
@@ -70,26 +69,36 @@ def plain(record: dict) -> dict:
     return out
 
 
+def new_fields_since(old_schema: dict) -> dict:
+    """Fields the current schema added after ``old_schema``, with their defaults."""
+    old = {f["name"] for f in old_schema["fields"]}
+    return {f["name"]: f["default"] for f in schemas.load_json(schemas.ENRICHED_ARTICLE)["fields"]
+            if f["name"] not in old}
+
+
+@pytest.mark.parametrize("old_path", OLD_ARTICLES, ids=lambda p: p.stem)
 @pytest.mark.parametrize("reader", [read_fastavro, read_official], ids=["fastavro", "avro"])
-def test_previous_version_reader_reads_current_files(reader):
+def test_previous_version_reader_reads_current_files(reader, old_path):
     rec = current_record()
     data = write_fastavro(schemas.load_json(schemas.ENRICHED_ARTICLE), [rec])
-    (old_view,) = reader(data, load(OLD_ARTICLE))
-    assert set(old_view) == {f["name"] for f in load(OLD_ARTICLE)["fields"]}
-    assert not set(NEW_FIELDS_SINCE_1_0_0) & set(old_view)
-    expected = {k: v for k, v in rec.items() if k not in NEW_FIELDS_SINCE_1_0_0}
+    added = new_fields_since(load(old_path))
+    assert added  # every published version is older than the current one
+    (old_view,) = reader(data, load(old_path))
+    assert set(old_view) == {f["name"] for f in load(old_path)["fields"]}
+    expected = {k: v for k, v in rec.items() if k not in added}
     assert plain(old_view) == plain(expected)
 
 
+@pytest.mark.parametrize("old_path", OLD_ARTICLES, ids=lambda p: p.stem)
 @pytest.mark.parametrize("reader", [read_fastavro, read_official], ids=["fastavro", "avro"])
-def test_current_reader_reads_previous_version_files(reader):
-    old_schema = load(OLD_ARTICLE)
-    rec = {k: v for k, v in current_record().items() if k not in NEW_FIELDS_SINCE_1_0_0}
-    data = write_fastavro(old_schema, [rec])
+def test_current_reader_reads_previous_version_files(reader, old_path):
+    added = new_fields_since(load(old_path))
+    rec = {k: v for k, v in current_record().items() if k not in added}
+    data = write_fastavro(load(old_path), [rec])
     (new_view,) = reader(data, schemas.load_json(schemas.ENRICHED_ARTICLE))
-    for name, default in NEW_FIELDS_SINCE_1_0_0.items():
+    for name, default in added.items():
         assert new_view[name] == default
-    assert plain({k: v for k, v in new_view.items() if k not in NEW_FIELDS_SINCE_1_0_0}) == plain(rec)
+    assert plain({k: v for k, v in new_view.items() if k not in added}) == plain(rec)
 
 
 def test_a_pipeline_dead_letter_file_reads_with_every_history_version():
@@ -140,7 +149,7 @@ def history_pairs():
 
 
 def test_history_is_not_empty():
-    assert OLD_ARTICLE in HISTORY_FILES and len(HISTORY_FILES) >= 2
+    assert OLD_ARTICLES and len(HISTORY_FILES) >= 2
 
 
 @pytest.mark.parametrize("old_path,current_path", list(history_pairs()))
@@ -183,15 +192,15 @@ def _strip_docs(node):
 
 def test_rule_check_catches_a_field_without_default(tmp_path):
     """The generic check can fail: a schema that adds a field without a default is reported."""
-    old = load(OLD_ARTICLE)
+    old = load(OLD_ARTICLES[0])
     bad = copy.deepcopy(old)
-    bad["version"] = "1.2.0"
+    bad["version"] = "1.9.0"
     bad["fields"].append({"name": "breaking", "type": "string"})
     new_records = record_types(bad)
     old_fields = {f["name"] for f in record_types(old)["newsingest.EnrichedArticle"]["fields"]}
     added = [f for f in new_records["newsingest.EnrichedArticle"]["fields"] if f["name"] not in old_fields]
     assert [f["name"] for f in added if "default" not in f] == ["breaking"]
     # and a reader on that schema cannot read old files (the reason for the rule)
-    data = write_fastavro(old, [{k: v for k, v in current_record().items() if k not in NEW_FIELDS_SINCE_1_0_0}])
+    data = write_fastavro(old, [{k: v for k, v in current_record().items() if k not in new_fields_since(old)}])
     with pytest.raises(Exception):
         read_fastavro(data, bad)

@@ -31,6 +31,7 @@ class Article:
     source_line: Optional[int] = None
     raw: bytes = b""
     language: Optional[str] = None
+    ner_truncated_at: Optional[int] = None  # offset in text where NER stopped reading (None: read it all)
     entities: list = field(default_factory=list)  # list[Entity], filled by NER
     topic_scores: dict[str, float] = field(default_factory=dict)  # filled by topics
     topic_labels: list[str] = field(default_factory=list)

@@ -11,6 +11,18 @@ from transforms.model_loading import load_model, load_tokenizer, model_label
 from transforms.ner_encoding import STRIDE_TOKENS, WINDOW_TOKENS
 
 DEFAULT_NER_MODEL = str(Path(__file__).resolve().parent.parent / "models" / "ner-minilm-conll03")
+# Characters of an article's text that NER reads. NER time grows with the text, so without a bound one
+# huge article holds its whole batch (and a stream) for minutes; real articles are far shorter.
+MAX_NER_CHARS = 100_000
+
+
+def ner_text_end(text: str, max_chars: int) -> int:
+    """Where NER stops reading ``text``: its end, or the last whitespace at or before ``max_chars``
+    (``max_chars`` itself when the text has no whitespace near it), so no word is cut in two."""
+    if max_chars <= 0 or len(text) <= max_chars:
+        return len(text)
+    space = max(text.rfind(" ", 0, max_chars + 1), text.rfind("\n", 0, max_chars + 1))
+    return space if space > max_chars // 2 else max_chars
 
 
 @dataclass
@@ -19,11 +31,12 @@ class NerModel:
     tokenizer: Any
     max_length: int
     stride: int
+    max_chars: int = MAX_NER_CHARS
 
     def entities(self, articles: Sequence[Article]) -> list[list[Entity]]:
         from transforms.ner_inference import predict_entities
 
-        texts = [a.title for a in articles] + [a.text for a in articles]
+        texts = [a.title for a in articles] + [a.text[: ner_text_end(a.text, self.max_chars)] for a in articles]
         spans = predict_entities(self.model, self.tokenizer, texts, max_length=self.max_length, stride=self.stride)
         n = len(articles)
         out = []
@@ -38,7 +51,8 @@ class NerModelHandler(ArticleModelHandler):
     """Loads a Hugging Face token-classification model once per worker and tags batches of articles.
 
     ``model_name``: a local model directory (default: the embedded model) or a hub id (fetched only with
-    ``allow_download``). Long texts are split into windows of ``max_length`` tokens with ``stride``
+    ``allow_download``). NER reads at most ``max_chars`` characters of an article's text
+    (``ner_text_end``; 0: all). Long texts are split into windows of ``max_length`` tokens with ``stride``
     tokens of overlap (the embedded model is trained on windows of 128 tokens, so that is the
     default); windows of a batch are sorted by length before the forward pass.
     """
@@ -54,6 +68,7 @@ class NerModelHandler(ArticleModelHandler):
         max_batch_size: int = 32,
         torch_threads: int = 0,
         inference_backend: str = "torch",
+        max_chars: int = MAX_NER_CHARS,
     ):
         super().__init__(min_batch_size=min_batch_size, max_batch_size=max_batch_size,
                          inference_backend=inference_backend, threads=torch_threads)
@@ -61,6 +76,7 @@ class NerModelHandler(ArticleModelHandler):
         self.allow_download = allow_download
         self.max_length = max_length
         self.stride = stride
+        self.max_chars = max_chars
 
     def load_model(self) -> NerModel:
         from transformers import AutoModelForTokenClassification
@@ -73,7 +89,7 @@ class NerModelHandler(ArticleModelHandler):
         model = load_model(AutoModelForTokenClassification, self.model_name, self.allow_download)
         window = min(self.max_length, getattr(model.config, "max_position_embeddings", 512))
         model = self.engine(model, "logits")
-        return NerModel(model, tokenizer, window, min(self.stride, window // 2))
+        return NerModel(model, tokenizer, window, min(self.stride, window // 2), self.max_chars)
 
     metrics_namespace = "news_ingest_ner"
 

@@ -46,6 +46,7 @@ def to_record(article: Article, provenance: Provenance, topic_order: list[str], 
         "topic_labels": list(article.topic_labels),
         "entity_summary": summarise(article.entities),
         "language": article.language,
+        "ner_truncated_at": article.ner_truncated_at,
         "extra": dict(article.extra),
         "provenance": provenance.__dict__.copy(),
     }

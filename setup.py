@@ -45,7 +45,9 @@ setup(
     ],
     extras_require={
         "onnx": ["onnxruntime>=1.20", "onnx>=1.16"],
-        "test": ["pytest>=8", "hypothesis>=6.100", "avro>=1.12", "pandas>=2.2", "onnxruntime>=1.20", "onnx>=1.16"],
+        "kafka": ["confluent-kafka>=2.6"],
+        "test": ["pytest>=8", "hypothesis>=6.100", "avro>=1.12", "pandas>=2.2", "onnxruntime>=1.20", "onnx>=1.16",
+                 "confluent-kafka>=2.6"],
     },
     entry_points={"console_scripts": ["news-ingest=pipeline.cli:main"]},
 )

@@ -18,6 +18,7 @@ import schemas
 from pipeline import __version__
 from pipeline.options import NewsIngestOptions
 from transforms import dead_letter as dl
+from transforms.avro_sinks import SINK as FILES_SINK
 from transforms.avro_sinks import WriteAvroFiles, WriteWindowedAvroFiles
 from transforms.enrich import EnrichWith
 from transforms.ner import NerModelHandler, ner_text_end
@@ -28,6 +29,19 @@ from transforms.taxonomy import load_taxonomy
 
 log = logging.getLogger(__name__)
 METRICS_NS = "news_ingest"
+# How far behind the watermark an element may arrive and still get its window file (a late pane).
+# Streaming windows must not drop data silently; a week covers replays after an outage.
+ALLOWED_LATENESS_SECONDS = 7 * 24 * 3600
+
+
+def event_time_windows(seconds: int) -> beam.WindowInto:
+    """Fixed event-time windows, fired when the watermark passes their end and again for late data."""
+    from apache_beam.transforms import trigger
+
+    return beam.WindowInto(window.FixedWindows(seconds),
+                           trigger=trigger.AfterWatermark(late=trigger.AfterCount(1)),
+                           accumulation_mode=trigger.AccumulationMode.DISCARDING,
+                           allowed_lateness=ALLOWED_LATENESS_SECONDS)
 
 
 def with_entities(article, entities, max_ner_chars: int):
@@ -126,8 +140,49 @@ class _CountFn(beam.DoFn):
         yield element
 
 
-def build(p: beam.Pipeline, opts: NewsIngestOptions, *, units=None) -> dict:
-    """Adds the whole graph to ``p``. ``units`` overrides the source (tests feed a TestStream here)."""
+def read_source(p: beam.Pipeline, opts: NewsIngestOptions, streaming: bool, expansion_service=None):
+    if opts.kafka_topic:
+        from transforms.kafka_source import ReadKafkaArticles
+
+        return p | "ReadKafka" >> ReadKafkaArticles(opts.kafka_bootstrap, opts.kafka_topic, opts.kafka_group_id,
+                                                    expansion_service, max_bytes=opts.max_article_bytes)
+    if streaming:
+        return p | "WatchInput" >> WatchFiles(opts.watch, interval=opts.poll_seconds, max_runtime=opts.max_runtime,
+                                              fmt=opts.format, max_bytes=opts.max_article_bytes)
+    return p | "ReadInput" >> ReadFiles(opts.input, fmt=opts.format, max_bytes=opts.max_article_bytes)
+
+
+def write_streaming(records, dead, opts: NewsIngestOptions) -> list:
+    """Window files and/or Kafka topics; returns each sink's acknowledgements."""
+    acks = []
+    if opts.output:
+        acks.append(records | "WriteArticles" >> WriteWindowedAvroFiles(opts.output, "articles",
+                                                                          schemas.ENRICHED_ARTICLE))
+        acks.append(dead | "WriteDeadLetters" >> WriteWindowedAvroFiles(opts.output, "deadletter",
+                                                                          schemas.DEAD_LETTER))
+    if opts.kafka_output_topic:
+        from transforms.kafka_sink import WriteKafkaMessages
+
+        acks.append(records | "ProduceArticles" >> WriteKafkaMessages(opts.kafka_bootstrap, opts.kafka_output_topic,
+                                                                       schemas.ENRICHED_ARTICLE))
+        acks.append(dead | "ProduceDeadLetters" >> WriteKafkaMessages(opts.kafka_bootstrap,
+                                                                       deadletter_topic(opts), schemas.DEAD_LETTER))
+    return acks
+
+
+def deadletter_topic(opts: NewsIngestOptions) -> str:
+    return opts.kafka_deadletter_topic or f"{opts.kafka_output_topic}.deadletter"
+
+
+def sink_names(opts: NewsIngestOptions) -> list[str]:
+    from transforms.kafka_sink import SINK as KAFKA_SINK
+
+    return ([FILES_SINK] if opts.output else []) + ([KAFKA_SINK] if opts.kafka_output_topic else [])
+
+
+def build(p: beam.Pipeline, opts: NewsIngestOptions, *, units=None, expansion_service=None) -> dict:
+    """Adds the whole graph to ``p``. ``units`` overrides the source (tests feed a TestStream here);
+    ``expansion_service`` serves the Java Kafka IO (an address or a Beam ExpansionService)."""
     streaming = bool(p.options.view_as(beam.options.pipeline_options.StandardOptions).streaming)
     taxonomy = load_taxonomy(opts.topics)
     ner = NerModelHandler(opts.ner_model, allow_download=opts.allow_download,
@@ -139,17 +194,13 @@ def build(p: beam.Pipeline, opts: NewsIngestOptions, *, units=None) -> dict:
     provenance = Provenance(__version__, ner.model_id, topics.model_id, taxonomy.label)
     read_dead = []
     if units is None:
-        if streaming:
-            read = p | "WatchInput" >> WatchFiles(opts.watch, interval=opts.poll_seconds, max_runtime=opts.max_runtime,
-                                                  fmt=opts.format, max_bytes=opts.max_article_bytes)
-        else:
-            read = p | "ReadInput" >> ReadFiles(opts.input, fmt=opts.format, max_bytes=opts.max_article_bytes)
+        read = read_source(p, opts, streaming, expansion_service)
         units, read_dead = read["units"], [read[dl.DEAD_LETTER]]
         if streaming:
-            read_dead = [read_dead[0] | "WindowReadErrors" >> beam.WindowInto(window.FixedWindows(opts.window_seconds))]
+            read_dead = [read_dead[0] | "WindowReadErrors" >> event_time_windows(opts.window_seconds)]
     units = units | "CountUnits" >> beam.ParDo(_CountFn("units"))
     if streaming:  # window at the source so batching, dead letters and files all follow event time
-        units = units | "Window" >> beam.WindowInto(window.FixedWindows(opts.window_seconds))
+        units = units | "Window" >> event_time_windows(opts.window_seconds)
     else:
         units = units | "Spread" >> beam.Reshuffle()
     out = units | "Enrich" >> EnrichArticles(ner, topics, provenance,
@@ -158,8 +209,12 @@ def build(p: beam.Pipeline, opts: NewsIngestOptions, *, units=None) -> dict:
     dead = (dead | "CapRaw" >> beam.Map(cap_raw, opts.max_deadletter_bytes)
             | "CountDeadLetters" >> beam.ParDo(_CountFn("dead_letters")))
     if streaming:
-        out["records"] | "WriteArticles" >> WriteWindowedAvroFiles(opts.output, "articles", schemas.ENRICHED_ARTICLE)
-        dead | "WriteDeadLetters" >> WriteWindowedAvroFiles(opts.output, "deadletter", schemas.DEAD_LETTER)
+        acks = write_streaming(out["records"], dead, opts)
+        if opts.kafka_topic:
+            from transforms.kafka_offsets import CommitKafkaOffsets
+
+            (acks | "AllAcks" >> beam.Flatten()
+             | "CommitOffsets" >> CommitKafkaOffsets(opts.kafka_bootstrap, opts.kafka_group_id, sink_names(opts)))
     else:
         out["records"] | "WriteArticles" >> WriteAvroFiles(opts.output, "articles", schemas.ENRICHED_ARTICLE,
                                                            opts.num_shards)

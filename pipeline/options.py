@@ -58,6 +58,19 @@ class NewsIngestOptions(PipelineOptions):
                        help="stop watching after this many seconds; 0: until stopped (Ctrl-C / SIGTERM; needs a streaming "
                             "runner such as --runner PrismRunner, since the default in-process runner writes windows "
                             "only when the watch ends)")
+        k = parser.add_argument_group("kafka (streaming; see README: Kafka)")
+        k.add_argument("--kafka-bootstrap", default="127.0.0.1:9092", help="Kafka bootstrap servers")
+        k.add_argument("--kafka-topic", action="append", default=None,
+                       help="read articles from this topic, one JSON article per message (repeatable)")
+        k.add_argument("--kafka-group-id", default="news-ingest",
+                       help="consumer group whose offsets are committed once the outputs of a message exist")
+        k.add_argument("--kafka-output-topic", default=None,
+                       help="write records to this topic (Avro single-object encoding, key = article id)")
+        k.add_argument("--kafka-deadletter-topic", default=None,
+                       help="write dead letters to this topic (default: <kafka-output-topic>.deadletter)")
+        k.add_argument("--kafka-expansion-service", default=None,
+                       help="Beam expansion service for the Java Kafka IO: a jar or host:port (default: the jar "
+                            "fetched by make engines, started by the CLI)")
         lim = parser.add_argument_group("limits")
         lim.add_argument("--max-article-bytes", type=int, default=5 << 20,
                          help="input units larger than this become dead letters (default 5 MiB)")

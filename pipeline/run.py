@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import json
 import logging
@@ -50,8 +51,8 @@ def make_pipeline(options: PipelineOptions, explicit_runner: bool) -> beam.Pipel
 
 
 def check_args(opts: NewsIngestOptions, streaming: bool, explicit_runner: bool = False) -> str | None:
-    if not opts.output:
-        return "--output DIR is required"
+    if not opts.output and not (streaming and opts.kafka_output_topic):
+        return "--output DIR is required (or, streaming, --kafka-output-topic TOPIC)"
     if opts.inference_backend != "torch":
         from transforms.onnx_backend import OnnxRuntimeUnavailable, require_onnxruntime
 
@@ -59,9 +60,21 @@ def check_args(opts: NewsIngestOptions, streaming: bool, explicit_runner: bool =
             require_onnxruntime()
         except OnnxRuntimeUnavailable as e:
             return str(e)
+    if opts.kafka_topic or opts.kafka_output_topic:
+        if not streaming:
+            return "Kafka topics need --streaming"
+        if not explicit_runner:
+            return ("Kafka needs a streaming runner, e.g. --runner PrismRunner: the default in-process runner "
+                    "writes windows only when its source ends, and a topic never ends")
+        try:
+            import confluent_kafka  # noqa: F401
+        except ImportError:
+            return "Kafka needs the confluent-kafka package: pip install 'news-ingest[kafka]'"
     if streaming:
-        if not opts.watch:
-            return "--streaming needs --watch GLOB"
+        if not (opts.watch or opts.kafka_topic):
+            return "--streaming needs --watch GLOB or --kafka-topic TOPIC"
+        if opts.watch and opts.kafka_topic:
+            return "--watch and --kafka-topic: choose one source"
         if opts.max_runtime <= 0 and not explicit_runner:
             return ("--max-runtime 0 (run until stopped) needs a streaming runner, e.g. --runner PrismRunner: "
                     "the default in-process runner writes windows only when the watch ends")
@@ -149,26 +162,36 @@ def _raise_stop(signum, _frame):
     raise _Stop(signal.Signals(signum).name)
 
 
-def run_until_done_or_stopped(result, streaming: bool) -> str:
-    """Waits for the job. A streaming job is cancelled on Ctrl-C / SIGTERM (a clean stop, exit 0):
-    windows already written stay, the rest of the job's input is read again by the next run."""
+def run_until_done_or_stopped(result, streaming: bool, stop_after: float = 0) -> str:
+    """Waits for the job. A streaming job is cancelled on Ctrl-C / SIGTERM (a clean stop, exit 0), or
+    after ``stop_after`` seconds when its source never ends by itself (Kafka). Windows already written
+    stay; input whose output was not written yet is read again by the next run (files: the watch
+    re-reads the folder; Kafka: offsets are committed only after the output exists)."""
     if not streaming:
         result.wait_until_finish()
         return "done"
     previous = {s: signal.signal(s, _raise_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        result.wait_until_finish()
+        result.wait_until_finish(duration=int(stop_after * 1000) if stop_after > 0 else None)
+        if not beam.runners.runner.PipelineState.is_terminal(result.state):
+            log.info("--max-runtime reached: stopping the streaming job")
+            _cancel(result)
+            return "max-runtime"
         return "done"
     except _Stop as stop:
         log.info("%s: stopping the streaming job", stop)
-        try:
-            result.cancel()
-        except Exception as e:  # noqa: BLE001 - a runner that cannot cancel is stopped by our exit
-            log.warning("could not cancel the job cleanly: %s", e)
+        _cancel(result)
         return "stopped"
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+def _cancel(result) -> None:
+    try:
+        result.cancel()
+    except Exception as e:  # noqa: BLE001 - a runner that cannot cancel is stopped by our exit
+        log.warning("could not cancel the job cleanly: %s", e)
 
 
 def main(argv=None) -> int:
@@ -200,7 +223,7 @@ def main(argv=None) -> int:
     if not opts.torch_threads and workers > 1:
         # one process per worker: split the cores instead of oversubscribing them
         opts.torch_threads = max(1, (os.cpu_count() or 1) // workers)
-    local_output = "://" not in opts.output
+    local_output = bool(opts.output) and "://" not in opts.output
     if local_output:
         os.makedirs(opts.output, exist_ok=True)
     if local_output and not streaming:
@@ -211,10 +234,20 @@ def main(argv=None) -> int:
             log.info("replacing %d output files of an earlier run in %s", len(removed), opts.output)
     started = time.time()
     try:
-        p = make_pipeline(options, explicit_runner)
-        graph.build(p, opts)
-        result = p.run()
-        ending = run_until_done_or_stopped(result, streaming)
+        with contextlib.ExitStack() as services:
+            expansion = None
+            if opts.kafka_topic:
+                from pipeline.expansion_service import kafka_expansion_service
+
+                expansion = services.enter_context(kafka_expansion_service(opts.kafka_expansion_service))
+            p = make_pipeline(options, explicit_runner)
+            graph.build(p, opts, expansion_service=expansion)
+            result = p.run()
+            ending = run_until_done_or_stopped(result, streaming,
+                                               opts.max_runtime if opts.kafka_topic else 0)
+    except engines.EngineMissing as e:
+        print(f"news-ingest run: error: {e}", file=sys.stderr)
+        return 2
     except ModelNotAvailable as e:
         print(f"news-ingest run: error: {e}", file=sys.stderr)
         return 2

@@ -5,27 +5,9 @@ import os
 
 import apache_beam as beam
 import fastavro
-from apache_beam.io import fileio
 from apache_beam.io.avroio import WriteToAvro
 
 import schemas
-
-
-class AvroFileSink(fileio.FileSink):
-    """fastavro writer for ``fileio.WriteToFiles`` (one container file per window and shard)."""
-
-    def __init__(self, schema_name: str, codec: str = "deflate"):
-        self.schema_name, self.codec = schema_name, codec
-        self._writer = None
-
-    def open(self, fh):
-        self._writer = fastavro.write.Writer(fh, schemas.parsed(self.schema_name), codec=self.codec)
-
-    def write(self, record):
-        self._writer.write(record)
-
-    def flush(self):
-        self._writer.flush()
 
 
 class WriteAvroFiles(beam.PTransform):
@@ -46,18 +28,53 @@ class WriteAvroFiles(beam.PTransform):
         )
 
 
+SINK = "files"  # the name acknowledgements carry (kafka_offsets)
+
+
+def window_file_name(prefix: str, window, pane_index: int) -> str:
+    """``<prefix>-<start>-<end>-00000-of-00001.avro``; a late pane of the same window adds ``-pane<N>``."""
+    fmt = "%Y-%m-%dT%H:%M:%S"
+    start, end = window.start.to_utc_datetime().strftime(fmt), window.end.to_utc_datetime().strftime(fmt)
+    pane = f"-pane{pane_index}" if pane_index else ""
+    return f"{prefix}-{start}-{end}{pane}-00000-of-00001.avro"
+
+
+class _WriteWindowFileFn(beam.DoFn):
+    """All records of one window pane -> one Avro file, written beside its final name and renamed into
+    place, so a reader never sees half a file; then one acknowledgement per record."""
+
+    def __init__(self, directory: str, prefix: str, schema_name: str):
+        self.directory, self.prefix, self.schema_name = directory, prefix, schema_name
+
+    def process(self, keyed, window=beam.DoFn.WindowParam, pane=beam.DoFn.PaneInfoParam):
+        from apache_beam.io.filesystems import FileSystems
+
+        _, records = keyed
+        records = list(records)
+        final = FileSystems.join(self.directory, window_file_name(self.prefix, window, pane.index))
+        partial = FileSystems.join(self.directory, "." + window_file_name(self.prefix, window, pane.index) + ".partial")
+        with FileSystems.create(partial) as fh:
+            fastavro.writer(fh, schemas.parsed(self.schema_name), records, codec="deflate")
+        if FileSystems.exists(final):  # a retried bundle wrote it already: same pane, same records
+            FileSystems.delete([final])
+        FileSystems.rename([partial], [final])
+        for r in records:
+            yield r["source_file"], r["source_line"], SINK
+
+
 class WriteWindowedAvroFiles(beam.PTransform):
-    """Streaming: one ``<prefix>-<window>-<pane>-00000-of-00001.avro`` per window."""
+    """Streaming: one ``<prefix>-<window start>-<window end>-00000-of-00001.avro`` per window (late data
+    adds a ``-pane<N>`` file for its window). Outputs ``(source_file, source_line, "files")`` for every
+    record once its file is in place."""
 
     def __init__(self, directory: str, prefix: str, schema_name: str):
         super().__init__()
         self.directory, self.prefix, self.schema_name = directory, prefix, schema_name
 
     def expand(self, records):
-        return records | fileio.WriteToFiles(
-            path=self.directory,
-            file_naming=fileio.default_file_naming(prefix=self.prefix, suffix=".avro"),
-            sink=lambda _dest: AvroFileSink(self.schema_name),
-            shards=1,
-            max_writers_per_bundle=0,
+        return (
+            records
+            | "OneKey" >> beam.Map(lambda r: (self.prefix, r))
+            | "PerWindow" >> beam.GroupByKey()
+            | "WriteFile" >> beam.ParDo(_WriteWindowFileFn(self.directory, self.prefix, self.schema_name))
         )

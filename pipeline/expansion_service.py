@@ -1,0 +1,70 @@
+"""The Java expansion service behind Beam's cross-language Kafka IO, started for the length of a run.
+
+Beam would otherwise download ``beam-sdks-java-io-expansion-service`` from Maven (unreachable here,
+and not served for this Beam version); ``make engines`` builds an equivalent jar from served
+artifacts (engines/README.md). ``--alsoStartLoopbackWorker`` makes the same JVM run the Java SDK
+worker that executes KafkaIO on Prism, so no Docker is needed.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import subprocess
+import tempfile
+import time
+
+from pipeline import engines
+
+log = logging.getLogger(__name__)
+JVM_HEAP = os.environ.get("NEWS_INGEST_EXPANSION_HEAP", "512m")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float, log_path: str) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the Kafka expansion service exited (rc {proc.returncode}); see {log_path}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.3)
+    raise RuntimeError(f"the Kafka expansion service did not listen on port {port} within {timeout:.0f} s; "
+                       f"see {log_path}")
+
+
+@contextlib.contextmanager
+def kafka_expansion_service(configured: str | None):
+    """Yields the address of an expansion service: ``configured`` if it is host:port, otherwise a JVM
+    started from ``configured`` (a jar) or the jar fetched by `make engines`, stopped on exit."""
+    if configured and not configured.endswith(".jar"):
+        yield configured
+        return
+    jar = configured or str(engines.kafka_expansion_jar())
+    if not os.path.isfile(jar):
+        raise engines.EngineMissing(f"the Kafka expansion service jar not found at {jar}: run `make engines` "
+                                    "(or pass --kafka-expansion-service JAR|HOST:PORT)")
+    port = _free_port()
+    log_file = tempfile.NamedTemporaryFile("w", prefix="news-ingest-expansion-", suffix=".log", delete=False)
+    proc = subprocess.Popen(["java", f"-Xmx{JVM_HEAP}", "-jar", jar, str(port), f"--filesToStage={jar}",
+                             "--alsoStartLoopbackWorker"], stdout=log_file, stderr=subprocess.STDOUT,
+                            start_new_session=True)  # Ctrl-C reaches us, not the JVM: we stop it in order
+    try:
+        _wait_for_port(port, proc, 90, log_file.name)
+        log.info("Kafka expansion service on 127.0.0.1:%d (log %s)", port, log_file.name)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log_file.close()

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench install clean engines
+.PHONY: run test bench install clean engines kafka-up kafka-down
 
 $(STAMP): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,14 @@ bench: $(STAMP)
 engines: $(STAMP)
 	PY=$(PY) engines/fetch-prism.sh
 	PY=$(PY) engines/fetch-flink-job-server.sh
+	engines/fetch-kafka.sh
+
+# A single-node Kafka broker (KRaft) on 127.0.0.1:9092, data wiped on every start, logs in .engines/kafka/logs/.
+kafka-up:
+	engines/kafka.sh up
+
+kafka-down:
+	engines/kafka.sh down
 
 clean:
 	rm -rf out/ .pytest_cache

@@ -9,6 +9,14 @@ binary ($PRISM, default .engines/bin/prism), confluent-kafka in the venv.
 2. runs Read(Kafka) -> upper-case value -> Write(Kafka) on PrismRunner,
    with the expansion service started from our local shaded jar (no download),
 3. consumes the output topic and checks the N records arrived.
+
+Gotchas found with it (Beam 2.73.0, Prism 2.73.0):
+- the Map before WriteToKafka needs .with_output_types(tuple[bytes, bytes]),
+  else Java fails decoding (`UnknownCoderWrapper` CoderException);
+- commit_offset_in_finalize=True is rejected by Prism ("doesn't support ...
+  beam:requirement:pardo:stable_input:v1"); use 'enable.auto.commit' instead;
+- streaming: leaving `with Pipeline` kills the Beam-managed expansion JVM
+  (= the Java worker), so streaming runs use our own JVM + result.cancel().
 """
 import argparse
 import logging
@@ -119,7 +127,11 @@ def main():
     service = subprocess.Popen(
         ['java', f'-Xmx{args.heap}', '-jar', JAR, str(port),
          f'--filesToStage={JAR}', '--alsoStartLoopbackWorker'])
-    wait_port(port, 60)
+    try:
+      wait_port(port, 60)
+    except TimeoutError:
+      service.kill()
+      raise
     expansion = f'localhost:{port}'
   else:
     # Beam-managed JVM: inside `with Pipeline` Beam caches the service (one
@@ -174,7 +186,10 @@ def main():
     stop.set()
     if service:
       service.terminate()
-      service.wait(30)
+      try:
+        service.wait(30)
+      except subprocess.TimeoutExpired:
+        service.kill()
   print(f'peak RSS of expansion-service JVM(s): {peak[0]} MB; '
         f'total {time.time() - t0:.1f}s')
   want = sorted((b'k%d' % i, b'MSG-%d' % i) for i in range(args.n))

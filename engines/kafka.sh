@@ -72,6 +72,9 @@ num.network.threads=2
 num.io.threads=2
 num.recovery.threads.per.data.dir=1
 log.retention.hours=24
+# articles up to the pipeline's 5 MiB --max-article-bytes fit in one message
+message.max.bytes=16777216
+replica.fetch.max.bytes=16777216
 PROPS
   cat >"$LOG4J" <<L4J
 status = warn
@@ -99,10 +102,36 @@ jvm_opts=(
   "-Dlog4j2.configurationFile=$LOG4J" "-Dkafka.logs.dir=$LOGS"
 )
 
+show_logs() {
+  echo "---- ${LOGS#$ROOT/}/kafka.out (tail) ----" >&2
+  tail -n 20 "$LOGS/kafka.out" >&2 2>/dev/null || true
+  echo "---- ${LOGS#$ROOT/}/server.log (ERROR lines, then tail) ----" >&2
+  grep -E " (ERROR|FATAL) " "$LOGS/server.log" 2>/dev/null | tail -n 20 >&2 || true
+  tail -n 20 "$LOGS/server.log" >&2 2>/dev/null || true
+}
+
+wait_ready() {   # wait_ready PID: until the port accepts, the JVM dies, or timeout
+  local pid=$1 t0=$SECONDS
+  while (( SECONDS - t0 < START_TIMEOUT )); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      show_logs; rm -f "$PIDFILE"; die "broker exited during startup"
+    fi
+    if port_open "$PORT"; then
+      log "up (pid $pid, 127.0.0.1:$PORT, controller :$CPORT, ready after $((SECONDS - t0))s)"
+      return 0
+    fi
+    sleep 0.5
+  done
+  show_logs
+  cmd_down >/dev/null
+  die "broker did not accept connections on 127.0.0.1:$PORT within ${START_TIMEOUT}s (stopped it)"
+}
+
 cmd_up() {
   local pid
   if pid=$(running_pid); then
-    log "already up (pid $pid, 127.0.0.1:$PORT)"; return 0
+    if port_open "$PORT"; then log "already up (pid $pid, 127.0.0.1:$PORT)"; return 0; fi
+    log "already starting (pid $pid), waiting"; wait_ready "$pid"; return
   fi
   port_open "$PORT" && die "port $PORT is in use by another process (not ours)"
   port_open "$CPORT" && die "controller port $CPORT is in use by another process"
@@ -115,27 +144,13 @@ cmd_up() {
   cluster_id=$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
   "$JAVA" -Xmx256m "-Dlog4j2.configurationFile=$LOG4J" -cp "$LIBS/*" \
       kafka.tools.StorageTool format -t "$cluster_id" -c "$PROPS" --ignore-formatted \
-      >"$LOGS/format.out" 2>&1 || { cat "$LOGS/format.out" >&2; die "storage format failed"; }
+      >"$LOGS/format.out" 2>&1 9>&- || { cat "$LOGS/format.out" >&2; die "storage format failed"; }
 
   nohup "$JAVA" "${jvm_opts[@]}" -cp "$LIBS/*" kafka.Kafka "$PROPS" \
-      >"$LOGS/kafka.out" 2>&1 </dev/null &
+      >"$LOGS/kafka.out" 2>&1 </dev/null 9>&- &
   pid=$!
   echo "$pid" >"$PIDFILE"
-  local t0=$SECONDS
-  while (( SECONDS - t0 < START_TIMEOUT )); do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      tail -n 40 "$LOGS/kafka.out" "$LOGS/server.log" >&2 2>/dev/null || true
-      rm -f "$PIDFILE"; die "broker exited during startup"
-    fi
-    if port_open "$PORT"; then
-      log "up (pid $pid, 127.0.0.1:$PORT, controller :$CPORT, $((SECONDS - t0))s)"
-      return 0
-    fi
-    sleep 0.5
-  done
-  tail -n 40 "$LOGS/kafka.out" "$LOGS/server.log" >&2 2>/dev/null || true
-  kill "$pid" 2>/dev/null || true
-  die "broker did not accept connections on 127.0.0.1:$PORT within ${START_TIMEOUT}s"
+  wait_ready "$pid"
 }
 
 cmd_down() {
@@ -166,9 +181,15 @@ cmd_status() {
   log "down"; return 3
 }
 
+lock() {   # serialize concurrent up/down calls (e.g. parallel test sessions)
+  mkdir -p "$HOME_DIR"
+  exec 9>"$HOME_DIR/.lock"
+  flock -w $((START_TIMEOUT + STOP_TIMEOUT + 30)) 9 || die "could not get $HOME_DIR/.lock"
+}
+
 case "${1:-}" in
-  up) cmd_up ;;
-  down) cmd_down ;;
+  up) lock; cmd_up ;;
+  down) lock; cmd_down ;;
   status) cmd_status ;;
   *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
 esac

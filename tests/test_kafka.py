@@ -1,0 +1,244 @@
+"""Kafka in, Avro out to Kafka and to window files, on Prism, against a real broker.
+
+The broker is the project's own (`engines/kafka.sh up`, started and stopped by .ci/run). Without a
+broker on $KAFKA_BOOTSTRAP (default 127.0.0.1:9092) these tests skip, unless
+NEWS_INGEST_REQUIRE_ENGINES is set (CI), where that is a failure.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+import schemas
+from conftest import FIXTURES, ROOT, SHARED, read_avro
+from pipeline import engines
+from transforms import avro_messages
+
+BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+WRITERS = {avro_messages.schema_fingerprint(n): schemas.parsed(n) for n in (schemas.ENRICHED_ARTICLE,
+                                                                             schemas.DEAD_LETTER)}
+
+
+def _skip_or_fail(reason: str):
+    if os.environ.get("NEWS_INGEST_REQUIRE_ENGINES"):
+        pytest.fail(reason + " although NEWS_INGEST_REQUIRE_ENGINES is set")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def broker():
+    pytest.importorskip("confluent_kafka")
+    host, port = BOOTSTRAP.rsplit(":", 1)
+    with socket.socket() as s:
+        if s.connect_ex((host, int(port))) != 0:
+            _skip_or_fail(f"no Kafka broker on {BOOTSTRAP} (engines/kafka.sh up)")
+    for path in (engines.prism_binary(), engines.kafka_expansion_jar()):
+        if not path.is_file():
+            _skip_or_fail(f"{path.name} not fetched (make engines)")
+    return BOOTSTRAP
+
+
+def produce(topic: str, values: list[tuple[bytes | None, bytes | None]]) -> None:
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": BOOTSTRAP, "message.max.bytes": 16 << 20, "linger.ms": 5,
+                         "enable.idempotence": True})  # keeps the order, so offset i is value i
+    errors = []
+    for key, value in values:
+        producer.produce(topic, key=key, value=value, on_delivery=lambda err, _m: err and errors.append(err))
+    assert producer.flush(60) == 0 and errors == []
+
+
+def consume_all(topic: str, expected: int = 0, timeout: float = 5) -> list:
+    """Decoded (key, record) of the messages on ``topic`` (one partition), read from the beginning until
+    ``expected`` arrived, the topic was idle for 2 s, or ``timeout`` passed."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": f"test-reader-{uuid.uuid4().hex}",
+                         "enable.auto.commit": False})
+    consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+    got, deadline, last = [], time.time() + timeout, time.time()
+    while time.time() < deadline and not (expected and len(got) >= expected) and time.time() - last < 2:
+        m = consumer.poll(0.25)
+        if m is not None and not m.error():
+            got.append((m.key(), avro_messages.decode(m.value(), WRITERS)))
+            last = time.time()
+    consumer.close()
+    return got
+
+
+def start_pipeline(tmp_path: Path, name: str, topic: str, group: str, ner: Path, out: Path) -> subprocess.Popen:
+    log = open(tmp_path / f"{name}.log", "w")
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "run", "--runner", "PrismRunner", "--streaming",
+         "--kafka-bootstrap", BOOTSTRAP, "--kafka-topic", topic, "--kafka-group-id", group,
+         "--kafka-output-topic", f"{topic}-enriched", "--output", str(out), "--ner-model", str(ner),
+         "--window-seconds", "5", "--max-runtime", "0", "--torch-threads", "1"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+
+
+def descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = defaultdict(list)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children[int(fields[1])].append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    out, frontier = [], [pid]
+    while frontier:
+        for child in children.get(frontier.pop(), []):
+            out.append(child)
+            frontier.append(child)
+    return out
+
+
+def stop(proc: subprocess.Popen, sig=signal.SIGTERM) -> None:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def real_articles(n: int) -> list[dict]:
+    path = SHARED / "data" / "news" / "articles.jsonl"
+    if not path.exists():
+        path = FIXTURES / "articles.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [rows[i % len(rows)] | {"id": f"{rows[i % len(rows)].get('id', 'a')}-{i}"} for i in range(n)]
+
+
+def hostile_messages() -> list[tuple[bytes | None, bytes | None, str]]:
+    """30 messages: (key, value, expected outcome)."""
+    huge = {"id": "huge-3mb", "title": "Very long", "text": "Officials met in Kyiv on Monday. " * 95_000}
+    dup = {"id": "dup-id", "title": "Duplicate id", "text": "NATO and Ukraine discussed air defence in Brussels."}
+    msgs = [
+        (b"k-invalid", b"{not json", "dead"),
+        (b"k-empty", b"", "dead"),
+        (None, None, "dead"),  # tombstone: no value at all
+        (b"k-binary", bytes(range(256)) * 4, "dead"),
+        (b"k-array", b"[1, 2, 3]", "dead"),
+        (b"k-notext", json.dumps({"title": "no text"}).encode(), "dead"),
+        (b"k-latin1", b'{"text": "caf\xe9"}', "dead"),
+        (b"k-huge", json.dumps(huge).encode(), "record"),
+        (b"k-dup", json.dumps(dup).encode(), "record"),
+        (b"k-dup", json.dumps(dup).encode(), "record"),
+        (None, json.dumps({"text": "A message without a key about drones over Odesa."}).encode(), "record"),
+    ]
+    while len(msgs) < 30:
+        i = len(msgs)
+        msgs.append((None, b"\x80garbage-" + str(i).encode(), "dead") if i % 2 else
+                    (f"k{i}".encode(), json.dumps({"id": f"short-{i}", "text": f"Talks round {i} in Geneva."}).encode(),
+                     "record"))
+    return msgs
+
+
+def test_every_message_is_one_record_or_one_dead_letter_on_topics_and_in_files(broker, tmp_path, tiny_ner):
+    topic, group = f"articles-{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:8]}"
+    articles = real_articles(300)
+    hostile = hostile_messages()
+    produce(topic, [(a["id"].encode(), json.dumps(a).encode()) for a in articles] + [(k, v) for k, v, _ in hostile])
+    expected_outcome = {i: "record" for i in range(len(articles))}
+    expected_outcome.update({len(articles) + j: h[2] for j, h in enumerate(hostile)})
+    total = len(expected_outcome)
+    out = tmp_path / "out"
+    proc = start_pipeline(tmp_path, "run", topic, group, tiny_ner, out)
+    started = time.time()
+    try:
+        got: list = []
+        while len(got) < total and time.time() - started < 600:
+            assert proc.poll() is None, (tmp_path / "run.log").read_text()[-3000:]
+            got = consume_all(f"{topic}-enriched") + consume_all(f"{topic}-enriched.deadletter")
+            time.sleep(3)
+        # window files trail the topics by a window; wait for them too, while the job runs
+        deadline = time.time() + 120
+        while time.time() < deadline and len(read_avro(str(out / "*.avro"))) < total:
+            time.sleep(2)
+        assert proc.poll() is None
+    finally:
+        stop(proc)
+    assert proc.returncode == 0
+    records = consume_all(f"{topic}-enriched", timeout=30)
+    dead = consume_all(f"{topic}-enriched.deadletter", timeout=30)
+
+    def outcomes(recs, dls):
+        seen = defaultdict(list)
+        for r in recs:
+            seen[r["source_line"]].append("record")
+        for d in dls:
+            seen[d["source_line"]].append("dead")
+        return seen
+
+    on_topics = outcomes([r for _, r in records], [d for _, d in dead])
+    in_files = outcomes(read_avro(str(out / "articles-*.avro")), read_avro(str(out / "deadletter-*.avro")))
+    for where, seen in (("topics", on_topics), ("files", in_files)):
+        assert {o: v for o, v in seen.items() if len(v) != 1} == {}, f"{where}: offsets with more than one output"
+        assert set(seen) == set(expected_outcome), f"{where}: missing {set(expected_outcome) - set(seen)}"
+        assert {o: v[0] for o, v in seen.items()} == expected_outcome, where
+    # every record names its message; keys are article ids; the huge article was read by NER only in part
+    by_id = {r["id"]: (k, r) for k, r in records}
+    assert all(k == r["id"].encode() for k, r in records)
+    assert all(r["source_file"] == f"kafka:{topic}/0" for _, r in records)
+    assert by_id["huge-3mb"][1]["ner_truncated_at"] is not None
+    assert sum(1 for _, r in records if r["id"] == "dup-id") == 2
+    assert all(d["raw"] is not None for _, d in dead)
+    assert [p.name for p in out.iterdir() if not p.name.endswith(".avro")] == []
+
+
+def test_kill_and_restart_loses_nothing(broker, tmp_path, tiny_ner):
+    """SIGKILL the whole pipeline (CLI, Prism, expansion JVM) mid-stream, restart with the same group:
+    every message has at least one output; duplicates are the same article with the same content."""
+    topic, group = f"crash-{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:8]}"
+    articles = real_articles(80)
+    produce(topic, [(a["id"].encode(), json.dumps(a).encode()) for a in articles] + [(None, b"{broken")])
+    total = len(articles) + 1
+    out = tmp_path / "out"
+    first = start_pipeline(tmp_path, "first", topic, group, tiny_ner, out)
+    try:
+        deadline = time.time() + 300
+        while not consume_all(f"{topic}-enriched", 1) and time.time() < deadline:
+            assert first.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
+        time.sleep(2)  # mid-stream: some outputs written, some not
+    finally:
+        for pid in [first.pid, *descendants(first.pid)]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        first.wait()
+    before = len(consume_all(f"{topic}-enriched"))
+    assert before < len(articles), "the kill came too late to test a restart"
+    second = start_pipeline(tmp_path, "second", topic, group, tiny_ner, out)
+    try:
+        deadline = time.time() + 400
+        while time.time() < deadline:
+            assert second.poll() is None, (tmp_path / "second.log").read_text()[-3000:]
+            got = consume_all(f"{topic}-enriched") + consume_all(f"{topic}-enriched.deadletter")
+            if {r["source_line"] for _, r in got} >= set(range(total)):
+                break
+            time.sleep(3)
+    finally:
+        stop(second)
+    records = consume_all(f"{topic}-enriched", timeout=30)
+    dead = consume_all(f"{topic}-enriched.deadletter", timeout=30)
+    assert {r["source_line"] for _, r in records} | {d["source_line"] for _, d in dead} == set(range(total))
+    versions = defaultdict(set)
+    for _, r in records:
+        versions[r["source_line"]].add(json.dumps({k: r[k] for k in ("id", "title", "text", "entities", "topics",
+                                                                      "topic_labels")}, sort_keys=True))
+    assert all(len(v) == 1 for v in versions.values()), "a duplicate differs from the first output"
+    print(f"\n{before} records before the kill, {len(records)} after the restart for {total} messages "
+          f"({len(records) + len(dead) - total} duplicates)")

@@ -16,6 +16,10 @@ import apache_beam
 
 BEAM_VERSION = apache_beam.__version__
 FLINK_VERSION = "1.19"  # the only Flink line whose Beam runner Maven Central serves here (engines/README.md)
+# Beam's portable runner opens the job's state and message streams with --job_server_timeout as their
+# gRPC deadline (default 300 s), so every job running longer than five minutes was torn down by its
+# own client ("Deadline Exceeded"); a streaming job is meant to run for days.
+JOB_STREAM_TIMEOUT_SECONDS = 365 * 24 * 3600
 
 
 class EngineMissing(Exception):
@@ -74,6 +78,8 @@ def complete_runner_args(argv: list[str]) -> list[str]:
         if runner == "prismrunner" or prism_binary().is_file():
             # DirectRunner hands supported pipelines to Prism, which it would otherwise download
             extra += ["--prism_location", _require(prism_binary(), "the Prism runner binary")]
+    if runner in ("prismrunner", "flinkrunner", "portablerunner") and _given(argv, "--job_server_timeout") is None:
+        extra += ["--job_server_timeout", str(JOB_STREAM_TIMEOUT_SECONDS)]
     if runner == "flinkrunner":
         if _given(argv, "--flink_job_server_jar") is None:
             version = _given(argv, "--flink_version") or FLINK_VERSION

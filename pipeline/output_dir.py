@@ -46,14 +46,15 @@ def remove_previous_outputs(directory: str) -> list[str]:
     return removed
 
 
-def remove_window_temp_dirs(directory: str) -> list[str]:
-    """Streaming writes each window into ``DIR/.temp<uuid>/`` and moves the finished file into ``DIR``;
-    the folder stays behind when the job ends (empty) or is stopped (holding unfinished windows, which
-    are never visible as output). Called when a streaming run ends."""
+def remove_partial_window_files(directory: str) -> list[str]:
+    """Streaming writes each window file as ``DIR/.<name>.partial`` and renames it into place; a job
+    stopped in the middle of a write leaves the partial file (never visible as output: it starts with
+    a dot). Called when a streaming run ends."""
     removed = []
-    for path in glob.glob(os.path.join(directory, ".temp*")):
-        if os.path.isdir(path):
-            shutil.rmtree(path, ignore_errors=True)
+    for path in glob.glob(os.path.join(directory, ".*.avro.partial")):
+        try:
+            os.remove(path)
             removed.append(path)
+        except FileNotFoundError:
+            pass
     return removed
-

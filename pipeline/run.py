@@ -259,7 +259,7 @@ def main(argv=None) -> int:
         raise
     finally:
         if local_output and streaming:
-            output_dir.remove_window_temp_dirs(opts.output)
+            output_dir.remove_partial_window_files(opts.output)
     wall = time.time() - started
     summary = summary_line(result, opts, wall)
     if ending != "done":

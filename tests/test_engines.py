@@ -41,18 +41,20 @@ def test_runner_flags_are_filled_in_from_the_engines_folder(tmp_path, monkeypatc
     monkeypatch.setenv("NEWS_INGEST_ENGINES", str(tmp_path))
     (tmp_path / "bin").mkdir()
     (tmp_path / "bin" / "prism").write_bytes(b"")
+    long = ["--job_server_timeout", str(engines.JOB_STREAM_TIMEOUT_SECONDS)]
     assert engines.complete_runner_args(["--runner", "PrismRunner"]) == [
-        "--runner", "PrismRunner", "--prism_location", str(tmp_path / "bin" / "prism")]
+        "--runner", "PrismRunner", "--prism_location", str(tmp_path / "bin" / "prism"), *long]
     # what the user gave is kept as given
-    assert engines.complete_runner_args(["--runner=PrismRunner", "--prism_location=/x/prism"]) == [
-        "--runner=PrismRunner", "--prism_location=/x/prism"]
+    assert engines.complete_runner_args(["--runner=PrismRunner", "--prism_location=/x/prism",
+                                         "--job_server_timeout=60"]) == [
+        "--runner=PrismRunner", "--prism_location=/x/prism", "--job_server_timeout=60"]
     # the in-process default is left alone
     assert engines.complete_runner_args(["--input", "x"]) == ["--input", "x"]
     jar = engines.flink_job_server_jar("1.19")
     jar.parent.mkdir()
     jar.write_bytes(b"")
     assert engines.complete_runner_args(["--runner", "FlinkRunner", "--flink_master", "localhost:8081"]) == [
-        "--runner", "FlinkRunner", "--flink_master", "localhost:8081", "--flink_job_server_jar", str(jar),
+        "--runner", "FlinkRunner", "--flink_master", "localhost:8081", *long, "--flink_job_server_jar", str(jar),
         "--flink_version", "1.19", "--environment_type", "LOOPBACK"]
 
 

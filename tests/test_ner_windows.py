@@ -100,3 +100,24 @@ def test_length_sorted_batches_cover_every_window_once_within_the_token_budget()
     for b in batches:
         assert len(b) * max(lengths[i] for i in b) <= 256 or len(b) == 1  # only the 300-token window exceeds
     assert [lengths[i] for i in batches[-1]] == [300]
+
+
+def test_window_defaults_are_one_setting():
+    """The tokenizer windows, the handler, the CLI and the training-time evaluation read NER with the
+    same window and stride (they used to default to 256/64, 128/16 and 128/32)."""
+    import inspect
+
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline import train_ner
+    from pipeline.options import NewsIngestOptions
+    from transforms.ner import NerModelHandler
+    from transforms.ner_encoding import STRIDE_TOKENS, WINDOW_TOKENS
+
+    sig = inspect.signature(encode_windows).parameters
+    assert (sig["max_length"].default, sig["stride"].default) == (WINDOW_TOKENS, STRIDE_TOKENS)
+    handler = NerModelHandler()
+    assert (handler.max_length, handler.stride) == (WINDOW_TOKENS, STRIDE_TOKENS)
+    opts = PipelineOptions([]).view_as(NewsIngestOptions)
+    assert (opts.ner_window, opts.ner_stride) == (WINDOW_TOKENS, STRIDE_TOKENS)
+    assert "STRIDE_TOKENS" in inspect.getsource(train_ner.evaluate)

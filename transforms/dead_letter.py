@@ -23,14 +23,14 @@ def dead_letter(
     source_line: Optional[int],
     raw_truncated: bool = False,
     article_id: Optional[str] = None,
-    max_raw_bytes: int = 1 << 20,
 ) -> dict:
-    """A dict matching schemas/dead_letter.avsc. `raw` is capped at `max_raw_bytes` (flagged)."""
+    """A dict matching schemas/dead_letter.avsc. `raw` is kept whole here: the graph cuts it once, at
+    --max-deadletter-bytes (``pipeline.graph.cap_raw``), so the option can raise the cap as well as
+    lower it."""
     error_type, message = describe(error)
-    truncated = raw_truncated or len(raw) > max_raw_bytes
     return {
-        "raw": bytes(raw[:max_raw_bytes]),
-        "raw_truncated": truncated,
+        "raw": bytes(raw),
+        "raw_truncated": raw_truncated,
         "source_file": source_file,
         "source_line": source_line,
         "stage": stage,

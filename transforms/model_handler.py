@@ -59,7 +59,13 @@ class ArticleModelHandler(ModelHandler[Article, Any, Any]):
         self.threads = threads
 
     def engine(self, model, output_name: str):
-        """The loaded torch model, or its ONNX Runtime export (see ``transforms.onnx_backend``)."""
+        """The loaded torch model, or its ONNX Runtime export (see ``transforms.onnx_backend``), with
+        ``threads`` intra-op threads (0: the backend's default). torch's setting is per process, so every
+        handler sets it: a topic handler alone must not depend on the NER handler having run first."""
+        if self.inference_backend == "torch" and self.threads:
+            import torch
+
+            torch.set_num_threads(self.threads)
         return with_backend(model, self.inference_backend, output_name, self.threads)
 
     @property

@@ -81,10 +81,6 @@ class NerModelHandler(ArticleModelHandler):
     def load_model(self) -> NerModel:
         from transformers import AutoModelForTokenClassification
 
-        if self.threads:
-            import torch
-
-            torch.set_num_threads(self.threads)
         tokenizer = load_tokenizer(self.model_name, self.allow_download)
         model = load_model(AutoModelForTokenClassification, self.model_name, self.allow_download)
         window = min(self.max_length, getattr(model.config, "max_position_embeddings", 512))

@@ -71,8 +71,8 @@ def encode_windows(
     tokenizer,
     texts: Sequence[str],
     *,
-    max_length: int = 256,
-    stride: int = 64,
+    max_length: int = WINDOW_TOKENS,
+    stride: int = STRIDE_TOKENS,
     case_token_types: bool = False,
 ) -> list[Window]:
     """Tokenise ``texts`` in one fast-tokenizer call into overlapping windows."""

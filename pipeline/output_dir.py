@@ -35,26 +35,23 @@ def remove_leftover_temp_dirs(directory: str) -> list[str]:
     return removed
 
 
-def remove_previous_outputs(directory: str) -> list[str]:
+def _remove_files(paths) -> list[str]:
     removed = []
-    for path in sorted(output_files(directory)):
+    for path in sorted(paths):
         try:
             os.remove(path)
             removed.append(path)
         except FileNotFoundError:
             pass
     return removed
+
+
+def remove_previous_outputs(directory: str) -> list[str]:
+    return _remove_files(output_files(directory))
 
 
 def remove_partial_window_files(directory: str) -> list[str]:
     """Streaming writes each window file as ``DIR/.<name>.partial`` and renames it into place; a job
     stopped in the middle of a write leaves the partial file (never visible as output: it starts with
     a dot). Called when a streaming run ends."""
-    removed = []
-    for path in glob.glob(os.path.join(directory, ".*.avro.partial")):
-        try:
-            os.remove(path)
-            removed.append(path)
-        except FileNotFoundError:
-            pass
-    return removed
+    return _remove_files(glob.glob(os.path.join(directory, ".*.avro.partial")))

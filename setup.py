@@ -46,8 +46,9 @@ setup(
     extras_require={
         "onnx": ["onnxruntime>=1.20", "onnx>=1.16"],
         "kafka": ["confluent-kafka>=2.6"],
+        "gcp": ["apache-beam[gcp]==2.73.0"],
         "test": ["pytest>=8", "hypothesis>=6.100", "avro>=1.12", "pandas>=2.2", "onnxruntime>=1.20", "onnx>=1.16",
-                 "confluent-kafka>=2.6"],
+                 "confluent-kafka>=2.6", "apache-beam[gcp]==2.73.0", "build>=1.0"],
     },
     entry_points={"console_scripts": ["news-ingest=pipeline.cli:main"]},
 )

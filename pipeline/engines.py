@@ -67,6 +67,11 @@ def runner_name(argv: list[str]) -> str | None:
     return runner.split(".")[-1] if runner else None
 
 
+def runs_remotely(argv: list[str]) -> bool:
+    """Runners whose job runs on a service and outlives the CLI: submit, report the job, exit 0."""
+    return (runner_name(argv) or "").lower() == "dataflowrunner"
+
+
 def complete_runner_args(argv: list[str]) -> list[str]:
     """argv with the engine files and the SDK worker environment the chosen runner needs filled in.
 

@@ -154,6 +154,20 @@ def summary_line(result, opts: NewsIngestOptions, wall: float) -> dict:
     return summary
 
 
+def job_status(result) -> dict:
+    """Job id and state of a job left running on a remote service (none for a dry run)."""
+    status = {}
+    try:
+        status["job_id"] = result.job_id()
+    except Exception:  # noqa: BLE001 - dry runs and some runners have no job
+        status["job_id"] = None
+    try:
+        status["state"] = str(result.state)
+    except Exception:  # noqa: BLE001
+        status["state"] = None
+    return status
+
+
 class _Stop(Exception):
     """Raised in the main thread by SIGINT/SIGTERM while a streaming job runs."""
 
@@ -243,8 +257,11 @@ def main(argv=None) -> int:
             p = make_pipeline(options, explicit_runner)
             graph.build(p, opts, expansion_service=expansion)
             result = p.run()
-            ending = run_until_done_or_stopped(result, streaming,
-                                               opts.max_runtime if opts.kafka_topic else 0)
+            if engines.runs_remotely(argv):
+                ending = "submitted"  # the job runs on: its id and state are in the summary
+            else:
+                ending = run_until_done_or_stopped(result, streaming,
+                                                   opts.max_runtime if opts.kafka_topic else 0)
     except engines.EngineMissing as e:
         print(f"news-ingest run: error: {e}", file=sys.stderr)
         return 2
@@ -264,5 +281,7 @@ def main(argv=None) -> int:
     summary = summary_line(result, opts, wall)
     if ending != "done":
         summary["ended"] = ending
+    if ending == "submitted":
+        summary.update(job_status(result))
     print("summary: " + json.dumps(summary), flush=True)
     return 0

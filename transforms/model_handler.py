@@ -8,6 +8,7 @@ from typing import Any, Iterable, Optional, Sequence
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from transforms.article import Article
+from transforms.model_loading import check_remote
 from transforms.onnx_backend import with_backend
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,7 @@ class TopicModelHandler(ArticleModelHandler):
         self.taxonomy = taxonomy
         self.model_name = model_name
         self.allow_download = allow_download
+        check_remote(model_name)
 
     @property
     def model_id(self) -> str:

@@ -1,6 +1,8 @@
 """Safe, offline-first loading of Hugging Face models and tokenizers.
 
-* A local directory is used as is. A hub id is only fetched when the user allowed downloads
+* A local directory is used as is. A URL on any Beam filesystem (``gs://``, ``s3://``, any scheme registered
+  with ``FileSystems``) is copied once per machine into a local cache (``$NEWS_INGEST_MODEL_CACHE``, default
+  ``~/.cache/news-ingest/models``) and loaded from there. A hub id is only fetched when the user allowed downloads
   (``--allow-download``); otherwise the hub is never contacted (``local_files_only``) and a missing
   model is a clear ``ModelNotAvailable`` error that says what to do, never a hang.
 * Weights load only from safetensors; ``trust_remote_code`` is never enabled.
@@ -8,8 +10,17 @@
 """
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
+import shutil
+import tempfile
+import time
 from pathlib import Path
+
+MODEL_CACHE_ENV = "NEWS_INGEST_MODEL_CACHE"
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+log = logging.getLogger(__name__)
 
 
 class ModelNotAvailable(RuntimeError):
@@ -41,10 +52,102 @@ def stay_offline() -> None:
     constants.HF_HUB_OFFLINE = True
 
 
+def is_remote(name: str) -> bool:
+    """A URL for Beam's FileSystems (hub ids and local paths never contain '://')."""
+    return "://" in name
+
+
+def not_safetensors(where: str, unsafe: list[str]) -> ModelNotAvailable:
+    return ModelNotAvailable(
+        f"{where} has no *.safetensors weights{f' (found {unsafe})' if unsafe else ''}: models are loaded "
+        "only from safetensors, never from pickle-based files (.bin/.pt), which can run code when loaded; "
+        "convert the checkpoint to safetensors (model.save_pretrained(dir, safe_serialization=True))"
+    )
+
+
+def remove_stale_partials(root: str, older_than_s: float = 86400) -> None:
+    """Folders of copies or exports that were interrupted (a killed worker) more than a day ago."""
+    for entry in os.scandir(root):
+        if entry.name.startswith(".partial-") and time.time() - entry.stat().st_mtime > older_than_s:
+            shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def _remote_files(url: str) -> dict[str, str]:
+    """File name -> full path of the files directly in the remote model folder ``url``."""
+    from apache_beam.io.filesystems import FileSystems
+
+    try:
+        matched = FileSystems.match([FileSystems.join(url.rstrip("/"), "*")])[0].metadata_list
+    except Exception as e:  # noqa: BLE001 - unknown scheme (ValueError), listing errors (BeamIOError), auth...
+        raise ModelNotAvailable(f"model folder {url} cannot be listed ({type(e).__name__}: {e})") from e
+    return {m.path.rstrip("/").rsplit("/", 1)[-1]: m.path for m in matched}
+
+
+def remote_model_files(url: str) -> dict[str, str]:
+    """The remote folder's files (name -> path) after checking that it holds a config and safetensors
+    weights."""
+    files = _remote_files(url)
+    if not files:
+        raise ModelNotAvailable(f"model folder {url} does not exist or is empty")
+    if "config.json" not in files:
+        raise ModelNotAvailable(f"{url} is not a Hugging Face model folder (no config.json)")
+    if not any(n.endswith(".safetensors") for n in files):
+        raise not_safetensors(url, sorted(n for n in files if n.endswith(PICKLE_SUFFIXES)))
+    return files
+
+
+def check_remote(name: str | None) -> None:
+    """ModelNotAvailable now if ``name`` is a URL without a usable model (nothing for other names).
+    The handlers call it when the pipeline is built, so a wrong URL fails before any worker starts."""
+    if name and is_remote(name):
+        remote_model_files(name)
+
+
+def _copy_remote(files: dict[str, str], folder: str) -> None:
+    from apache_beam.io.filesystems import FileSystems
+
+    for name, path in files.items():
+        if name.endswith(PICKLE_SUFFIXES):  # never loaded (safetensors only), so never copied
+            continue
+        with FileSystems.open(path) as src, open(os.path.join(folder, name), "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+
+
+def fetch_remote(url: str) -> str:
+    """Local copy of the remote model folder ``url``: from the cache when complete, else copied once into
+    a private folder next to it and renamed into place, so concurrent workers never see half a copy."""
+    root = os.path.expanduser(os.environ.get(MODEL_CACHE_ENV) or os.path.join("~", ".cache", "news-ingest", "models"))
+    folder = os.path.join(root, hashlib.sha256(url.rstrip("/").encode()).hexdigest()[:16])
+    if os.path.isfile(os.path.join(folder, "config.json")):
+        return folder
+    files = remote_model_files(url)
+    try:
+        os.makedirs(root, exist_ok=True)
+        remove_stale_partials(root)
+        work = tempfile.mkdtemp(prefix=".partial-", dir=root)
+    except OSError as e:
+        log.warning("model cache %s not writable (%s); copying %s to a temporary folder", root, e, url)
+        folder = work = tempfile.mkdtemp(prefix="news-ingest-model-")
+    log.info("copying model %s to %s", url, folder)
+    try:
+        _copy_remote(files, work)
+    except Exception as e:  # noqa: BLE001 - network, permissions, a file deleted while copying...
+        shutil.rmtree(work, ignore_errors=True)
+        raise ModelNotAvailable(f"copying model {url} failed ({type(e).__name__}: {e})") from e
+    if work != folder:
+        try:
+            os.rename(work, folder)
+        except OSError:  # another worker finished the same copy first: use theirs
+            shutil.rmtree(work, ignore_errors=True)
+    return folder
+
+
 def resolve(name_or_path: str, allow_download: bool = False) -> tuple[str, dict]:
     """(what to pass to from_pretrained, extra kwargs). Raises ModelNotAvailable early."""
     if not allow_download:
         stay_offline()
+    if is_remote(name_or_path):
+        return fetch_remote(name_or_path), {"local_files_only": True}
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         if not any(path.glob("*.safetensors")) and not (path / "tokenizer.json").exists():
@@ -83,12 +186,7 @@ def load_model(auto_class, name: str, allow_download: bool = False):
     target, kw = resolve(name, allow_download)
     local = Path(target)
     if local.is_dir() and not any(local.glob("*.safetensors")):
-        unsafe = sorted(p.name for p in local.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".ckpt", ".pkl"))
-        raise ModelNotAvailable(
-            f"{local} has no *.safetensors weights{f' (found {unsafe})' if unsafe else ''}: models are loaded "
-            "only from safetensors, never from pickle-based files (.bin/.pt), which can run code when loaded; "
-            "convert the checkpoint to safetensors (model.save_pretrained(dir, safe_serialization=True))"
-        )
+        raise not_safetensors(str(local), sorted(p.name for p in local.iterdir() if p.suffix in PICKLE_SUFFIXES))
     try:
         model = auto_class.from_pretrained(
             target, trust_remote_code=False, use_safetensors=True, dtype=torch.float32, **kw
@@ -99,6 +197,9 @@ def load_model(auto_class, name: str, allow_download: bool = False):
 
 
 def model_label(name: str) -> str:
-    """How a model is named in provenance: the directory name for local paths, else the hub id."""
+    """How a model is named in provenance: the directory name for local paths and URLs (so a copy on a
+    bucket gives the same records as the local folder), else the hub id."""
+    if is_remote(name):
+        return name.rstrip("/").rsplit("/", 1)[-1]
     path = Path(name)
     return path.name if path.is_dir() else name

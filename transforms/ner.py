@@ -7,7 +7,7 @@ from typing import Any, Optional, Sequence
 
 from transforms.article import Article, Entity
 from transforms.model_handler import ArticleModelHandler
-from transforms.model_loading import load_model, load_tokenizer, model_label
+from transforms.model_loading import check_remote, load_model, load_tokenizer, model_label
 from transforms.ner_encoding import STRIDE_TOKENS, WINDOW_TOKENS
 
 DEFAULT_NER_MODEL = str(Path(__file__).resolve().parent.parent / "models" / "ner-minilm-conll03")
@@ -73,6 +73,7 @@ class NerModelHandler(ArticleModelHandler):
         super().__init__(min_batch_size=min_batch_size, max_batch_size=max_batch_size,
                          inference_backend=inference_backend, threads=torch_threads)
         self.model_name = model_name or DEFAULT_NER_MODEL
+        check_remote(self.model_name)
         self.allow_download = allow_download
         self.max_length = max_length
         self.stride = stride

@@ -29,6 +29,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from transforms.model_loading import remove_stale_partials
+
 BACKENDS = ("torch", "onnxruntime", "onnxruntime-int8")
 OPSET = 17
 CACHE_ENV = "NEWS_INGEST_ONNX_CACHE"
@@ -161,15 +163,6 @@ def _read_export(folder: str) -> tuple[str, list[str]] | None:
     return (path, meta["inputs"]) if os.path.exists(path) else None
 
 
-def _remove_stale_partials(root: str, older_than_s: float = 86400) -> None:
-    """Folders of exports that were interrupted (a killed worker) more than a day ago."""
-    import time
-
-    for entry in os.scandir(root):
-        if entry.name.startswith(".partial-") and time.time() - entry.stat().st_mtime > older_than_s:
-            shutil.rmtree(entry.path, ignore_errors=True)
-
-
 def exported(model, output_name: str, int8: bool) -> tuple[str, list[str]]:
     """Path and input names of the model's ONNX export, from the cache when it has it. A new export is
     written to a private folder and renamed into place, so concurrent workers never read half a file;
@@ -184,7 +177,7 @@ def exported(model, output_name: str, int8: bool) -> tuple[str, list[str]]:
         return found
     try:
         os.makedirs(root, exist_ok=True)
-        _remove_stale_partials(root)
+        remove_stale_partials(root)
         work = tempfile.mkdtemp(prefix=".partial-", dir=root)
     except OSError as e:
         log.warning("ONNX cache %s not writable (%s); exporting to a temporary folder", root, e)

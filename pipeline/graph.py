@@ -67,7 +67,7 @@ def topic_handler(opts: NewsIngestOptions, taxonomy):
         from transforms.topic_embedding import EmbeddingTopicModelHandler as Handler
     return Handler(taxonomy, model_name=opts.topic_model, allow_download=opts.allow_download,
                    min_batch_size=min_batch(opts), max_batch_size=opts.batch_size,
-                   inference_backend=opts.inference_backend, threads=opts.torch_threads)
+                   inference_backend=opts.inference_backend, threads=opts.torch_threads, device=opts.device)
 
 
 class EnrichArticles(beam.PTransform):
@@ -189,7 +189,8 @@ def build(p: beam.Pipeline, opts: NewsIngestOptions, *, units=None, expansion_se
                           max_length=opts.ner_window, stride=opts.ner_stride,
                           min_batch_size=min_batch(opts), max_batch_size=opts.batch_size,
                           torch_threads=opts.torch_threads,
-                          inference_backend=opts.inference_backend, max_chars=opts.max_ner_chars)
+                          inference_backend=opts.inference_backend, max_chars=opts.max_ner_chars,
+                          device=opts.device)
     topics = topic_handler(opts, taxonomy)
     provenance = Provenance(__version__, ner.model_id, topics.model_id, taxonomy.label)
     read_dead = []

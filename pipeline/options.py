@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from transforms.model_loading import DEVICES
 from transforms.ner import MAX_NER_CHARS
 from transforms.ner_encoding import STRIDE_TOKENS, WINDOW_TOKENS
 from transforms.onnx_backend import BACKENDS
@@ -50,6 +51,10 @@ class NewsIngestOptions(PipelineOptions):
                             "ONNX Runtime with int8 "
                             "weights (about 2x faster on CPU, small measured quality cost). The onnxruntime "
                             "backends need pip install 'news-ingest[onnx]'")
+        m.add_argument("--device", default="cpu", choices=DEVICES,
+                       help="where the NER and topic models run: cpu (default); cuda (a GPU; an error where torch "
+                            "sees none); auto (cuda when there is a GPU, else cpu). Decided on each worker. The "
+                            "onnxruntime backends use onnxruntime's CUDA execution provider when it has one")
         s = parser.add_argument_group("streaming (with --streaming)")
         s.add_argument("--watch", default=None, help="glob watched for new files while running")
         s.add_argument("--poll-seconds", type=float, default=2.0, help="how often --watch looks for new files")

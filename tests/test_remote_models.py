@@ -37,7 +37,8 @@ class FolderFileSystem(LocalFileSystem):
 
     def _list(self, dir_or_prefix):
         for m in super()._list(self.local(dir_or_prefix)):
-            yield FileMetadata("testfs://" + os.path.relpath(m.path, self.root), m.size_in_bytes, m.last_updated_in_seconds)
+            yield FileMetadata("testfs://" + os.path.relpath(m.path, self.root), m.size_in_bytes,
+                               m.last_updated_in_seconds)
 
     def exists(self, path):
         return super().exists(self.local(path))
@@ -93,7 +94,8 @@ def test_remote_topic_model(testfs, tmp_path):
 
 
 def test_missing_remote_model_is_exit_2_with_one_line(testfs, tmp_path, capsys):
-    rc = run_pipeline(["--input", str(SEED), "--output", str(tmp_path / "o"), "--ner-model", "testfs://models/nothing/"])
+    rc = run_pipeline(["--input", str(SEED), "--output", str(tmp_path / "o"),
+                       "--ner-model", "testfs://models/nothing/"])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and err.count("\n") == 0 and "testfs://models/nothing/ does not exist" in err, err
 

@@ -2,13 +2,15 @@
 and a failing Article never takes its batch down."""
 from __future__ import annotations
 
+import functools
 import logging
+from types import SimpleNamespace
 from typing import Any, Iterable, Optional, Sequence
 
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from transforms.article import Article
-from transforms.model_loading import check_remote
+from transforms.model_loading import check_remote, torch_device
 from transforms.onnx_backend import with_backend
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,28 @@ def run_with_isolation(batch: Sequence, infer) -> list:
         return results
 
 
+class OnDevice:
+    """A torch model moved to a GPU, called like the model on the CPU: inputs go to its device and the
+    output tensors come back, so the forward-pass code (NER windows, encoder pooling, NLI softmax) and
+    everything after it stay as they are. ``model.forward``'s signature stays visible (``__wrapped__``),
+    as ``ner_inference.accepts_token_types`` reads it."""
+
+    def __init__(self, model, device: str):
+        import torch
+
+        self.model, self.config, self.device = model.to(device), model.config, torch.device(device)
+
+        @functools.wraps(model.forward)
+        def forward(**inputs):
+            out = self.model(**{k: v.to(self.device) for k, v in inputs.items()})
+            return SimpleNamespace(**{k: v.cpu() for k, v in out.items() if torch.is_tensor(v)})
+
+        self.forward = forward
+
+    def __call__(self, **inputs):
+        return self.forward(**inputs)
+
+
 class ArticleModelHandler(ModelHandler[Article, Any, Any]):
     """Subclasses implement ``load_model`` and ``predict(model, articles) -> list`` (one result per
     article) and name ``metrics_namespace`` and ``model_id``. ``run_inference`` retries a failing batch
@@ -54,20 +78,25 @@ class ArticleModelHandler(ModelHandler[Article, Any, Any]):
     metrics_namespace = "news_ingest"
 
     def __init__(self, *, min_batch_size: int = 1, max_batch_size: int = 32, inference_backend: str = "torch",
-                 threads: int = 0):
+                 threads: int = 0, device: str = "cpu"):
         super().__init__(min_batch_size=min_batch_size, max_batch_size=max_batch_size)
         self.inference_backend = inference_backend
         self.threads = threads
+        self.device = device
 
     def engine(self, model, output_name: str):
-        """The loaded torch model, or its ONNX Runtime export (see ``transforms.onnx_backend``), with
+        """The loaded torch model (on ``device``), or its ONNX Runtime export (see
+        ``transforms.onnx_backend``; CUDA execution provider for a cuda device when onnxruntime has it), with
         ``threads`` intra-op threads (0: the backend's default). torch's setting is per process, so every
         handler sets it: a topic handler alone must not depend on the NER handler having run first."""
-        if self.inference_backend == "torch" and self.threads:
-            import torch
+        device = torch_device(self.device)
+        if self.inference_backend == "torch":
+            if self.threads:
+                import torch
 
-            torch.set_num_threads(self.threads)
-        return with_backend(model, self.inference_backend, output_name, self.threads)
+                torch.set_num_threads(self.threads)
+            return model if device == "cpu" else OnDevice(model, device)
+        return with_backend(model, self.inference_backend, output_name, self.threads, cuda=device == "cuda")
 
     @property
     def model_id(self) -> str:
@@ -100,9 +129,9 @@ class TopicModelHandler(ArticleModelHandler):
 
     def __init__(self, taxonomy, model_name: Optional[str] = None, allow_download: bool = False,
                  max_batch_size: int = 16, inference_backend: str = "torch", threads: int = 0,
-                 min_batch_size: int = 1):
+                 min_batch_size: int = 1, device: str = "cpu"):
         super().__init__(min_batch_size=min_batch_size, max_batch_size=max_batch_size,
-                         inference_backend=inference_backend, threads=threads)
+                         inference_backend=inference_backend, threads=threads, device=device)
         self.taxonomy = taxonomy
         self.model_name = model_name
         self.allow_download = allow_download

@@ -196,6 +196,26 @@ def load_model(auto_class, name: str, allow_download: bool = False):
     return model.eval()
 
 
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def torch_device(choice: str) -> str:
+    """``--device``: "cpu" or "cuda" ("auto": cuda when torch sees a GPU). Resolved in the worker that loads
+    the model, which need not be the machine that built the pipeline."""
+    if choice not in DEVICES:
+        raise ValueError(f"unknown device {choice!r} (choose from {', '.join(DEVICES)})")
+    if choice == "cpu":
+        return "cpu"
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if choice == "cuda":
+        raise ModelNotAvailable("--device cuda, but torch sees no CUDA GPU on this machine "
+                                "(torch.cuda.is_available() is False); use --device cpu or --device auto")
+    return "cpu"
+
+
 def model_label(name: str) -> str:
     """How a model is named in provenance: the directory name for local paths and URLs (so a copy on a
     bucket gives the same records as the local folder), else the hub id."""

@@ -69,9 +69,10 @@ class NerModelHandler(ArticleModelHandler):
         torch_threads: int = 0,
         inference_backend: str = "torch",
         max_chars: int = MAX_NER_CHARS,
+        device: str = "cpu",
     ):
         super().__init__(min_batch_size=min_batch_size, max_batch_size=max_batch_size,
-                         inference_backend=inference_backend, threads=torch_threads)
+                         inference_backend=inference_backend, threads=torch_threads, device=device)
         self.model_name = model_name or DEFAULT_NER_MODEL
         check_remote(self.model_name)
         self.allow_download = allow_download

@@ -194,9 +194,21 @@ def exported(model, output_name: str, int8: bool) -> tuple[str, list[str]]:
     return _read_export(folder) or _export_to_temp(model, output_name, int8)
 
 
-def to_onnxruntime(model, output_name: str, threads: int = 0, *, int8: bool = False) -> OnnxEncoder:
+def providers(ort, cuda: bool) -> list[str]:
+    """ONNX Runtime execution providers: CUDA first when asked for and this onnxruntime has it
+    (onnxruntime-gpu), else the CPU alone."""
+    if cuda and "CUDAExecutionProvider" in ort.get_available_providers():
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    if cuda:
+        log.warning("this onnxruntime has no CUDA execution provider (pip install onnxruntime-gpu); running on CPU")
+    return ["CPUExecutionProvider"]
+
+
+def to_onnxruntime(model, output_name: str, threads: int = 0, *, int8: bool = False,
+                   cuda: bool = False) -> OnnxEncoder:
     """The loaded HF model's ONNX export (optionally int8-quantized, see ``exported``) in an ONNX Runtime
-    CPU session (``threads`` 0: all cores)."""
+    session (``threads`` 0: all cores) on the CPU, or on CUDA with ``cuda`` where onnxruntime has it. The
+    session takes and returns CPU arrays either way, so callers feed it CPU tensors."""
     ort = require_onnxruntime()
     path, names = exported(model, output_name, int8)
     opts = ort.SessionOptions()
@@ -208,14 +220,14 @@ def to_onnxruntime(model, output_name: str, threads: int = 0, *, int8: bool = Fa
     # same cores between forward passes, and spinning pool threads starve it. Measured on 2 cores,
     # 300 real articles, int8: topics 22.4 s -> 18.4 s, NER unchanged (README, Throughput).
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    session = ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(path, sess_options=opts, providers=providers(ort, cuda))
     return OnnxEncoder(session, model.config, output_name, names)
 
 
-def with_backend(model, backend: str, output_name: str, threads: int = 0):
+def with_backend(model, backend: str, output_name: str, threads: int = 0, cuda: bool = False):
     """``model`` itself for ``torch``; otherwise its ONNX Runtime export (fp32 or int8)."""
     if backend == "torch":
         return model
     if backend not in BACKENDS:
         raise ValueError(f"unknown inference backend {backend!r} (choose from {', '.join(BACKENDS)})")
-    return to_onnxruntime(model, output_name, threads, int8=backend == "onnxruntime-int8")
+    return to_onnxruntime(model, output_name, threads, int8=backend == "onnxruntime-int8", cuda=cuda)

@@ -177,11 +177,12 @@ class NliTopicModelHandler(TopicModelHandler):
         inference_backend: str = "torch",
         threads: int = 0,
         min_batch_size: int = 1,
+        device: str = "cpu",
     ):
         if not model_name:
             raise ValueError("the nli topic backend needs a model (a local NLI model directory or hub id)")
         super().__init__(taxonomy, model_name, allow_download, max_batch_size, inference_backend, threads,
-                         min_batch_size)
+                         min_batch_size, device)
         self.template = template
 
     def load_model(self) -> NliTopicModel:

@@ -23,8 +23,8 @@ class NewsIngestOptions(PipelineOptions):
         g.add_argument("--num-shards", type=int, default=0, help="output files per kind in batch runs (0: runner decides)")
         m = parser.add_argument_group("models")
         m.add_argument("--ner-model", default=None,
-                       help="token-classification model: a local directory or a hub id (default: the embedded "
-                            "models/ner-minilm-conll03)")
+                       help="token-classification model: a local directory, a folder on any Beam filesystem (gs://, s3://; "
+                            "copied once per worker) or a hub id (default: the embedded models/ner-minilm-conll03)")
         m.add_argument("--topics", default=None, help="taxonomy YAML (default: the packaged five-topic taxonomy)")
         m.add_argument("--topic-backend", default="embedding", choices=("embedding", "nli"),
                        help="zero-shot backend: sentence-embedding similarity or NLI entailment")

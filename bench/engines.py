@@ -28,7 +28,7 @@ import fastavro
 
 ROOT = Path(__file__).resolve().parent.parent
 NEWS = ROOT.parent / "shared" / "data" / "news" / "articles.jsonl"
-FIXTURE = ROOT / "tests" / "fixtures" / "articles.jsonl"
+FIXTURE = ROOT / "tests" / "fixtures" / "written_articles.jsonl"
 RUNNER_ARGS = {"fnapi": [], "prism": ["--runner", "PrismRunner"]}
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 NEWS = ROOT.parent / "shared" / "data" / "news" / "articles.jsonl"
-FIXTURE = ROOT / "tests" / "fixtures" / "articles.jsonl"
+FIXTURE = ROOT / "tests" / "fixtures" / "written_articles.jsonl"
 
 
 class Topics:

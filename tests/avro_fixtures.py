@@ -1,7 +1,7 @@
 """Avro output fixtures for tests that consume the pipeline's output (report, inspect, consumer examples).
 
 Writes valid `articles-*.avro` / `deadletter-*.avro` container files (deflate) with the schemas from
-`schemas/`, built from the 40 articles of tests/fixtures/articles.jsonl (news-style texts written for
+`schemas/`, built from the 40 articles of tests/fixtures/written_articles.jsonl (news-style texts written for
 the tests, dated 2021-10 .. 2025-06, so no shared data is needed) with *synthetic, deterministic*
 enrichment: topics from keyword counts, entities from a small gazetteer matched on word boundaries
 (real offsets, so `field[start:end] == text` holds). No models are involved: the point is to test what
@@ -25,7 +25,7 @@ import schemas
 REPO = Path(__file__).resolve().parents[1]
 # NEWS_ARTICLES_JSONL may point at another file of the same shape (e.g. the shared corpus); n articles
 # are then spread over it.
-ARTICLES_JSONL = Path(os.environ.get("NEWS_ARTICLES_JSONL", REPO / "tests" / "fixtures" / "articles.jsonl"))
+ARTICLES_JSONL = Path(os.environ.get("NEWS_ARTICLES_JSONL", REPO / "tests" / "fixtures" / "written_articles.jsonl"))
 
 INGESTED_AT = datetime(2025, 6, 10, 12, 0, 0, tzinfo=timezone.utc)
 

@@ -84,7 +84,7 @@ def test_batch_on_prism_gives_the_records_of_the_in_process_runner(tmp_path, pri
     dead letter on Prism, and the records equal the FnApiRunner's (ingested_at aside)."""
     inp = tmp_path / "in"
     inp.mkdir()
-    lines = (FIXTURES / "articles.jsonl").read_text().splitlines()[:20]
+    lines = (FIXTURES / "written_articles.jsonl").read_text().splitlines()[:20]
     (inp / "articles.jsonl").write_text("\n".join(lines) + "\n")
     corpus = build_corpus(inp)
     common = ["--input", str(inp / "*"), "--ner-model", str(tiny_ner), "--torch-threads", "1"]
@@ -138,7 +138,7 @@ def test_streaming_on_prism_writes_windows_while_running_and_stops_cleanly(tmp_p
          "--window-seconds", "5", "--poll-seconds", "1", "--max-runtime", "0", "--torch-threads", "1"],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:
-        articles = [json.loads(line) for line in (FIXTURES / "articles.jsonl").read_text().splitlines()[:6]]
+        articles = [json.loads(line) for line in (FIXTURES / "written_articles.jsonl").read_text().splitlines()[:6]]
         sent = set()
         for i in range(3):  # three drops, each landing in a later window than the one before
             batch = articles[2 * i: 2 * i + 2]

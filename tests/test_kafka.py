@@ -116,7 +116,7 @@ def stop(proc: subprocess.Popen, sig=signal.SIGTERM) -> None:
 def real_articles(n: int) -> list[dict]:
     path = SHARED / "data" / "news" / "articles.jsonl"
     if not path.exists():
-        path = FIXTURES / "articles.jsonl"
+        path = FIXTURES / "written_articles.jsonl"
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     return [rows[i % len(rows)] | {"id": f"{rows[i % len(rows)].get('id', 'a')}-{i}"} for i in range(n)]
 

@@ -26,7 +26,7 @@ import pytest
 
 from conftest import FIXTURES, ROOT
 
-ARTICLES = FIXTURES / "articles.jsonl"
+ARTICLES = FIXTURES / "written_articles.jsonl"
 N_ARTICLES = 40
 OUTPUT_GLOBS = ("articles-*.avro", "deadletter-*.avro")
 

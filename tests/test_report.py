@@ -22,7 +22,7 @@ import avro_fixtures as af
 from pipeline import report
 
 TOP = 8
-N_ARTICLES = 40  # every article of tests/fixtures/articles.jsonl
+N_ARTICLES = 40  # every article of tests/fixtures/written_articles.jsonl
 
 
 # ----------------------------------------------------------------------------------------------------

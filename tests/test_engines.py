@@ -171,5 +171,5 @@ def test_streaming_on_prism_writes_windows_while_running_and_stops_cleanly(tmp_p
     assert [(Path(d["source_file"]).name, d["source_line"]) for d in dead] == [("drop-1.jsonl", 3)]
     assert len({p.name.split("-00000-of")[0].split("-", 1)[1] for p in _window_files(out)}) >= 2
     assert [p.name for p in out.iterdir() if not p.name.endswith(".avro")] == []  # no temp folder left
-    summary = (tmp_path / "run.log").read_text().split("summary: ")[-1]
-    assert json.loads(summary.splitlines()[0])["ended"] == "stopped"
+    summary, _ = json.JSONDecoder().raw_decode((tmp_path / "run.log").read_text().split("summary: ")[-1])
+    assert summary["ended"] == "stopped"

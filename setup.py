@@ -23,7 +23,7 @@ setup(
     long_description=(ROOT / "README.md").read_text(encoding="utf-8") if (ROOT / "README.md").exists() else "",
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=["pipeline", "transforms", "schemas", "models"],
+    packages=["pipeline", "pipeline.commands", "transforms", "schemas", "models"],
     package_data={
         "schemas": ["*.avsc", "history/*.avsc"],
         "transforms": ["taxonomies/*.yaml"],

@@ -7,12 +7,12 @@ import sys
 
 COMMANDS = {
     "run": ("pipeline.run", "run the pipeline (batch, or streaming with --streaming --watch)"),
-    "train-ner": ("pipeline.train_ner", "fine-tune the embedded NER model on CoNLL-2003"),
-    "eval-ner": ("pipeline.eval_ner", "NER precision/recall/F1 on CoNLL data, measured through the pipeline"),
+    "train-ner": ("pipeline.commands.train_ner", "fine-tune the embedded NER model on CoNLL-2003"),
+    "eval-ner": ("pipeline.commands.eval_ner", "NER precision/recall/F1 on CoNLL data, measured through the pipeline"),
     "calibrate": ("pipeline.calibrate", "fit topic score calibration and thresholds into a taxonomy"),
     "eval-topics": ("pipeline.eval_topics", "topic precision/recall/F1 through the pipeline vs. a keyword baseline"),
-    "report": ("pipeline.report", "self-contained HTML report from Avro output"),
-    "inspect": ("pipeline.inspect_avro", "print Avro records as JSON lines, or the schema"),
+    "report": ("pipeline.commands.report", "self-contained HTML report from Avro output"),
+    "inspect": ("pipeline.commands.inspect_avro", "print Avro records as JSON lines, or the schema"),
 }
 
 

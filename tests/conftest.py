@@ -38,7 +38,7 @@ def build_tiny_ner(path: Path, *, case_token_types: bool = False, seed: int = 0)
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForTokenClassification
 
-    from pipeline.conll import LABELS
+    from pipeline.commands.conll import LABELS
     from transforms.model_loading import packaged_minilm
 
     torch.manual_seed(seed)

@@ -14,7 +14,7 @@ def test_pipeline_batches_start_at_min_batch_size():
 
 
 def test_joined_conll_sentences_keep_every_gold_entity_at_its_shifted_offset():
-    from pipeline.conll import Sentence, join_sentences
+    from pipeline.commands.conll import Sentence, join_sentences
 
     a = Sentence(["Zelensky", "met", "Stoltenberg", "."], ["B-PER", "O", "B-PER", "O"])
     b = Sentence(["NATO", "Air", "Policing", "resumed"], ["B-ORG", "B-MISC", "I-MISC", "O"])

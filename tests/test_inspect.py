@@ -13,7 +13,7 @@ import pytest
 
 import avro_fixtures as af
 import schemas
-from pipeline import inspect_avro
+from pipeline.commands import inspect_avro
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -136,8 +136,8 @@ def test_help_states_encodings(capsys):
 
 
 def test_as_a_process_with_a_closed_pipe(files):
-    """python -m pipeline.inspect_avro ... | head -1: no traceback when the reader goes away."""
-    p = subprocess.Popen([sys.executable, "-m", "pipeline.inspect_avro", str(files["articles"])],
+    """python -m pipeline.commands.inspect_avro ... | head -1: no traceback when the reader goes away."""
+    p = subprocess.Popen([sys.executable, "-m", "pipeline.commands.inspect_avro", str(files["articles"])],
                          cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     first = p.stdout.readline()
     p.stdout.close()

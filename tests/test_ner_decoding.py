@@ -5,7 +5,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.conll import LABELS
+from pipeline.commands.conll import LABELS
 from transforms.ner_decoding import best_tag_path, bio_transitions, decode_entities
 from transforms.ner_encoding import Window
 

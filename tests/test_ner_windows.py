@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from pipeline.conll import LABELS
+from pipeline.commands.conll import LABELS
 from transforms.model_loading import load_tokenizer, packaged_minilm
 from transforms.ner_encoding import case_shape, encode_windows
 from transforms.ner_inference import predict_entities
@@ -109,7 +109,7 @@ def test_window_defaults_are_one_setting():
 
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from pipeline import train_ner
+    from pipeline.commands import train_ner
     from pipeline.options import NewsIngestOptions
     from transforms.ner import NerModelHandler
     from transforms.ner_encoding import STRIDE_TOKENS, WINDOW_TOKENS

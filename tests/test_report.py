@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import avro_fixtures as af
-from pipeline import report
+from pipeline.commands import report
 
 TOP = 8
 N_ARTICLES = 40  # every article of tests/fixtures/written_articles.jsonl
@@ -100,7 +100,7 @@ def body(table) -> list[list[str]]:
 
 
 # ----------------------------------------------------------------------------------------------------
-# Independent counting straight from the records (not through pipeline.report)
+# Independent counting straight from the records (not through pipeline.commands.report)
 
 
 def day_of(rec):

@@ -4,10 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import schemas
-from pipeline import schema_docs
+from pipeline.commands import schema_docs
 
 DOC = Path(__file__).resolve().parents[1] / "README.md"
-FIX = "python -m pipeline.schema_docs --write README.md"
+FIX = "python -m pipeline.commands.schema_docs --write README.md"
 
 
 def test_committed_guide_has_current_tables():

@@ -3,7 +3,7 @@
 README.md holds the output between the BEGIN/END markers below; a test fails when it is stale.
 Regenerate with:
 
-    python -m pipeline.schema_docs --write README.md
+    python -m pipeline.commands.schema_docs --write README.md
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Optional
 
 import schemas
 
-BEGIN = "<!-- BEGIN GENERATED: record format (python -m pipeline.schema_docs --write README.md) -->"
+BEGIN = "<!-- BEGIN GENERATED: record format (python -m pipeline.commands.schema_docs --write README.md) -->"
 END = "<!-- END GENERATED: record format -->"
 SCHEMAS = (schemas.ENRICHED_ARTICLE, schemas.DEAD_LETTER)
 
@@ -110,7 +110,7 @@ def update_markdown(text: str) -> str:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m pipeline.schema_docs",
+    ap = argparse.ArgumentParser(prog="python -m pipeline.commands.schema_docs",
                                  description="Markdown tables of the record format from schemas/*.avsc.")
     g = ap.add_mutually_exclusive_group()
     g.add_argument("--write", type=Path, metavar="FILE.md", help="replace the generated block in FILE.md")
@@ -121,7 +121,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 0
     if args.check:
         if generated_block(args.check.read_text(encoding="utf-8")) != render_markdown():
-            print(f"{args.check} is stale: run python -m pipeline.schema_docs --write {args.check}",
+            print(f"{args.check} is stale: run python -m pipeline.commands.schema_docs --write {args.check}",
                   file=sys.stderr)
             return 1
         return 0

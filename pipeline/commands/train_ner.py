@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from pipeline.conll import LABELS, Sentence, read_conll
-from pipeline.ner_metrics import format_table, score_spans
+from pipeline.commands.conll import LABELS, Sentence, read_conll
+from pipeline.commands.ner_metrics import format_table, score_spans
 from transforms.ner_encoding import CASE_CONFIG_KEY, CASE_SHAPES, STRIDE_TOKENS, encode_windows
 from transforms.ner_inference import pad_batch, predict_entities
 

@@ -11,8 +11,8 @@ import json
 import tempfile
 from pathlib import Path
 
-from pipeline.conll import join_sentences, read_conll
-from pipeline.ner_metrics import format_table, score_spans
+from pipeline.commands.conll import join_sentences, read_conll
+from pipeline.commands.ner_metrics import format_table, score_spans
 
 
 def spans_from_avro(directory: Path) -> dict[str, set[tuple[int, int, str]]]:

@@ -23,9 +23,10 @@ setup(
     long_description=(ROOT / "README.md").read_text(encoding="utf-8") if (ROOT / "README.md").exists() else "",
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=["pipeline", "pipeline.commands", "transforms", "schemas", "models"],
+    packages=["pipeline", "pipeline.commands", "pipeline.commands.report", "transforms", "schemas", "models"],
     package_data={
         "schemas": ["*.avsc", "history/*.avsc"],
+        "pipeline.commands.report": ["templates/*.j2"],
         "transforms": ["taxonomies/*.yaml"],
         "models": ["*/*.json", "*/*.safetensors", "*/*.txt", "*/*.md"],
     },
@@ -41,6 +42,7 @@ setup(
         "pyyaml>=6",
         "tqdm>=4.66",
         "matplotlib>=3.8",
+        "jinja2>=3.1",
         "py3langid>=0.3",
     ],
     extras_require={

@@ -20,6 +20,7 @@ import pytest
 
 import avro_fixtures as af
 from pipeline.commands import report
+from pipeline.commands.report import data as report_data, page as report_page
 
 TOP = 8
 N_ARTICLES = 40  # every article of tests/fixtures/written_articles.jsonl
@@ -108,7 +109,7 @@ def day_of(rec):
 
 
 def labels_of(rec):
-    return list(dict.fromkeys(rec["topic_labels"])) or [report.NO_TOPIC]
+    return list(dict.fromkeys(rec["topic_labels"])) or [report_data.NO_TOPIC]
 
 
 def entity_counts(recs):
@@ -132,17 +133,17 @@ def test_fixture_records_are_consistent(records):
 
 
 def test_topic_totals_and_volume_match_records(records):
-    totals = report.topic_totals(records)
+    totals = report_data.topic_totals(records)
     expected = Counter(t for r in records for t in labels_of(r))
     assert totals == expected
-    volume = report.topic_volume_per_day(records)
+    volume = report_data.topic_volume_per_day(records)
     exp_volume = defaultdict(Counter)
     for r in records:
         exp_volume[day_of(r)].update(labels_of(r))
     assert volume == dict(exp_volume)
     # undated records fall back to ingested_at
     assert af.INGESTED_AT.date() in volume
-    bins = report.bin_volume(volume, report.topic_order(records) + [report.NO_TOPIC])
+    bins = report_data.bin_volume(volume, report_data.topic_order(records) + [report_data.NO_TOPIC])
     assert {t: sum(v) for t, v in bins.counts.items() if sum(v)} == dict(expected)
     assert bins.unit == "month"  # 2021-10 .. 2025-06
 
@@ -151,16 +152,16 @@ def test_bin_units():
     from datetime import date
 
     one = {date(2024, 1, 1): Counter(a=1), date(2024, 1, 20): Counter(a=2, b=1)}
-    b = report.bin_volume(one, ["a", "b"])
+    b = report_data.bin_volume(one, ["a", "b"])
     assert b.unit == "day" and len(b.starts) == 20 and sum(b.counts["a"]) == 3
     two = {date(2024, 1, 3): Counter(a=1), date(2024, 6, 1): Counter(a=1)}
-    b = report.bin_volume(two, ["a"])
+    b = report_data.bin_volume(two, ["a"])
     assert b.unit == "week" and b.starts[0] == date(2024, 1, 1) and all(s.weekday() == 0 for s in b.starts)
 
 
 def test_cooccurrence_matches_records(records):
-    topics = report.topic_order(records)
-    m = report.cooccurrence(records, topics)
+    topics = report_data.topic_order(records)
+    m = report_data.cooccurrence(records, topics)
     for i, a in enumerate(topics):
         for j, b in enumerate(topics):
             assert m[i][j] == sum(1 for r in records if a in r["topic_labels"] and b in r["topic_labels"])
@@ -168,8 +169,8 @@ def test_cooccurrence_matches_records(records):
 
 
 def test_top_entities_per_topic_match_records(records):
-    topics = report.topic_order(records)
-    per_topic = report.top_entities_per_topic(records, topics, TOP)
+    topics = report_data.topic_order(records)
+    per_topic = report_data.top_entities_per_topic(records, topics, TOP)
     assert per_topic
     for t, stats in per_topic.items():
         mentions, articles = entity_counts([r for r in records if t in r["topic_labels"]])
@@ -183,7 +184,7 @@ def test_top_entities_per_topic_match_records(records):
 
 
 def test_rising_entities_rule(records):
-    r = report.rising_entities(records, TOP)
+    r = report_data.rising_entities(records, TOP)
     days = sorted(day_of(x) for x in records)
     assert r.start == days[0] and r.end == days[-1]
     n_days = (r.end - r.start).days + 1
@@ -195,7 +196,7 @@ def test_rising_entities_rule(records):
     m2, _ = entity_counts(second)
     for e in r.entities:
         assert (e.first, e.second) == (m1[(e.text, e.label)], m2[(e.text, e.label)])
-        assert e.second > e.first and e.second >= report.RISING_MIN_MENTIONS
+        assert e.second > e.first and e.second >= report_data.RISING_MIN_MENTIONS
 
 
 def test_rising_handcrafted():
@@ -206,11 +207,11 @@ def test_rising_handcrafted():
                 "entities": [{"text": t, "label": "ORG"} for t in ents]}
 
     recs = [rec(1, "A", "A", "B"), rec(2, "B"), rec(3, "A", "C", "C"), rec(4, "C", "B", "B", "B")]
-    r = report.rising_entities(recs, 10)
+    r = report_data.rising_entities(recs, 10)
     # 4 days: first half = days 1-2, second half = days 3-4
     assert r.split.day == 3 and (r.first_articles, r.second_articles) == (2, 2)
     assert [(e.text, e.first, e.second) for e in r.entities] == [("C", 0, 3), ("B", 2, 3)]
-    single = report.rising_entities([rec(1, "A")], 10)
+    single = report_data.rising_entities([rec(1, "A")], 10)
     assert single.split is None and single.entities == []
 
 
@@ -269,7 +270,7 @@ def test_entity_tables_match_records(tables, records):
         assert (int(m), int(a)) == (mentions[(text, label)], articles[(text, label)])
     assert int(rows[0][2]) == max(mentions.values())
     per_topic = [t for k, t in tables.items() if k.startswith("entities-topic-")]
-    assert len(per_topic) == len([t for t in report.topic_order(records)
+    assert len(per_topic) == len([t for t in report_data.topic_order(records)
                                   if any(t in r["topic_labels"] for r in records)])
     for table in per_topic:
         topic = table["attrs"]["data-topic"]
@@ -279,7 +280,7 @@ def test_entity_tables_match_records(tables, records):
 
 
 def test_rising_table_matches_records(tables, records):
-    r = report.rising_entities(records, TOP)
+    r = report_data.rising_entities(records, TOP)
     first = [x for x in records if day_of(x) < r.split]
     second = [x for x in records if day_of(x) >= r.split]
     m1, _ = entity_counts(first)
@@ -448,8 +449,69 @@ def test_browser_loads_page_without_errors(built, tmp_path):
 
 
 def test_safe_href():
-    assert report.safe_href("https://example.org/a?b=1&c=2") == "https://example.org/a?b=1&amp;c=2"
-    assert report.safe_href('http://x.org/"><script>') == "http://x.org/&quot;&gt;&lt;script&gt;"
+    assert report_page.safe_href("https://example.org/a?b=1&c=2") == "https://example.org/a?b=1&amp;c=2"
+    assert report_page.safe_href('http://x.org/"><script>') == "http://x.org/&quot;&gt;&lt;script&gt;"
     for bad in ("javascript:alert(1)", " JavaScript:alert(1)", "data:text/html,<b>", "//evil.org/x",
                 "http:///nohost", "https://a.org/x y", "https://a.org/\nx", None, "", "vbscript:x"):
-        assert report.safe_href(bad) is None, bad
+        assert report_page.safe_href(bad) is None, bad
+
+
+# ----------------------------------------------------------------------------------------------------
+# Entity names and escaping, on hand-made records (no figures drawn)
+
+FAKE_FIGURES = {f: "data:image/png;base64,AAAA" for f in ("fig-topic-volume", "fig-cooccurrence", "fig-rising")}
+
+
+def _record(rid: str, day: int, title: str, *entities: str, label: str = "PER") -> dict:
+    from datetime import datetime, timezone
+
+    return {"id": rid, "title": title, "url": f"https://example.org/{rid}", "source": "s",
+            "published_at": datetime(2024, 3, day, tzinfo=timezone.utc), "ingested_at": None,
+            "topic_labels": ["politics"], "topics": [{"label": "politics", "score": 0.9}],
+            "entities": [{"text": t, "label": label, "field": "text", "start": 0, "end": len(t)} for t in entities]}
+
+
+def test_case_and_possessive_variants_are_one_entity():
+    """The report merges names with transforms.entity_summary's normalisation (as the records'
+    entity_summary does): "Zelenskyy", "Zelenskyy's" and "ZELENSKYY" are one entity, shown in its most
+    frequent written form."""
+    recs = [_record("a", 1, "t1", "Zelenskyy", "Zelenskyy's", "Kyiv"),
+            _record("b", 3, "t2", "ZELENSKYY", "Zelenskyy", "Zelenskyy’s"),
+            _record("c", 4, "t3", "Zelenskyy's", "Zelenskyy's")]
+    top = report_data.top_entities(recs, 10)
+    assert [(s.text, s.mentions, s.articles) for s in top] == [("Zelenskyy", 7, 3), ("Kyiv", 1, 1)]
+    assert report_data.key_entities(recs[1]) == [("Zelenskyy", "PER", 3)]
+    rising = report_data.rising_entities(recs, 10)  # days 1-2 | days 3-4
+    assert [(e.text, e.first, e.second) for e in rising.entities] == [("Zelenskyy", 2, 5)]
+    # entity types stay apart, as in entity_summary
+    org = _record("d", 3, "t4", "Zelenskyy", label="ORG")
+    assert {(s.text, s.label) for s in report_data.top_entities(recs + [org], 10)} == \
+        {("Zelenskyy", "PER"), ("Zelenskyy", "ORG"), ("Kyiv", "PER")}
+    h = report_page.render_html(report_data.compute(recs), FAKE_FIGURES)
+    p = _Tables()
+    p.feed(h)
+    assert body(p.tables["entities-all"]) == [["Zelenskyy", "PER", "7", "3"], ["Kyiv", "PER", "1", "1"]]
+
+
+def test_script_in_title_is_escaped():
+    title = "Breaking <script>alert('x')</script> & <b>bold</b>"
+    recs = [_record("<script>id</script>", 1, title, "<script>e</script>")]
+    h = report_page.render_html(report_data.compute(recs), FAKE_FIGURES)
+    assert "<script" not in h.lower() and "<b>" not in h
+    assert "Breaking &lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;" in h
+    p = _Tables()
+    p.feed(h)
+    (attrs, cells), = p.tables["articles"]["rows"][1:]
+    assert cells[1] == title and attrs["data-id"] == "<script>id</script>"  # shown as text, intact
+    assert body(p.tables["entities-all"])[0][0] == "<script>e</script>"
+
+
+def test_missing_report_extra_is_a_one_line_error(out_dir, tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "jinja2" else find_spec(name, *a))
+    assert report.main(["--input", str(out_dir), "--output", str(tmp_path / "r.html")]) == 2
+    assert capsys.readouterr().err.strip() == \
+        "news-ingest report: error: jinja2 not installed: pip install 'news-ingest[report]'"
+    assert not (tmp_path / "r.html").exists()

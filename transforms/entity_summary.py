@@ -20,8 +20,14 @@ from transforms.article import Entity
 _POSSESSIVE = re.compile(r"(?:['’`]s|['’`])$", re.IGNORECASE)
 
 
+def entity_form(text: str) -> str:
+    """A mention as written, without its possessive ending ("Zelenskyy's" -> "Zelenskyy")."""
+    return _POSSESSIVE.sub("", text.strip())
+
+
 def entity_key(text: str) -> str:
-    return " ".join(_POSSESSIVE.sub("", text.strip()).casefold().split())
+    """What the variants of one entity share: the form casefolded, whitespace collapsed."""
+    return " ".join(entity_form(text).casefold().split())
 
 
 @dataclass
@@ -50,7 +56,7 @@ def summarise(entities: Sequence[Entity]) -> list[dict]:
     by_key: dict[tuple[str, str], _Group] = {}
     ordered = sorted(entities, key=lambda e: (e.field != "title", e.start))
     for e in ordered:
-        form = _POSSESSIVE.sub("", e.text.strip())
+        form = entity_form(e.text)
         key = entity_key(e.text)
         if not key:
             continue

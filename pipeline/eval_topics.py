@@ -12,13 +12,13 @@ handy for quick iterations, not the number to report.
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import tempfile
 from typing import Optional, Sequence
 
 
 from pipeline.calibrate import f1_scores, label_matrix, read_labelled
+from pipeline.commands.avro_folder import AvroFolderError, read_folder
 from transforms.taxonomy import load_taxonomy
 from transforms.topic_keywords import keyword_labels
 
@@ -28,8 +28,6 @@ def pipeline_predictions(
     allow_download: bool = False, extra: Sequence[str] = (),
 ) -> dict[str, list[str]]:
     """Run `news-ingest run` on `data` and read {article id: topic_labels} back from the Avro output."""
-    import fastavro
-
     from pipeline.cli import main as cli_main
 
     argv = ["run", "--input", data, "--output", out_dir, "--topic-backend", backend]
@@ -43,15 +41,10 @@ def pipeline_predictions(
     rc = cli_main(argv)
     if rc:
         raise SystemExit(f"the pipeline run failed (exit {rc}): news-ingest {' '.join(argv)}")
-    out: dict[str, list[str]] = {}
-    files = sorted(glob.glob(os.path.join(out_dir, "**", "articles-*.avro"), recursive=True))
-    if not files:
-        raise SystemExit(f"the pipeline wrote no articles-*.avro under {out_dir}")
-    for path in files:
-        with open(path, "rb") as f:
-            for rec in fastavro.reader(f):
-                out[rec["id"]] = list(rec["topic_labels"])
-    return out
+    try:
+        return {rec["id"]: list(rec["topic_labels"]) for rec in read_folder(out_dir)}
+    except AvroFolderError as e:
+        raise SystemExit(f"reading the pipeline's output: {e}") from e
 
 
 def direct_predictions(articles, taxonomy, backend: str, model: Optional[str], allow_download: bool = False):

@@ -8,22 +8,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 from pathlib import Path
 
+from pipeline.commands.avro_folder import AvroFolderError, read_folder
 from pipeline.commands.conll import join_sentences, read_conll
 from pipeline.commands.ner_metrics import format_table, score_spans
 
 
 def spans_from_avro(directory: Path) -> dict[str, set[tuple[int, int, str]]]:
-    import fastavro
-
-    out: dict[str, set] = {}
-    for path in sorted(directory.glob("articles-*.avro")):
-        with open(path, "rb") as fh:
-            for r in fastavro.reader(fh):
-                out[r["id"]] = {(e["start"], e["end"], e["label"]) for e in r["entities"] if e["field"] == "text"}
-    return out
+    """{article id: (start, end, label) of its entities in the text} from the Avro output under directory."""
+    return {r["id"]: {(e["start"], e["end"], e["label"]) for e in r["entities"] if e["field"] == "text"}
+            for r in read_folder(directory)}
 
 
 def main(argv=None) -> int:
@@ -59,7 +56,11 @@ def main(argv=None) -> int:
         rc = run(cmd)
         if rc:
             return rc
-        predicted = spans_from_avro(out)
+        try:
+            predicted = spans_from_avro(out)
+        except AvroFolderError as e:
+            print(f"news-ingest eval-ner: error: {e}", file=sys.stderr)
+            return 2
     missing = [i for i in range(len(sentences)) if f"s{i}" not in predicted]
     gold = [s.entities() for s in sentences]
     pred = [predicted.get(f"s{i}", set()) for i in range(len(sentences))]

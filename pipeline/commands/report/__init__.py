@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Optional
 
 from pipeline.cli import int_at_least
+from pipeline.commands.avro_folder import AvroFolderError
 from pipeline.commands.report.data import ReportData, ReportError, compute, load_articles, load_dead_letter_stages
 
 PROG = "news-ingest report"
@@ -37,8 +38,6 @@ def build_report(input_dir: Path, output: Path, top: int = 10) -> ReportData:
     from pipeline.commands.report import figures, page
 
     input_dir = Path(input_dir)
-    if not input_dir.is_dir():
-        raise ReportError(f"input directory not found: {input_dir}")
     records, files = load_articles(input_dir)
     stages, dl_files = load_dead_letter_stages(input_dir)
     if not files and not dl_files:
@@ -73,7 +72,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parser().parse_args(argv)
     try:
         data = build_report(args.input, args.output, top=args.top)
-    except (ReportError, OSError) as e:
+    except (ReportError, AvroFolderError, OSError) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2
     print(f"{PROG}: {data.n_articles} articles, {sum(data.dead_letters.values())} dead letters -> "

@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable, Optional
 
+from pipeline.commands.avro_folder import avro_files, read_files
 from transforms.entity_summary import entity_form, entity_key as name_key
 
 NO_TOPIC = "(no topic)"
@@ -29,51 +30,23 @@ _KEEP = ("id", "source", "url", "title", "published_at", "ingested_at", "entitie
 
 
 class ReportError(Exception):
-    """A problem with the input that ends the command with a one-line error."""
+    """A problem with the input that ends the command with a one-line error (as does AvroFolderError)."""
 
 
 # ----------------------------------------------------------------------------------------------------
 # Loading
 
 
-def find_files(input_dir: Path, pattern: str) -> list[Path]:
-    """Files matching pattern under input_dir, recursively; Beam's temporary folders (beam-temp-*) and
-    hidden ones are skipped, as their files may be incomplete."""
-    input_dir = Path(input_dir)
-    return sorted(
-        p for p in input_dir.rglob(pattern)
-        if p.is_file() and not any(part.startswith((".", "beam-temp")) for part in p.relative_to(input_dir).parts)
-    )
-
-
-def _read_avro(path: Path) -> Iterable[dict]:
-    import fastavro
-
-    try:
-        with open(path, "rb") as f:
-            yield from fastavro.reader(f)
-    except Exception as e:  # corrupt block, not an Avro file, unreadable ...
-        raise ReportError(f"cannot read {path}: {type(e).__name__}: {e}") from e
-
-
 def load_articles(input_dir: Path) -> tuple[list[dict], list[Path]]:
     """All article records under input_dir (only the fields the report uses) and the files read."""
-    files = find_files(input_dir, "articles-*.avro")
-    records = []
-    for path in files:
-        for rec in _read_avro(path):
-            records.append({k: rec[k] for k in _KEEP if k in rec})
-    return records, files
+    files = avro_files(input_dir, "articles", required=False)
+    return [{k: rec[k] for k in _KEEP if k in rec} for rec in read_files(files)], files
 
 
 def load_dead_letter_stages(input_dir: Path) -> tuple[Counter, list[Path]]:
     """Dead-letter counts by stage under input_dir, and the files read."""
-    files = find_files(input_dir, "deadletter-*.avro")
-    stages: Counter = Counter()
-    for path in files:
-        for rec in _read_avro(path):
-            stages[str(rec.get("stage", "?"))] += 1
-    return stages, files
+    files = avro_files(input_dir, "deadletter", required=False)
+    return Counter(str(rec.get("stage", "?")) for rec in read_files(files)), files
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -22,7 +22,6 @@ from transforms import dead_letter as dl
 from transforms.article import Article, RawUnit
 from transforms.language import detect_language
 
-FORMATS = ("auto", "jsonl", "seed", "text")
 _SEED_FIRST_LINE = re.compile(r"^date (\d{4}-\d{2}-\d{2})(?: (.*))?$")
 _JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json", ".jsonl.gz")
 _UTF16_32_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")  # UTF-32-LE starts with FF FE too

@@ -3,7 +3,7 @@
 FROM gcr.io/dataflow-templates-base/python311-template-launcher-base
 
 WORKDIR /template
-COPY setup.py README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY pipeline ./pipeline
 COPY transforms ./transforms
 COPY schemas ./schemas

@@ -11,12 +11,12 @@ import argparse
 import json
 import math
 import random
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from pipeline.commands.conll import LABELS, Sentence, read_conll
 from pipeline.commands.ner_metrics import format_table, score_spans
@@ -173,6 +173,11 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=int, default=0, help="train on the first N sentences (smoke runs)")
     ap.add_argument("--allow-download", action="store_true", help="allow fetching a hub id for --base")
     args = ap.parse_args(argv)
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        print("news-ingest train-ner: error: tqdm not installed: pip install 'news-ingest[train]'", file=sys.stderr)
+        return 2
 
     from transforms.model_loading import load_tokenizer
 

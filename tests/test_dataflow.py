@@ -4,6 +4,7 @@ schemas and runs the seed in a venv of its own."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tarfile
@@ -62,8 +63,9 @@ def test_sdist_installs_and_runs_the_seed_in_a_venv_of_its_own(sdist, tmp_path):
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     py = env_dir / "bin" / "python"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # a PYTHONPATH to the checkout would win
     subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", str(sdist)],
-                   check=True, capture_output=True, timeout=600)
+                   check=True, capture_output=True, timeout=600, env=env)
     site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           check=True, capture_output=True, text=True).stdout.strip()
     deps = [p for p in sys.path if p.endswith("site-packages")]
@@ -71,10 +73,11 @@ def test_sdist_installs_and_runs_the_seed_in_a_venv_of_its_own(sdist, tmp_path):
     work = tmp_path / "elsewhere"
     work.mkdir()
     where = subprocess.run([str(py), "-c", "import pipeline, transforms, schemas, models; print(pipeline.__file__)"],
-                           cwd=work, check=True, capture_output=True, text=True).stdout.strip()
+                           cwd=work, check=True, capture_output=True, text=True, env=env).stdout.strip()
     assert where.startswith(site), where
     proc = subprocess.run([str(py), "-m", "pipeline", "run", "--input", str(ROOT / "seeds" / "*"),
-                           "--output", str(work / "out")], cwd=work, capture_output=True, text=True, timeout=600)
+                           "--output", str(work / "out")], cwd=work, capture_output=True, text=True, timeout=600,
+                          env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads(proc.stdout.split("summary: ")[-1].splitlines()[0])
     assert summary["records_out"] == 1 and summary["dead_letters"] == 0 and summary["entities"] > 0

@@ -192,11 +192,15 @@ class EmbeddingTopicModel:
         similarity) and "sim_alias" (best similarity among passages with an alias, 0 if none)}."""
         passages: list[str] = []
         owner: list[int] = []
+        per_article: list[np.ndarray] = []
         for i, a in enumerate(articles):
             ps = split_passages(a.title, a.text) or [" "]
             passages.extend(ps)
             owner.extend([i] * len(ps))
-        emb = self.encoder.encode(passages)
+            # Forward passes never mix articles: an article's scores must not depend on which other
+            # articles share its batch (padding widths, and int8's per-call activation ranges).
+            per_article.append(self.encoder.encode(ps))
+        emb = np.concatenate(per_article)
         owner_arr = np.asarray(owner)
         out: list[dict[str, dict[str, float]]] = [{} for _ in articles]
         per_topic = [emb @ ti.anchors.T for ti in self.topics]  # (n_passages, n_anchors)

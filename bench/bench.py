@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from transforms.inference_settings import InferenceSettings
 from transforms.onnx_backend import BACKENDS, CACHE_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,8 +100,8 @@ class Models:
         from transforms.taxonomy import load_taxonomy
         from transforms.topic_embedding import EmbeddingTopicModelHandler
 
-        self.ner = NerModelHandler(inference_backend=backend).load_model()
-        self.topics = EmbeddingTopicModelHandler(load_taxonomy(), inference_backend=backend).load_model()
+        self.ner = NerModelHandler(settings=InferenceSettings(backend=backend)).load_model()
+        self.topics = EmbeddingTopicModelHandler(load_taxonomy(), settings=InferenceSettings(backend=backend)).load_model()
 
 
 def articles_as_objects(rows: list[dict]):

@@ -21,6 +21,7 @@ from transforms import dead_letter as dl
 from transforms.avro_sinks import SINK as FILES_SINK
 from transforms.avro_sinks import WriteAvroFiles, WriteWindowedAvroFiles
 from transforms.enrich import EnrichWith
+from transforms.inference_settings import InferenceSettings
 from transforms.ner import NerModelHandler, ner_text_end
 from transforms.parse import ParseArticles
 from transforms.records import Provenance, ToRecords
@@ -53,21 +54,12 @@ def with_topics(article, result):
     return dataclasses.replace(article, topic_scores=dict(result.scores), topic_labels=list(result.labels))
 
 
-def min_batch(opts: NewsIngestOptions) -> int:
-    """Smallest model batch. Beam's adaptive batching otherwise settles on ~5 articles here, and the
-    topic encoder runs 25% faster on batches of 16 (300 real articles, int8: 21.6 s -> 16.0 s; README,
-    Throughput); NER does not care."""
-    return max(1, min(opts.min_batch_size, opts.batch_size))
-
-
-def topic_handler(opts: NewsIngestOptions, taxonomy):
+def topic_handler(opts: NewsIngestOptions, taxonomy, settings: InferenceSettings):
     if opts.topic_backend == "nli":
         from transforms.topic_nli import NliTopicModelHandler as Handler
     else:
         from transforms.topic_embedding import EmbeddingTopicModelHandler as Handler
-    return Handler(taxonomy, model_name=opts.topic_model, allow_download=opts.allow_download,
-                   min_batch_size=min_batch(opts), max_batch_size=opts.batch_size,
-                   inference_backend=opts.inference_backend, threads=opts.torch_threads, device=opts.device)
+    return Handler(taxonomy, model_name=opts.topic_model, settings=settings)
 
 
 class EnrichArticles(beam.PTransform):
@@ -185,13 +177,9 @@ def build(p: beam.Pipeline, opts: NewsIngestOptions, *, units=None, expansion_se
     ``expansion_service`` serves the Java Kafka IO (an address or a Beam ExpansionService)."""
     streaming = bool(p.options.view_as(beam.options.pipeline_options.StandardOptions).streaming)
     taxonomy = load_taxonomy(opts.topics)
-    ner = NerModelHandler(opts.ner_model, allow_download=opts.allow_download,
-                          max_length=opts.ner_window, stride=opts.ner_stride,
-                          min_batch_size=min_batch(opts), max_batch_size=opts.batch_size,
-                          torch_threads=opts.torch_threads,
-                          inference_backend=opts.inference_backend, max_chars=opts.max_ner_chars,
-                          device=opts.device)
-    topics = topic_handler(opts, taxonomy)
+    settings = InferenceSettings.from_options(opts)
+    ner = NerModelHandler(opts.ner_model, settings)
+    topics = topic_handler(opts, taxonomy, settings)
     provenance = Provenance(__version__, ner.model_id, topics.model_id, taxonomy.label)
     read_dead = []
     if units is None:

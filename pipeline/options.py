@@ -5,7 +5,7 @@ from __future__ import annotations
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from transforms.model_loading import DEVICES
-from transforms.ner import MAX_NER_CHARS
+from transforms.inference_settings import DEFAULT_BACKEND, MAX_NER_CHARS
 from transforms.ner_encoding import STRIDE_TOKENS, WINDOW_TOKENS
 from transforms.onnx_backend import BACKENDS
 
@@ -45,12 +45,12 @@ class NewsIngestOptions(PipelineOptions):
                             "where it sits furthest from an edge)")
         m.add_argument("--torch-threads", type=int, default=0,
                        help="inference threads per worker, for either backend (0: the backend's default, all cores)")
-        m.add_argument("--inference-backend", default="torch", choices=BACKENDS,
-                       help="engine for the forward passes of the NER and topic models: torch; ONNX Runtime "
-                            "(the loaded model is exported once and cached, see $NEWS_INGEST_ONNX_CACHE); or "
-                            "ONNX Runtime with int8 "
-                            "weights (about 2x faster on CPU, small measured quality cost). The onnxruntime "
-                            "backends need pip install 'news-ingest[onnx]'")
+        m.add_argument("--inference-backend", default=DEFAULT_BACKEND, choices=BACKENDS,
+                       help="engine for the forward passes of the NER and topic models: onnxruntime-int8 "
+                            "(default: ONNX Runtime with int8 weights, the fastest on CPU); onnxruntime (fp32); "
+                            "or torch. The ONNX export is made once per model and cached "
+                            "($NEWS_INGEST_ONNX_CACHE). Every backend runs each article in its own forward "
+                            "passes, so a record never depends on which articles shared its batch")
         m.add_argument("--device", default="cpu", choices=DEVICES,
                        help="where the NER and topic models run: cpu (default); cuda (a GPU; an error where torch "
                             "sees none); auto (cuda when there is a GPU, else cpu). Decided on each worker. The "

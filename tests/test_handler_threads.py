@@ -9,7 +9,8 @@ import torch
 from transforms.taxonomy import load_taxonomy
 from transforms.topic_embedding import EmbeddingTopicModelHandler
 before = torch.get_num_threads()
-EmbeddingTopicModelHandler(load_taxonomy(None), threads=1).load_model()
+from transforms.inference_settings import InferenceSettings
+EmbeddingTopicModelHandler(load_taxonomy(None), settings=InferenceSettings(backend='torch', threads=1)).load_model()
 print(before, torch.get_num_threads())
 """
 

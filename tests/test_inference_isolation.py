@@ -7,6 +7,7 @@ its batch neighbours must come out as records.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import apache_beam as beam
@@ -22,6 +23,7 @@ from fastavro.validation import validate
 from pipeline import graph
 from pipeline.options import NewsIngestOptions
 from transforms import dead_letter as dl
+from transforms.inference_settings import InferenceSettings
 from transforms.article import Article, RawUnit
 from transforms.enrich import EnrichWith
 from transforms.model_handler import InferenceFailed, run_with_isolation
@@ -49,10 +51,10 @@ class PoisonedNer:
 class PoisonedNerHandler(NerModelHandler):
     log_path = ""  # set per test (class attribute: graph.build constructs the handler itself)
 
-    def __init__(self, *args, max_batch_size: int = 32, **kw):
+    def __init__(self, model_name=None, settings=None):
         # min = max batch size: every batch of a bundle is as large as it can be (culprit + neighbours)
-        kw.pop("min_batch_size", None)
-        super().__init__(*args, min_batch_size=max_batch_size, max_batch_size=max_batch_size, **kw)
+        settings = settings or InferenceSettings()
+        super().__init__(model_name, dataclasses.replace(settings, min_batch_size=settings.max_batch_size))
         self.log = PoisonedNerHandler.log_path
 
     def load_model(self):

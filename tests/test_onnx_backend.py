@@ -24,7 +24,7 @@ def spans(record):
 @pytest.fixture(scope="module")
 def torch_record(tmp_path_factory):
     out = tmp_path_factory.mktemp("torch-out")
-    assert run_pipeline(["--input", str(SEED), "--output", str(out)]) == 0
+    assert run_pipeline(["--input", str(SEED), "--output", str(out), "--inference-backend", "torch"]) == 0
     (record,) = read_avro(str(out / "articles-*.avro"))
     return record
 
@@ -89,7 +89,7 @@ def test_missing_onnxruntime_is_a_clear_error(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime -> ImportError
     rc = run_pipeline(["--input", str(SEED), "--output", str(tmp_path / "o"), "--inference-backend", "onnxruntime"])
     err = capsys.readouterr().err
-    assert rc == 2 and "pip install 'news-ingest[onnx]'" in err
+    assert rc == 2 and "pip install onnxruntime onnx" in err and "--inference-backend torch" in err
 
 
 def test_export_is_cached_by_weights(tiny_ner, tmp_path, monkeypatch):

@@ -43,12 +43,13 @@ def test_long_article_with_the_embedded_model():
     """An article far longer than 512 tokens, tagged through small windows: every repetition of the
     seed body gets its persons and places, spans never overlap or repeat, offsets are exact."""
     from transforms.article import Article
+    from transforms.inference_settings import InferenceSettings
     from transforms.ner import NerModelHandler
 
     body = (ROOT / "seeds").glob("*.txt").__next__().read_text().split("\n", 1)[1].strip()
     reps = 6
     text = "\n\n".join([body] * reps)
-    handler = NerModelHandler(max_length=96, stride=24)
+    handler = NerModelHandler(settings=InferenceSettings(ner_window=96, ner_stride=24))
     model = handler.load_model()
     assert len(model.tokenizer(text)["input_ids"]) > 512 * 3
     (entities,) = model.entities([Article(id="long", title="", text=text)])

@@ -4,6 +4,7 @@ import math
 import pytest
 import torch
 
+from transforms.inference_settings import InferenceSettings
 from transforms.article import Article
 from transforms.taxonomy import Calibration, load_taxonomy, taxonomy_from_dict
 from transforms.topic_nli import (
@@ -124,7 +125,7 @@ def test_handler_in_run_inference(tiny_nli):
     from apache_beam.testing.util import assert_that
 
     tax = load_taxonomy()
-    handler = NliTopicModelHandler(tax, model_name=tiny_nli, max_batch_size=2)
+    handler = NliTopicModelHandler(tax, model_name=tiny_nli, settings=InferenceSettings(max_batch_size=2))
     assert handler.batch_elements_kwargs() == {"min_batch_size": 1, "max_batch_size": 2}
     assert handler.get_metrics_namespace() and handler.model_id.startswith("nli:")
 

@@ -10,6 +10,7 @@ from typing import Any, Iterable, Optional, Sequence
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from transforms.article import Article
+from transforms.inference_settings import InferenceSettings
 from transforms.model_loading import check_remote, torch_device
 from transforms.onnx_backend import with_backend
 
@@ -77,26 +78,24 @@ class ArticleModelHandler(ModelHandler[Article, Any, Any]):
 
     metrics_namespace = "news_ingest"
 
-    def __init__(self, *, min_batch_size: int = 1, max_batch_size: int = 32, inference_backend: str = "torch",
-                 threads: int = 0, device: str = "cpu"):
-        super().__init__(min_batch_size=min_batch_size, max_batch_size=max_batch_size)
-        self.inference_backend = inference_backend
-        self.threads = threads
-        self.device = device
+    def __init__(self, settings: Optional[InferenceSettings] = None):
+        self.settings = settings or InferenceSettings()
+        super().__init__(**self.settings.batch_kwargs())
 
     def engine(self, model, output_name: str):
-        """The loaded torch model (on ``device``), or its ONNX Runtime export (see
+        """The loaded torch model (on the settings' device), or its ONNX Runtime export (see
         ``transforms.onnx_backend``; CUDA execution provider for a cuda device when onnxruntime has it), with
-        ``threads`` intra-op threads (0: the backend's default). torch's setting is per process, so every
+        the settings' intra-op threads (0: the backend's default). torch's setting is per process, so every
         handler sets it: a topic handler alone must not depend on the NER handler having run first."""
-        device = torch_device(self.device)
-        if self.inference_backend == "torch":
-            if self.threads:
+        s = self.settings
+        device = torch_device(s.device)
+        if s.backend == "torch":
+            if s.threads:
                 import torch
 
-                torch.set_num_threads(self.threads)
+                torch.set_num_threads(s.threads)
             return model if device == "cpu" else OnDevice(model, device)
-        return with_backend(model, self.inference_backend, output_name, self.threads, cuda=device == "cuda")
+        return with_backend(model, s.backend, output_name, s.threads, cuda=device == "cuda")
 
     @property
     def model_id(self) -> str:
@@ -127,14 +126,11 @@ class TopicModelHandler(ArticleModelHandler):
     backend = "topics"
     default_model_label = ""
 
-    def __init__(self, taxonomy, model_name: Optional[str] = None, allow_download: bool = False,
-                 max_batch_size: int = 16, inference_backend: str = "torch", threads: int = 0,
-                 min_batch_size: int = 1, device: str = "cpu"):
-        super().__init__(min_batch_size=min_batch_size, max_batch_size=max_batch_size,
-                         inference_backend=inference_backend, threads=threads, device=device)
+    def __init__(self, taxonomy, model_name: Optional[str] = None, settings: Optional[InferenceSettings] = None):
+        super().__init__(settings)
         self.taxonomy = taxonomy
         self.model_name = model_name
-        self.allow_download = allow_download
+        self.allow_download = self.settings.allow_download
         check_remote(model_name)
 
     @property

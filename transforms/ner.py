@@ -6,14 +6,11 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from transforms.article import Article, Entity
+from transforms.inference_settings import MAX_NER_CHARS, InferenceSettings
 from transforms.model_handler import ArticleModelHandler
 from transforms.model_loading import check_remote, load_model, load_tokenizer, model_label
-from transforms.ner_encoding import STRIDE_TOKENS, WINDOW_TOKENS
 
 DEFAULT_NER_MODEL = str(Path(__file__).resolve().parent.parent / "models" / "ner-minilm-conll03")
-# Characters of an article's text that NER reads. NER time grows with the text, so without a bound one
-# huge article holds its whole batch (and a stream) for minutes; real articles are far shorter.
-MAX_NER_CHARS = 100_000
 
 
 def ner_text_end(text: str, max_chars: int) -> int:
@@ -37,8 +34,10 @@ class NerModel:
         from transforms.ner_inference import predict_entities
 
         texts = [a.title for a in articles] + [a.text[: ner_text_end(a.text, self.max_chars)] for a in articles]
-        spans = predict_entities(self.model, self.tokenizer, texts, max_length=self.max_length, stride=self.stride)
         n = len(articles)
+        # an article's title and text share forward passes, never with another article's windows
+        spans = predict_entities(self.model, self.tokenizer, texts, max_length=self.max_length, stride=self.stride,
+                                 groups=list(range(n)) * 2)
         out = []
         for i, a in enumerate(articles):
             ents = [Entity("title", s.start, s.end, a.title[s.start:s.end], s.label, s.score) for s in spans[i]]
@@ -51,34 +50,20 @@ class NerModelHandler(ArticleModelHandler):
     """Loads a Hugging Face token-classification model once per worker and tags batches of articles.
 
     ``model_name``: a local model directory (default: the embedded model) or a hub id (fetched only with
-    ``allow_download``). NER reads at most ``max_chars`` characters of an article's text
-    (``ner_text_end``; 0: all). Long texts are split into windows of ``max_length`` tokens with ``stride``
-    tokens of overlap (the embedded model is trained on windows of 128 tokens, so that is the
-    default); windows of a batch are sorted by length before the forward pass.
+    ``settings.allow_download``). NER reads at most ``settings.max_ner_chars`` characters of an article's
+    text (``ner_text_end``; 0: all). Long texts are split into windows of ``settings.ner_window`` tokens
+    with ``settings.ner_stride`` tokens of overlap (the embedded model is trained on windows of 128 tokens,
+    so that is the default); an article's windows are never batched with another article's.
     """
 
-    def __init__(
-        self,
-        model_name: Optional[str] = None,
-        *,
-        allow_download: bool = False,
-        max_length: int = WINDOW_TOKENS,
-        stride: int = STRIDE_TOKENS,
-        min_batch_size: int = 1,
-        max_batch_size: int = 32,
-        torch_threads: int = 0,
-        inference_backend: str = "torch",
-        max_chars: int = MAX_NER_CHARS,
-        device: str = "cpu",
-    ):
-        super().__init__(min_batch_size=min_batch_size, max_batch_size=max_batch_size,
-                         inference_backend=inference_backend, threads=torch_threads, device=device)
+    def __init__(self, model_name: Optional[str] = None, settings: Optional[InferenceSettings] = None):
+        super().__init__(settings)
         self.model_name = model_name or DEFAULT_NER_MODEL
         check_remote(self.model_name)
-        self.allow_download = allow_download
-        self.max_length = max_length
-        self.stride = stride
-        self.max_chars = max_chars
+        self.allow_download = self.settings.allow_download
+        self.max_length = self.settings.ner_window
+        self.stride = self.settings.ner_stride
+        self.max_chars = self.settings.max_ner_chars
 
     def load_model(self) -> NerModel:
         from transformers import AutoModelForTokenClassification

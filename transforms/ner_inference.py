@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import inspect
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -36,18 +36,30 @@ def pad_batch(windows: Sequence[Window], pad_id: int) -> dict[str, torch.Tensor]
     return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
 
 
-def length_sorted_batches(windows: Sequence[Window], max_batch_tokens: int = MAX_BATCH_TOKENS) -> list[list[int]]:
+def length_sorted_batches(
+    windows: Sequence[Window], max_batch_tokens: int = MAX_BATCH_TOKENS, groups: Optional[Sequence[int]] = None,
+) -> list[list[int]]:
     """Indices of ``windows`` sorted by length and cut into batches whose padded size (rows x longest
-    window) stays within ``max_batch_tokens``; a window longer than that is a batch of its own."""
+    window) stays within ``max_batch_tokens``; a window longer than that is a batch of its own.
+
+    With ``groups`` (a group per window, e.g. its article), a batch never mixes groups: a group's
+    batches depend on its own windows only, so its logits do not change with the other groups of the
+    call (padding width, and the per-call activation ranges of dynamic int8 quantization)."""
+    if groups is None:
+        groups = [0] * len(windows)
+    members: dict[int, list[int]] = {}
+    for i, g in enumerate(groups):
+        members.setdefault(g, []).append(i)
     batches: list[list[int]] = []
-    batch: list[int] = []
-    for i in sorted(range(len(windows)), key=lambda i: len(windows[i])):
-        if batch and (len(batch) + 1) * len(windows[i]) > max_batch_tokens:
+    for idx in members.values():
+        batch: list[int] = []
+        for i in sorted(idx, key=lambda i: len(windows[i])):
+            if batch and (len(batch) + 1) * len(windows[i]) > max_batch_tokens:
+                batches.append(batch)
+                batch = []
+            batch.append(i)
+        if batch:
             batches.append(batch)
-            batch = []
-        batch.append(i)
-    if batch:
-        batches.append(batch)
     return batches
 
 
@@ -59,8 +71,10 @@ def predict_entities(
     max_length: int = WINDOW_TOKENS,
     stride: int = STRIDE_TOKENS,
     max_batch_tokens: int = MAX_BATCH_TOKENS,
+    groups: Optional[Sequence[int]] = None,
 ) -> list[list[EntitySpan]]:
-    """Entity spans for each text. Windows are sorted by length so padding stays small."""
+    """Entity spans for each text. Windows are sorted by length so padding stays small; with ``groups``
+    (a group per text, e.g. its article) no forward pass mixes texts of different groups."""
     case_types = bool(getattr(model.config, CASE_CONFIG_KEY, False))
     windows = encode_windows(
         tokenizer, texts, max_length=max_length, stride=stride, case_token_types=case_types
@@ -69,7 +83,8 @@ def predict_entities(
     pad_id = tokenizer.pad_token_id or 0
     uses_types = accepts_token_types(model)
     with torch.inference_mode():
-        for batch_idx in length_sorted_batches(windows, max_batch_tokens):
+        window_groups = None if groups is None else [groups[w.text_index] for w in windows]
+        for batch_idx in length_sorted_batches(windows, max_batch_tokens, window_groups):
             inputs = pad_batch([windows[i] for i in batch_idx], pad_id)
             if not uses_types:
                 inputs.pop("token_type_ids")

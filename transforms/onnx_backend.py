@@ -1,8 +1,10 @@
-"""Optional ONNX Runtime backend for the pipeline's encoders (``--inference-backend onnxruntime``).
+"""ONNX Runtime backend for the pipeline's encoders (``--inference-backend``; ``onnxruntime-int8`` is
+the default).
 
 With ``onnxruntime-int8`` the export's matrix multiplications are quantized to int8 weights (dynamic
-quantization, per output channel; activations are quantized per batch at run time), about 2x faster
-on CPUs with AVX-512 VNNI at a small, measured cost in agreement (see the README's throughput table).
+quantization, per output channel; activations are quantized per forward pass at run time, which is why
+the callers never put two articles in one forward pass), about 2x faster than torch on CPUs at a small,
+measured cost in agreement (bench/RESULTS.md).
 
 A loaded Hugging Face model (NER token classifier or sentence encoder) is exported to ONNX (and
 quantized) once, kept in a cache keyed by its weights, config and the library versions
@@ -14,7 +16,7 @@ is the original config. Nothing else in the pipeline changes, which is what make
 comparable record for record (``tests/test_onnx_backend.py`` checks agreement; ``bench/bench.py
 --backend`` measures speed).
 
-``onnxruntime`` is an optional dependency: ``pip install 'news-ingest[onnx]'``.
+``onnxruntime`` and ``onnx`` are dependencies of the package (the export itself needs torch).
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 import warnings
 from types import SimpleNamespace
 
@@ -47,7 +50,9 @@ def require_onnxruntime():
         import onnxruntime.quantization  # noqa: F401 - int8 needs it (and the onnx package)
     except ImportError as e:
         raise OnnxRuntimeUnavailable(
-            "--inference-backend onnxruntime needs the onnxruntime package: pip install 'news-ingest[onnx]'"
+            "the onnxruntime inference backends (the default) need the onnxruntime and onnx packages, "
+            "dependencies of news-ingest: reinstall it (pip install onnxruntime onnx), or run with "
+            "--inference-backend torch"
         ) from e
     return onnxruntime
 
@@ -136,13 +141,19 @@ def export_key(model, output_name: str, int8: bool) -> str:
 
 
 def _export(model, workdir: str, output_name: str, int8: bool) -> tuple[str, list[str]]:
+    # A cold cache costs seconds per model: say what is happening, so a first run does not look stuck.
+    what = f"{type(model).__name__} ({output_name})"
+    started = time.monotonic()
+    log.info("exporting %s to ONNX, once per model and version: later runs read it from the cache", what)
     path = os.path.join(workdir, f"{output_name}.onnx")
     names = export_onnx(model, path, output_name)
     if int8:
+        log.info("quantizing %s to int8 weights", what)
         quantized = os.path.join(workdir, f"{output_name}.int8.onnx")
         quantize_int8(path, quantized)
         os.remove(path)
         path = quantized
+    log.info("ONNX export of %s ready in %.1f s", what, time.monotonic() - started)
     with open(os.path.join(workdir, "inputs.json"), "w") as fh:
         json.dump({"file": os.path.basename(path), "inputs": names}, fh)
     return path, names

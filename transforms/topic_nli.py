@@ -20,6 +20,7 @@ import numpy as np
 
 
 from transforms.article import Article
+from transforms.inference_settings import InferenceSettings
 from transforms.model_handler import TopicModelHandler
 from transforms.taxonomy import Calibration, Taxonomy, Topic
 from transforms.topic_embedding import alias_count, alias_pattern, split_passages
@@ -133,7 +134,13 @@ class NliTopicModel:
                     for w in windows:
                         pairs.append((w, h))
                         keys.append((a_i, t_i, h_i))
-        probs = self._entailment(pairs) if pairs else np.zeros(0)
+        # one article's pairs per forward pass group: its scores never depend on its batch neighbours
+        probs = np.zeros(len(pairs))
+        owners = np.array([k[0] for k in keys], dtype=int)
+        for a_i in range(len(articles)):
+            rows = np.flatnonzero(owners == a_i)
+            if len(rows):
+                probs[rows] = self._entailment([pairs[r] for r in rows])
         best: dict[tuple[int, int, int], float] = {}
         for key, p in zip(keys, probs):
             best[key] = max(best.get(key, 0.0), float(p))
@@ -167,22 +174,11 @@ class NliTopicModelHandler(TopicModelHandler):
     backend = "nli"
     metrics_namespace = "news_ingest_topics_nli"
 
-    def __init__(
-        self,
-        taxonomy: Taxonomy,
-        model_name: Optional[str] = None,
-        allow_download: bool = False,
-        max_batch_size: int = 16,
-        template: str = DEFAULT_TEMPLATE,
-        inference_backend: str = "torch",
-        threads: int = 0,
-        min_batch_size: int = 1,
-        device: str = "cpu",
-    ):
+    def __init__(self, taxonomy: Taxonomy, model_name: Optional[str] = None,
+                 settings: Optional[InferenceSettings] = None, template: str = DEFAULT_TEMPLATE):
         if not model_name:
             raise ValueError("the nli topic backend needs a model (a local NLI model directory or hub id)")
-        super().__init__(taxonomy, model_name, allow_download, max_batch_size, inference_backend, threads,
-                         min_batch_size, device)
+        super().__init__(taxonomy, model_name, settings)
         self.template = template
 
     def load_model(self) -> NliTopicModel:

@@ -1,15 +1,20 @@
 """Throughput benchmark: the real pipeline vs. a naive per-article loop vs. a model-only roofline.
 
-    python -m bench.bench [--sizes 1000,5000,20000] [--repeats 3] [--report bench/RESULTS.md]
+    python -m bench.bench [--limit 200] [--compare-backend torch ...] [--quality] [--sizes 1000,5000,20000]
+                          [--repeats 3] [--report bench/RESULTS.md]
 
 Measured in one run, on the same articles and the same models:
-* pipeline: `news-ingest run` (FnApiRunner, batch) in a fresh subprocess: articles/s, tokens/s, peak RSS,
+* pipeline: `news-ingest run` (FnApiRunner, batch) in a fresh subprocess, first with no backend flag (the
+  default path a user gets), then once per ``--compare-backend``: articles/s, tokens/s, peak RSS,
   time to first record, model time per stage (from Beam metrics);
 * naive: what a user writes first: a Python loop calling Hugging Face `pipeline("token-classification",
   aggregation_strategy="first")` per article (title and text) and `pipeline("feature-extraction")`
   once per passage for the topic model (same taxonomy anchors and scoring as the pipeline);
 * roofline: the model forward passes alone (NER windows and topic passages, tokenized beforehand,
   batched and sorted by length): no Beam, no pre/post-processing.
+* quality (``--quality``): the README's eval commands for every backend of the run (NER CoNLL test and
+  dev F1, dev read as 20-sentence articles, topic micro/macro-F1 on the labelled dev set), so that
+  speed and quality sit in one table.
 Medians of `--repeats` runs are reported (the machine is shared and noisy).
 """
 from __future__ import annotations
@@ -28,11 +33,12 @@ from pathlib import Path
 
 import numpy as np
 
-from transforms.inference_settings import InferenceSettings
+from transforms.inference_settings import DEFAULT_BACKEND, InferenceSettings
 from transforms.onnx_backend import BACKENDS, CACHE_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 NEWS = ROOT.parent / "shared" / "data" / "news" / "articles.jsonl"
+SHARED = ROOT.parent / "shared" / "data"
 
 
 def load_articles(path: Path, limit: int = 0) -> list[dict]:
@@ -199,6 +205,38 @@ def scaling_lines(scale: list[dict]) -> list[str]:
     return out
 
 
+def quality(backend: str, work: Path) -> dict:
+    """The README's evaluation commands for one backend, through the pipeline: NER F1 (CoNLL test, dev, dev
+    read as 20-sentence articles) and topic micro/macro-F1 on the labelled dev set."""
+    out = {}
+    conll = SHARED / "conll2003"
+    for key, data, extra in (("ner_test", conll / "test.txt", []), ("ner_dev", conll / "dev.txt", []),
+                             ("ner_dev_group20", conll / "dev.txt", ["--group", "20"])):
+        table = work / f"{backend}-{key}.json"
+        subprocess.run([sys.executable, "-m", "pipeline", "eval-ner", "--data", str(data), *extra, "--json", str(table),
+                        "--inference-backend", backend], cwd=ROOT, check=True, capture_output=True)
+        out[key] = json.loads(table.read_text())["overall"]["f1"]
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "eval-topics", "--data", str(SHARED / "topics" / "dev.jsonl"),
+                           "--inference-backend", backend], cwd=ROOT, check=True, capture_output=True, text=True)
+    for key in ("micro", "macro"):
+        out[f"topics_{key}"] = float(re.search(rf"{key}-F1\s*\|?\s*\**([\d.]+)", proc.stdout, re.I).group(1))
+    return out
+
+
+def quality_lines(backends: list[str], work: Path) -> list[str]:
+    lines = ["", "Quality of the same backends, measured in this run (`news-ingest eval-ner --data "
+             "../shared/data/conll2003/{test,dev}.txt [--group 20]`, `news-ingest eval-topics --data "
+             "../shared/data/topics/dev.jsonl`, each with `--inference-backend B`):", "",
+             "| backend | NER test F1 | NER dev F1 | NER dev F1, 20-sentence articles | topic micro-F1 (dev) | topic macro-F1 (dev) |",
+             "|---|---|---|---|---|---|"]
+    for b in backends:
+        q = quality(b, work)
+        print(json.dumps({"quality": b, **q}), flush=True)
+        lines.append(f"| {b}{' (default)' if b == DEFAULT_BACKEND else ''} | {q['ner_test']:.4f} | {q['ner_dev']:.4f} | "
+                     f"{q['ner_dev_group20']:.4f} | {q['topics_micro']:.3f} | {q['topics_macro']:.3f} |")
+    return lines
+
+
 def median(xs):
     return statistics.median(xs) if xs else float("nan")
 
@@ -214,18 +252,24 @@ def main(argv=None) -> int:
     ap.add_argument("--report", default=str(ROOT / "bench" / "RESULTS.md"))
     ap.add_argument("--skip-workers", action="store_true")
     ap.add_argument("--keep-output", default=None, help="keep the first real-set pipeline output here")
-    ap.add_argument("--backend", default="torch", choices=BACKENDS,
-                    help="--inference-backend of the pipeline runs and the roofline (the naive loop is always "
-                         "the fp32 torch models: what a user writes first)")
-    ap.add_argument("--compare-backend", default=None, choices=BACKENDS,
-                    help="also run the real-set pipeline once with this backend (side-by-side lever check)")
+    ap.add_argument("--limit", type=int, default=0, help="first N real articles only (0: all); the naive loop "
+                    "then times the same N articles unless --naive-sample is smaller")
+    ap.add_argument("--backend", default=None, choices=BACKENDS,
+                    help="--inference-backend of the main pipeline runs and the roofline (default: no flag, the "
+                         f"default path, {DEFAULT_BACKEND}; the naive loop is always the fp32 torch models: what a "
+                         "user writes first)")
+    ap.add_argument("--compare-backend", action="append", default=[], choices=BACKENDS,
+                    help="also run the real-set pipeline with this backend (repeatable; same repeats)")
+    ap.add_argument("--quality", action="store_true",
+                    help="also run the NER and topic evaluations for every backend of the run (needs ../shared)")
     args = ap.parse_args(argv)
-    backend_args = ["--inference-backend", args.backend]
+    backend_args = ["--inference-backend", args.backend] if args.backend else []
+    main_backend = args.backend or DEFAULT_BACKEND
     # A cache of ONNX exports of this benchmark's own: its first pipeline run exports (cold start), the
     # repeats and the other runs load the export (what every later run on a machine does).
     os.environ[CACHE_ENV] = tempfile.mkdtemp(prefix="bench-onnx-cache-")
 
-    real = load_articles(Path(args.articles))
+    real = load_articles(Path(args.articles), args.limit)
     tmp = Path(tempfile.mkdtemp(prefix="bench-"))
     real_path = write_jsonl(real, tmp / "real.jsonl")
     rows = []
@@ -247,19 +291,20 @@ def main(argv=None) -> int:
         return row
 
     # 1. real articles: pipeline, naive, roofline
-    pipe = pipeline_row("pipeline, 1 worker", real_path, len(real),
-                        keep=Path(args.keep_output) if args.keep_output else None)
-    compare = None
-    if args.compare_backend:
-        compare = pipeline_row(f"pipeline, 1 worker, {args.compare_backend} backend", real_path, len(real),
-                               repeats=1, backend=["--inference-backend", args.compare_backend])
+    pipe = pipeline_row("pipeline, 1 worker" + ("" if args.backend else f" (default: {DEFAULT_BACKEND})"),
+                        real_path, len(real), keep=Path(args.keep_output) if args.keep_output else None)
+    compares = [pipeline_row(f"pipeline, 1 worker, --inference-backend {b}", real_path, len(real),
+                             backend=["--inference-backend", b])
+                for b in args.compare_backend if b != main_backend]
     objs = articles_as_objects(real)
-    sample = random.Random(11).sample(objs, min(args.naive_sample, len(objs)))  # representative lengths
+    # representative lengths: a seeded sample, or every article when the set is the sample size or smaller
+    sample = (objs if len(objs) <= args.naive_sample
+              else random.Random(11).sample(objs, min(args.naive_sample, len(objs))))
     reference = Models()
     naive_rate = median([len(sample) / naive(reference, sample) for _ in range(args.ref_repeats)])
     naive_batched_rate = median([len(sample) / naive(reference, sample, per_passage=False)
                                  for _ in range(args.ref_repeats)])
-    models = reference if args.backend == "torch" else Models(args.backend)
+    models = reference if main_backend == "torch" else Models(main_backend)
     roof = [roofline(models, objs) for _ in range(args.ref_repeats)]
     roof_rate = median([len(objs) / s for s, _ in roof])
     tokens = roof[0][1]
@@ -282,21 +327,22 @@ def main(argv=None) -> int:
     lines = [
         "# Benchmark results", "",
         f"Command: `python -m bench.bench {' '.join(argv or sys.argv[1:])}`; machine: {os.cpu_count()} CPUs; "
-        f"inference backend of the pipeline and roofline: {args.backend}; "
-        f"real-set pipeline: median of {args.repeats} runs; naive and roofline: median of {args.ref_repeats}; "
+        f"inference backend of the pipeline and roofline: {main_backend}"
+        f"{'' if args.backend else ' (the default: no flag)'}; "
+        f"real-set pipeline runs: median of {args.repeats}; naive and roofline: median of {args.ref_repeats}; "
         f"2 workers and synthetic sets: one run each. Real set: {len(real)} articles, {tokens} NER tokens.", "",
-        "| run (inference backend: " + args.backend + " unless named) | articles | articles/s | wall s | peak RSS MB | first record s | NER s | topics s | model load s |",
+        "| run (inference backend: " + main_backend + " unless named) | articles | articles/s | wall s | peak RSS MB | first record s | NER s | topics s | model load s |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(f"| {r['run']} | {r['articles']} | {r['articles_per_s']} | {r['wall_s']} | {r['peak_rss_mb']} | "
                      f"{r['first_record_s']} | {r['ner_s']} | {r['topics_s']} | {r['load_s']} |")
     lines += ["", "| reference (real set) | articles/s | pipeline ÷ reference |", "|---|---|---|",
-              f"| naive loop (HF pipeline per article, {len(sample)} random articles) | {naive_rate:.2f} | "
+              f"| naive loop (HF pipeline per article, {len(sample)} {'random ' if len(sample) < len(objs) else ''}articles) | {naive_rate:.2f} | "
               f"{pipe['articles_per_s'] / naive_rate:.2f}× |",
               f"| naive loop, but each article's topic passages in one batched call (the earlier reference) | "
               f"{naive_batched_rate:.2f} | {pipe['articles_per_s'] / naive_batched_rate:.2f}× |",
-              f"| roofline (forward passes only, {args.backend}) | {roof_rate:.2f} | "
+              f"| roofline (forward passes only, {main_backend}) | {roof_rate:.2f} | "
               f"{pipe['articles_per_s'] / roof_rate:.0%} |"]
     steady = len(real) / (pipe["wall_s"] - pipe["load_s"])
     lines.append(f"\nWithout model loading ({pipe['load_s']} s of the median run): {steady:.2f} articles/s, "
@@ -304,9 +350,11 @@ def main(argv=None) -> int:
     lines.append(f"\nModel load of the real-set runs in order: {pipe['loads']} s (the first exports to ONNX "
                  f"into an empty cache; the others find the export in it).")
     lines.append(f"\nPipeline tokens/s (NER windows): {tokens / (len(real) / pipe['articles_per_s']):.0f}")
-    if compare:
-        lines.append(f"\n{args.backend} ÷ {args.compare_backend} backend (pipeline, real set): "
-                     f"{pipe['articles_per_s'] / compare['articles_per_s']:.2f}×")
+    for c in compares:
+        lines.append(f"\n{main_backend} ÷ {c['run'].rsplit(' ', 1)[1]} (pipeline, real set): "
+                     f"{pipe['articles_per_s'] / c['articles_per_s']:.2f}×")
+    if args.quality:
+        lines += quality_lines([main_backend] + [c["run"].rsplit(" ", 1)[1] for c in compares], tmp)
     if workers:
         lines.append(f"\n2 workers ÷ 1 worker: {workers['articles_per_s'] / pipe['articles_per_s']:.2f}×; "
                      f"2 workers ÷ 1 worker with the same threads per worker ({single_thread['run']}): "

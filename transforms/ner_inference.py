@@ -11,10 +11,30 @@ from transforms.ner_decoding import EntitySpan, decode_entities
 from transforms.ner_encoding import CASE_CONFIG_KEY, STRIDE_TOKENS, WINDOW_TOKENS, Window, encode_windows
 
 
-# Tokens per forward pass (16 windows of 128). Smaller batches keep the activations in the CPU caches:
-# on 2 cores (32 MiB L3) 300 real articles took 12.3-14.7 s of ONNX Runtime int8 time at 2048 against
-# 15.5-16.3 s at 8192, and torch fp32 went from 19-20 s to 14-16.5 s (150 articles).
+# Tokens per forward pass (16 windows of 128): small passes keep the activations in the CPU caches
+# (measured against 8192 for both backends: README, Throughput).
 MAX_BATCH_TOKENS = 2048
+# A batch also ends where the next (length-sorted) row is more than this many times as long as the
+# batch's shortest: an article's title window is not padded to its 128-token text windows. With batches
+# that never mix articles this keeps padding where cross-article length sorting had it (bench/RESULTS.md).
+MAX_PAD_RATIO = 1.5
+
+
+def padding_aware_batches(order: Sequence[int], lengths: Sequence[int], max_batch_tokens: int,
+                          max_pad_ratio: float = MAX_PAD_RATIO) -> list[list[int]]:
+    """``order`` (indices sorted by ascending length) cut into batches whose padded size (rows x longest)
+    stays within ``max_batch_tokens`` and whose longest row is at most ``max_pad_ratio`` x the shortest."""
+    batches: list[list[int]] = []
+    batch: list[int] = []
+    for i in order:
+        if batch and ((len(batch) + 1) * lengths[i] > max_batch_tokens
+                      or lengths[i] > max_pad_ratio * lengths[batch[0]]):
+            batches.append(batch)
+            batch = []
+        batch.append(i)
+    if batch:
+        batches.append(batch)
+    return batches
 
 
 def accepts_token_types(model) -> bool:
@@ -39,8 +59,8 @@ def pad_batch(windows: Sequence[Window], pad_id: int) -> dict[str, torch.Tensor]
 def length_sorted_batches(
     windows: Sequence[Window], max_batch_tokens: int = MAX_BATCH_TOKENS, groups: Optional[Sequence[int]] = None,
 ) -> list[list[int]]:
-    """Indices of ``windows`` sorted by length and cut into batches whose padded size (rows x longest
-    window) stays within ``max_batch_tokens``; a window longer than that is a batch of its own.
+    """Indices of ``windows`` sorted by length and cut into batches (``padding_aware_batches``); a window
+    longer than ``max_batch_tokens`` is a batch of its own.
 
     With ``groups`` (a group per window, e.g. its article), a batch never mixes groups: a group's
     batches depend on its own windows only, so its logits do not change with the other groups of the
@@ -50,16 +70,10 @@ def length_sorted_batches(
     members: dict[int, list[int]] = {}
     for i, g in enumerate(groups):
         members.setdefault(g, []).append(i)
+    lengths = [len(w) for w in windows]
     batches: list[list[int]] = []
     for idx in members.values():
-        batch: list[int] = []
-        for i in sorted(idx, key=lambda i: len(windows[i])):
-            if batch and (len(batch) + 1) * len(windows[i]) > max_batch_tokens:
-                batches.append(batch)
-                batch = []
-            batch.append(i)
-        if batch:
-            batches.append(batch)
+        batches += padding_aware_batches(sorted(idx, key=lambda i: lengths[i]), lengths, max_batch_tokens)
     return batches
 
 

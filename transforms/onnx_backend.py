@@ -228,8 +228,7 @@ def to_onnxruntime(model, output_name: str, threads: int = 0, *, int8: bool = Fa
         opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     # No busy-waiting between runs: the pipeline's Python work (tokenising, decoding, Beam) runs on the
-    # same cores between forward passes, and spinning pool threads starve it. Measured on 2 cores,
-    # 300 real articles, int8: topics 22.4 s -> 18.4 s, NER unchanged (README, Throughput).
+    # same cores between forward passes, and spinning pool threads starve it (measured: README, Throughput).
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(path, sess_options=opts, providers=providers(ort, cuda))
     return OnnxEncoder(session, model.config, output_name, names)

@@ -108,8 +108,8 @@ class SentenceEncoder:
     """Mean-pooled, L2-normalised sentence embeddings from a Hugging Face encoder (no
     sentence-transformers needed)."""
 
-    # 32 passages (~750 tokens) per forward pass: 300 real articles encode in 15.3 s (int8) against
-    # 16.6-19.5 s at 64 and 21.6 s at 128 (activations stay in the CPU caches).
+    # 32 passages per forward pass at most: small passes keep the activations in the CPU caches
+    # (measured against 64 and 128: README, Throughput).
     def __init__(self, model, tokenizer, max_length: int = 128, batch_size: int = 32):
         self.model = model
         self.tokenizer = tokenizer
@@ -126,25 +126,31 @@ class SentenceEncoder:
         return cls(load_model(AutoModel, path, allow_download), load_tokenizer(path, allow_download), **kw)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Embeddings of ``texts``, in forward passes of similar-length texts (sorted by token count, at
+        most ``batch_size`` rows, cut where padding would grow: ``padding_aware_batches``). The passes
+        depend on ``texts`` alone, so callers that encode one article per call get the same vectors for
+        it whatever else is being scored."""
         import torch
+
+        from transforms.ner_inference import padding_aware_batches
 
         dim = int(getattr(self.model.config, "hidden_size", 384))
         if not texts:
             return np.zeros((0, dim), dtype=np.float32)
         out = np.zeros((len(texts), dim), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        lengths = [len(ids) for ids in self.tokenizer(list(texts), truncation=True,
+                                                       max_length=self.max_length)["input_ids"]]
+        order = sorted(range(len(texts)), key=lambda i: lengths[i])
         with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                idx = order[start:start + self.batch_size]
-                enc = self.tokenizer(
-                    [texts[i] for i in idx], padding=True, truncation=True,
-                    max_length=self.max_length, return_tensors="pt",
-                )
-                hidden = self.model(**enc).last_hidden_state
-                mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-                out[idx] = pooled.float().numpy()
+            for batch in padding_aware_batches(order, lengths, self.batch_size * self.max_length):
+                for start in range(0, len(batch), self.batch_size):
+                    rows = batch[start:start + self.batch_size]
+                    enc = self.tokenizer([texts[i] for i in rows], padding=True, truncation=True,
+                                         max_length=self.max_length, return_tensors="pt")
+                    hidden = self.model(**enc).last_hidden_state
+                    mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                    out[rows] = torch.nn.functional.normalize(pooled, p=2, dim=1).float().numpy()
         return out
 
 

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench install clean engines kafka-up kafka-down
+.PHONY: run test bench bench-full install clean engines kafka-up kafka-down
 
 $(STAMP): setup.py pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,9 +22,14 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# The default path (no backend flag) first, then every other backend, with quality next to speed (needs ../shared).
 bench: $(STAMP)
-	$(PY) -m bench.bench --backend onnxruntime-int8 --compare-backend torch --repeats 3 --naive-sample 60 \
-		--keep-output /tmp/full-out --report bench/RESULTS.md
+	$(PY) -m bench.bench --limit 200 --naive-sample 200 --compare-backend onnxruntime --compare-backend torch \
+		--repeats 3 --quality --skip-workers --sizes "" --report bench/RESULTS.md
+
+# Scale: all 1,251 articles, 2 local workers, synthetic 1k/5k/20k (about 35 minutes).
+bench-full: $(STAMP)
+	$(PY) -m bench.bench --compare-backend torch --repeats 3 --naive-sample 60 --report bench/RESULTS-full.md
 
 # Engine files for --runner PrismRunner / FlinkRunner and the Kafka IO, into .engines/ (not part of `make run`:
 # the in-process runner needs none of them). Fetched from the Go module proxy and Maven Central only.

@@ -138,20 +138,33 @@ class SentenceEncoder:
         if not texts:
             return np.zeros((0, dim), dtype=np.float32)
         out = np.zeros((len(texts), dim), dtype=np.float32)
-        lengths = [len(ids) for ids in self.tokenizer(list(texts), truncation=True,
-                                                       max_length=self.max_length)["input_ids"]]
+        tokens = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)
+        lengths = [len(ids) for ids in tokens["input_ids"]]
         order = sorted(range(len(texts)), key=lambda i: lengths[i])
+        pad_id = self.tokenizer.pad_token_id or 0
         with torch.inference_mode():
             for batch in padding_aware_batches(order, lengths, self.batch_size * self.max_length):
                 for start in range(0, len(batch), self.batch_size):
                     rows = batch[start:start + self.batch_size]
-                    enc = self.tokenizer([texts[i] for i in rows], padding=True, truncation=True,
-                                         max_length=self.max_length, return_tensors="pt")
+                    enc = _pad(tokens, rows, max(lengths[i] for i in rows), pad_id)
                     hidden = self.model(**enc).last_hidden_state
                     mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                     pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
                     out[rows] = torch.nn.functional.normalize(pooled, p=2, dim=1).float().numpy()
         return out
+
+
+def _pad(tokens, rows: Sequence[int], width: int, pad_id: int) -> dict:
+    """The tokenizer's output for ``rows``, right-padded to ``width`` as tensors (tokenized once per
+    call to ``encode``: the lengths that order the batches come from the same pass)."""
+    import torch
+
+    enc = {}
+    for key, fill in (("input_ids", pad_id), ("attention_mask", 0), ("token_type_ids", 0)):
+        if key in tokens:
+            enc[key] = torch.tensor([tokens[key][i] + [fill] * (width - len(tokens[key][i])) for i in rows],
+                                    dtype=torch.long)
+    return enc
 
 
 # ------------------------------------------------------------------------------------------- scorer

@@ -223,14 +223,25 @@ def exemplar_scores(emb: np.ndarray, pos: np.ndarray, neg: np.ndarray, top_k: in
 
 
 def exemplar_path(taxonomy: Taxonomy, backend: str = "embedding") -> Optional[Path]:
-    """The exemplar file a taxonomy references (relative paths are relative to the taxonomy file)."""
+    """The exemplar file a taxonomy references. A relative path is relative to the taxonomy file;
+    where that file is not at hand (a remote worker unpickling the taxonomy), relative to the
+    packaged taxonomies folder (the packaged model's exemplars live in the installed ``models``)."""
+    from transforms.taxonomy import DEFAULT_TAXONOMY
+
     ref = (taxonomy.calibration.get(backend) or {}).get("exemplars")
     if not ref:
         return None
     p = Path(str(ref))
-    if not p.is_absolute() and taxonomy.source and Path(taxonomy.source).exists():
-        p = Path(taxonomy.source).resolve().parent / p
-    return p
+    if p.is_absolute():
+        return p
+    candidates = []
+    if taxonomy.source and Path(taxonomy.source).exists():
+        candidates.append(Path(taxonomy.source).resolve().parent / p)
+    candidates.append(DEFAULT_TAXONOMY.parent / p)
+    for c in candidates:
+        if c.exists():
+            return c
+    return candidates[0]
 
 
 # ------------------------------------------------------------------------------------------- scorer

@@ -49,7 +49,7 @@ from transforms.taxonomy import Calibration, Taxonomy, Topic
 from transforms.topic_result import TopicResult
 
 FEATURES = ("evidence",)
-EXEMPLAR_FEATURES = ("evidence", "knn", "evknn")
+EXEMPLAR_FEATURES = ("evidence", "knn", "evknn", "evknn2", "alias_frac")  # computed with exemplars
 DEFAULT_ALIAS_BONUS = 0.2
 # Used only when a taxonomy has no fitted embedding calibration at all (a fresh, uncalibrated file):
 # probability 0.5 at evidence 0.5.
@@ -210,15 +210,16 @@ def _top_k_mean(sims: np.ndarray, k: int) -> np.ndarray:
 
 
 def exemplar_scores(emb: np.ndarray, pos: np.ndarray, neg: np.ndarray, top_k: int,
-                    emb_owner=None, pos_owner=None, neg_owner=None) -> np.ndarray:
+                    owner=None, pos_owner=None, neg_owner=None) -> np.ndarray:
     """Per passage: mean of the top_k similarities to positive exemplars minus the same for negative
-    exemplars. With owners given (training only), an exemplar never counts for passages of its own
-    article (leave-one-article-out, so the fitted calibration sees honest scores)."""
+    exemplars. With the passages' article ``owner`` and the exemplars' owners given (training only),
+    an article's own exemplars never count for its passages (leave-one-article-out, so the fitted
+    calibration sees honest scores)."""
     sp = emb @ pos.T
     sn = emb @ neg.T
-    if emb_owner is not None:
-        sp = np.where(np.asarray(emb_owner)[:, None] == np.asarray(pos_owner)[None, :], -1.0, sp)
-        sn = np.where(np.asarray(emb_owner)[:, None] == np.asarray(neg_owner)[None, :], -1.0, sn)
+    if owner is not None:
+        sp[:, np.asarray(pos_owner) == owner] = -1.0
+        sn[:, np.asarray(neg_owner) == owner] = -1.0
     return _top_k_mean(sp, top_k) - _top_k_mean(sn, top_k)
 
 
@@ -322,9 +323,12 @@ class EmbeddingTopicModel:
             if exemplars is not None and tid in exemplars.pos:
                 po, no = (exemplar_owners or {}).get(tid, (None, None))
                 knn = exemplar_scores(emb, exemplars.pos[tid], exemplars.neg[tid], exemplars.top_k,
-                                      None if po is None else np.full(len(emb), owner), po, no)
+                                      None if po is None else owner, po, no)
                 f["knn"] = float(knn.max())
                 f["evknn"] = float((ev + knn).max())
+                # second-order evidence: a topic discussed in two passages rather than one
+                f["evknn2"] = float(_top_k_mean((ev + knn)[None, :], 2)[0])
+                f["alias_frac"] = float(hits[:, k].mean())
             out[tid] = f
         return out
 

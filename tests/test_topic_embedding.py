@@ -120,7 +120,8 @@ def test_topic_anchors_are_embedded_once(encoder):
     model.score(UNRELATED[:2])
     model.score(UNRELATED[2:])
     n_passages = [len(split_passages(a.title, a.text)) for a in UNRELATED]
-    assert calls[1:] == n_passages  # passages only, one call per article (never mixed with its neighbours)
+    # passages only, one call per article: an article's scores never depend on its batch neighbours
+    assert calls[1:] == n_passages
 
 
 def test_handler_in_run_inference():

@@ -1,0 +1,166 @@
+"""Labelled exemplars + per-topic calibration (news-ingest train-topics), on tiny in-test data."""
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from transforms.article import Article
+from transforms.taxonomy import load_taxonomy, taxonomy_from_dict
+from transforms.topic_embedding import (
+    EmbeddingTopicModel,
+    Exemplars,
+    SentenceEncoder,
+    _top_k_mean,
+    exemplar_path,
+    exemplar_scores,
+)
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return SentenceEncoder.load()
+
+
+def test_exemplars_round_trip_fp16(tmp_path):
+    rng = np.random.default_rng(0)
+    ex = Exemplars(pos={"a": rng.normal(size=(3, 8)).astype(np.float32)},
+                   neg={"a": rng.normal(size=(5, 8)).astype(np.float32)}, top_k=2, meta={"n": 3})
+    path = tmp_path / "ex.safetensors"
+    ex.save(path)
+    back = Exemplars.load(path)
+    assert back.top_k == 2 and back.meta == {"n": 3}
+    assert back.pos["a"].dtype == np.float32 and back.neg["a"].shape == (5, 8)
+    assert np.allclose(back.pos["a"], ex.pos["a"], atol=1e-2)
+
+
+def test_exemplar_scores_top_k_and_leave_own_article_out():
+    assert np.allclose(_top_k_mean(np.array([[1.0, 3.0, 2.0]]), 2), [2.5])
+    assert np.allclose(_top_k_mean(np.array([[1.0]]), 3), [1.0])
+    assert np.allclose(_top_k_mean(np.zeros((2, 0)), 3), [0.0, 0.0])
+    e = np.eye(3, dtype=np.float32)
+    pos, neg = e[[0]], e[[1]]
+    assert np.allclose(exemplar_scores(e, pos, neg, 1), [1.0, -1.0, 0.0])
+    # passage 0 belongs to article 7, which supplied the positive exemplar: it does not count
+    s = exemplar_scores(e[[0]], pos, neg, 1, owner=7, pos_owner=[7], neg_owner=[8])
+    assert np.allclose(s, [-1.0])
+
+
+DOCS = {
+    "energy": [
+        ("Missile strike hits the power grid", "Russian missiles hit thermal power plants; blackouts followed in Kyiv."),
+        ("Substations damaged", "Shelling damaged substations and the electricity grid lost generation capacity."),
+        ("Hydro plant attacked", "An attack on the hydroelectric power station cut the electricity supply."),
+        ("Rolling outages", "The grid operator announced rolling power outages after strikes on energy facilities."),
+        ("Repair crews restore power", "Engineers restored power lines damaged by drone strikes on the energy system."),
+        ("Energy minister on winter", "The energy minister said the power system is preparing for winter attacks."),
+    ],
+    "sport": [
+        ("Club wins the cup", "The football team scored twice in the second half and won the national cup."),
+        ("Olympic medal", "The athlete won a gold medal in the high jump at the championships."),
+        ("Tennis final", "She won the tennis final in three sets in front of a home crowd."),
+        ("Coach resigns", "The national football coach resigned after the team lost the qualifier."),
+        ("Marathon record", "A runner broke the course record at the city marathon on Sunday."),
+        ("Boxing title", "The boxer defended his heavyweight title with a unanimous decision."),
+    ],
+    "none": [
+        ("Museum exhibition", "Paintings by nineteenth-century artists go on display in Lviv this week."),
+        ("School curriculum", "Lawmakers discussed changes to history lessons for secondary schools."),
+        ("Book festival", "Publishers presented new novels and poetry at the book festival."),
+        ("Weather", "Forecasters expect rain and cooler temperatures at the weekend."),
+    ],
+}
+
+
+def write_data(tmp_path):
+    rows = []
+    for topic, docs in DOCS.items():
+        for j, (title, text) in enumerate(docs):
+            rows.append({"id": f"{topic}{j}", "title": title, "text": text,
+                         "labels": [] if topic == "none" else [topic]})
+    train = tmp_path / "train.jsonl"
+    dev = tmp_path / "dev.jsonl"
+    train.write_text("".join(json.dumps(r) + "\n" for r in rows[::2]), encoding="utf-8")
+    dev.write_text("".join(json.dumps(r) + "\n" for r in rows[1::2]), encoding="utf-8")
+    tax = {"name": "tiny", "version": "1", "topics": [
+        {"id": "energy", "description": "Attacks on power plants, the electricity grid and energy infrastructure."},
+        {"id": "sport", "description": "Sport competitions, teams, athletes and results."},
+        {"id": "elections", "description": "Elections, voting, candidates and election campaigns.",
+         "aliases": ["election*", "ballot*"]},
+    ]}
+    tp = tmp_path / "tax.yaml"
+    tp.write_text(yaml.safe_dump(tax), encoding="utf-8")
+    return train, dev, tp
+
+
+def test_train_topics_end_to_end_and_unlabelled_topic_stays_zero_shot(tmp_path, encoder, capsys):
+    from pipeline.cli import COMMANDS
+    from pipeline.commands.train_topics import main
+
+    assert COMMANDS["train-topics"][0] == "pipeline.commands.train_topics"
+    train, dev, tp = write_data(tmp_path)
+    out = tmp_path / "out.yaml"
+    report = tmp_path / "report.json"
+    rc = main(["--data", str(train), "--dev", str(dev), "--topics", str(tp), "--out", str(out),
+               "--report", str(report), "--folds", "2", "--repeats", "1", "--version", "2",
+               "--cache", str(tmp_path / "cache.npz")])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "keyword regex" in printed and "chosen:" in printed
+    rep = json.loads(report.read_text())
+    assert set(rep["candidates"]) >= {"pooled-evidence", "exemplars-1/3-top3"}
+    assert "dev" in rep and rep["dev"]["n_articles"] == 8
+    tax = load_taxonomy(out)
+    assert tax.version == "2"
+    block = tax.calibration["embedding"]
+    assert block["features"][:3] == ["evidence", "knn", "evknn"] and block["cv"]["method"] == rep["chosen"]
+    assert exemplar_path(tax).exists() and exemplar_path(tax).suffix == ".safetensors"
+    assert set(tax.topic("energy").calibration["embedding"].weights) == set(block["features"])
+    assert "embedding" not in tax.topic("elections").calibration  # no labels: the zero-shot default
+
+    model = EmbeddingTopicModel(tax, encoder)
+    assert set(model.exemplars.pos) == {"energy", "sport"}
+    arts = [Article(id="e", title="Strikes on power plants", text="Missiles hit a power plant and the grid failed."),
+            Article(id="s", title="Cup final", text="The team won the football cup final on penalties."),
+            Article(id="v", title="Presidential election", text="Voters cast their ballots in the presidential "
+                    "election; the election commission counted the votes.")]
+    feats = model.features(arts)
+    assert "knn" in feats[0]["energy"] and "knn" not in feats[0]["elections"]
+    res = model.score(arts)
+    assert res[0].scores["energy"] > res[1].scores["energy"]
+    assert res[1].scores["sport"] > res[0].scores["sport"]
+    # the topic with only a description + aliases is scored by anchors and aliases
+    assert res[2].scores["elections"] > max(res[0].scores["elections"], res[1].scores["elections"])
+
+    # the cache is reused (no re-encoding) and gives the same result
+    rc = main(["--data", str(train), "--dev", str(dev), "--topics", str(tp), "--out", str(tmp_path / "o2.yaml"),
+               "--folds", "2", "--repeats", "1", "--cache", str(tmp_path / "cache.npz")])
+    assert rc == 0 and "read from" in capsys.readouterr().out
+    assert load_taxonomy(tmp_path / "o2.yaml").calibration["embedding"]["cv"] == block["cv"]
+
+
+def test_packaged_taxonomy_uses_exemplars_and_new_topic_is_zero_shot(encoder):
+    """The packaged model (exemplars for the five labelled topics) plus a topic given only by its
+    description and aliases: the new topic is scored zero-shot with the same encoder."""
+    base = load_taxonomy()
+    path = exemplar_path(base)
+    assert path is not None and path.exists() and path.suffix == ".safetensors"
+    data = yaml.safe_load(open(base.source, encoding="utf-8"))
+    data["topics"].append({"id": "energy_infrastructure", "name": "Energy infrastructure",
+                           "description": "Attacks on and damage to power plants, the electricity grid and "
+                                          "energy infrastructure, power outages and blackouts.",
+                           "aliases": ["power plant*", "blackout*", "power grid"]})
+    tax = taxonomy_from_dict(data, source=base.source)
+    model = EmbeddingTopicModel(tax, encoder)
+    assert set(model.exemplars.pos) == set(base.ids)
+    arts = [Article(id="1", title="Missile strike hits Ukraine's power grid",
+                    text="Russia launched missiles at thermal power plants and substations overnight. "
+                         "Rolling blackouts were introduced in Kyiv."),
+            Article(id="2", title="New museum exhibition opens",
+                    text="Paintings by nineteenth-century artists go on display in Lviv this week."),
+            Article(id="3", title="Germany sends more air defense",
+                    text="Berlin will deliver another IRIS-T air defense system and Patriot missiles to protect "
+                         "Ukrainian cities from Russian missile attacks.")]
+    res = model.score(arts)
+    assert "energy_infrastructure" in res[0].labels and res[1].labels == []
+    assert "air_defense" in res[2].labels and "energy_infrastructure" not in res[2].labels

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from pipeline.calibrate import (
+from pipeline.commands.calibrate import (
     PooledLogistic,
     calibrate,
     choose_threshold,
@@ -122,7 +122,7 @@ def test_keyword_baseline():
 
 
 def test_eval_table_format():
-    from pipeline.eval_topics import evaluate, format_table
+    from pipeline.commands.eval_topics import evaluate, format_table
 
     ids = ["a", "b"]
     m = evaluate([["a"], ["b"], []], [["a"], [], ["b"]], ids)

@@ -147,7 +147,7 @@ def test_calibrate_nli_backend(tiny_nli, tmp_path):
     """calibrate works for the nli backend too (tiny model, a few labelled articles)."""
     import json
 
-    from pipeline.calibrate import main
+    from pipeline.commands.calibrate import main
 
     data = tmp_path / "l.jsonl"
     rows = [{"id": a.id, "title": a.title, "text": a.text, "labels": lab}

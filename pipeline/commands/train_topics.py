@@ -34,7 +34,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from pipeline.calibrate import (
+from pipeline.commands.calibrate import (
     THRESHOLD_GRID, PooledLogistic, f1_scores, label_matrix, read_labelled,
 )
 from transforms.taxonomy import Calibration, Taxonomy, load_taxonomy, save_taxonomy

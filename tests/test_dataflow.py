@@ -52,7 +52,8 @@ def test_sdist_carries_model_taxonomy_and_schemas(sdist):
     names = {n.split("/", 1)[1] for n in tarfile.open(sdist).getnames() if "/" in n}
     for required in ("models/ner-minilm-conll03/model.safetensors", "models/ner-minilm-conll03/config.json",
                      "transforms/taxonomies/default.yaml", "schemas/enriched_article.avsc",
-                     "schemas/dead_letter.avsc", "schemas/history/enriched_article-1.1.0.avsc", "setup.py"):
+                     "schemas/dead_letter.avsc", "schemas/history/enriched_article-1.1.0.avsc", "setup.py",
+                     "models/topics-minilm-exemplars/exemplars.safetensors", "pyproject.toml"):
         assert required in names, required
 
 

@@ -329,12 +329,17 @@ class EmbeddingTopicModel:
         hits [n_passages, n_topics]."""
         ps = split_passages(article.title, article.text) or [" "]
         emb = self.encoder.encode(ps)
+        sims, hits = self.anchor_evidence(ps, emb)
+        return ps, emb, sims, hits
+
+    def anchor_evidence(self, passages: Sequence[str], emb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Anchor similarity and alias hits [n_passages, n_topics] of passages already embedded."""
         sims = np.stack([(emb @ ti.anchors.T).mean(axis=1) for ti in self.topics], axis=1)
         hits = np.zeros(sims.shape, dtype=bool)
         for k, ti in enumerate(self.topics):
             if ti.pattern is not None:
-                hits[:, k] = [bool(ti.pattern.search(p)) for p in ps]
-        return ps, emb, sims, hits
+                hits[:, k] = [bool(ti.pattern.search(p)) for p in passages]
+        return sims, hits
 
     def article_features(self, emb: np.ndarray, sims: np.ndarray, hits: np.ndarray,
                          exemplars: Optional[Exemplars] = None, owner=None, exemplar_owners=None

@@ -70,6 +70,22 @@ def f1_scores(y: np.ndarray, pred: np.ndarray) -> dict:
 # ------------------------------------------------------------------------------------ calibration
 
 
+def newton_logistic(design: np.ndarray, y: np.ndarray, penalty: np.ndarray, tol: float,
+                    max_iter: int = 100) -> np.ndarray:
+    """Coefficients of an L2-penalised logistic regression (``penalty`` per coefficient; a tiny one
+    leaves a bias free), by Newton's method until no step exceeds ``tol``."""
+    theta = np.zeros(design.shape[1])
+    for _ in range(max_iter):
+        p = 1.0 / (1.0 + np.exp(-design @ theta))
+        grad = design.T @ (p - y) + penalty * theta
+        hess = (design * (p * (1 - p))[:, None]).T @ design + np.diag(penalty)
+        step = np.linalg.solve(hess, grad)
+        theta -= step
+        if np.abs(step).max() < tol:
+            break
+    return theta
+
+
 @dataclass
 class PooledLogistic:
     """p(topic t | x) = sigmoid(bias[t] + w . (x - mean) / std), fitted by Newton's method."""
@@ -89,17 +105,8 @@ class PooledLogistic:
         self.std = np.where(flat.std(0) > 1e-9, flat.std(0), 1.0)
         Z = (X - self.mean) / self.std
         design = np.concatenate([Z.reshape(-1, d), np.tile(np.eye(k), (n, 1))], axis=1)
-        y = Y.reshape(-1)
-        theta = np.zeros(d + k)
         penalty = np.concatenate([np.full(d, 1.0 / self.C), np.full(k, 1e-6)])
-        for _ in range(100):
-            p = 1.0 / (1.0 + np.exp(-design @ theta))
-            grad = design.T @ (p - y) + penalty * theta
-            hess = (design * (p * (1 - p))[:, None]).T @ design + np.diag(penalty)
-            step = np.linalg.solve(hess, grad)
-            theta -= step
-            if np.abs(step).max() < 1e-8:
-                break
+        theta = newton_logistic(design, Y.reshape(-1), penalty, tol=1e-8)
         self.w, self.b = theta[:d], theta[d:]
         return self
 

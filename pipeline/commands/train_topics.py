@@ -35,7 +35,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from pipeline.commands.calibrate import (
-    THRESHOLD_GRID, PooledLogistic, f1_scores, label_matrix, read_labelled,
+    THRESHOLD_GRID, PooledLogistic, f1_scores, label_matrix, newton_logistic, read_labelled,
 )
 from transforms.taxonomy import Calibration, Taxonomy, load_taxonomy, save_taxonomy
 
@@ -68,17 +68,8 @@ class TopicLogistic:
         self.sd = X.std(0)
         self.sd[self.sd < 1e-9] = 1.0
         Z = np.c_[(X - self.mu) / self.sd, np.ones(len(X))]
-        th = np.zeros(Z.shape[1])
         pen = np.r_[np.full(Z.shape[1] - 1, 1.0 / self.C), 1e-6]
-        for _ in range(100):
-            p = 1.0 / (1.0 + np.exp(-Z @ th))
-            g = Z.T @ (p - y) + pen * th
-            h = (Z * (p * (1 - p))[:, None]).T @ Z + np.diag(pen)
-            step = np.linalg.solve(h, g)
-            th -= step
-            if np.abs(step).max() < 1e-9:
-                break
-        self.theta = th
+        self.theta = newton_logistic(Z, y, pen, tol=1e-9)
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -125,12 +116,7 @@ class PassageData:
                 for i, ps in enumerate(passages):
                     emb = z[f"e{i}"].astype(np.float32)
                     self.emb.append(emb)
-                    sims = np.stack([(emb @ ti.anchors.T).mean(axis=1) for ti in model.topics], axis=1)
-                    hits = np.zeros(sims.shape, dtype=bool)
-                    for k, ti in enumerate(model.topics):
-                        if ti.pattern is not None:
-                            hits[:, k] = [bool(ti.pattern.search(p)) for p in ps]
-                    self.ev.append((sims, hits))
+                    self.ev.append(model.anchor_evidence(ps, emb))
                 self.seconds = float(z["seconds"])
                 self.n_passages = sum(len(e) for e in self.emb)
                 log(f"passage embeddings read from {path}")

@@ -53,7 +53,8 @@ def test_sdist_carries_model_taxonomy_and_schemas(sdist):
     for required in ("models/ner-minilm-conll03/model.safetensors", "models/ner-minilm-conll03/config.json",
                      "transforms/taxonomies/default.yaml", "schemas/enriched_article.avsc",
                      "schemas/dead_letter.avsc", "schemas/history/enriched_article-1.1.0.avsc", "setup.py",
-                     "models/topics-minilm-exemplars/exemplars.safetensors", "pyproject.toml"):
+                     "models/topics-minilm-exemplars/exemplars.safetensors",
+                     "models/topics-minilm-exemplars/encoder-tuned.safetensors", "pyproject.toml"):
         assert required in names, required
 
 

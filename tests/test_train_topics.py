@@ -1,5 +1,6 @@
 """Labelled exemplars + per-topic calibration (news-ingest train-topics), on tiny in-test data."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -139,12 +140,82 @@ def test_train_topics_end_to_end_and_unlabelled_topic_stays_zero_shot(tmp_path, 
     assert load_taxonomy(tmp_path / "o2.yaml").calibration["embedding"]["cv"] == block["cv"]
 
 
-def test_packaged_taxonomy_uses_exemplars_and_new_topic_is_zero_shot(encoder):
-    """The packaged model (exemplars for the five labelled topics) plus a topic given only by its
-    description and aliases: the new topic is scored zero-shot with the same encoder."""
+def test_tuned_encoder_is_written_referenced_and_loaded(tmp_path, encoder, monkeypatch, capsys):
+    """A candidate that fine-tunes the encoder's last layer: the tuned layer is saved (fp16 safetensors,
+    parameter names of the encoder), the taxonomy references it, and every loader of the taxonomy
+    (the Beam handler, calibrate's model builder) gets the tuned encoder."""
+    import torch
+
+    from pipeline.commands import train_topics
+    from pipeline.commands.calibrate import build_model
+    from transforms.inference_settings import InferenceSettings
+    from transforms.topic_embedding import EmbeddingTopicModelHandler, tuned_weights_path
+
+    monkeypatch.setitem(train_topics.CANDIDATES, "tiny-tuned", {
+        "method": "exemplars", "npos": 1, "nneg": 3, "top_k": 3, "C": 0.3,
+        "tune": {"layers": 1, "epochs": 3, "lr": 1e-3, "candidates": 3, "batch": 4}})
+    train, dev, tp = write_data(tmp_path)
+    out = tmp_path / "out.yaml"
+    rc = train_topics.main(["--data", str(train), "--dev", str(dev), "--topics", str(tp), "--out", str(out),
+                            "--folds", "2", "--repeats", "1", "--candidates", "tiny-tuned"])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    losses = [float(x) for x in re.findall(r"tuning epoch \d/3: loss ([\d.]+)", printed)]
+    assert len(losses) == 3 * 4 and losses[2] < losses[0]  # 2 folds + dev + final, 3 epochs each: it learns
+    tax = load_taxonomy(out)
+    weights = tuned_weights_path(tax)
+    assert weights is not None and weights.exists() and weights.parent == exemplar_path(tax).parent
+    from safetensors.torch import load_file
+
+    tuned = load_file(str(weights))
+    assert tuned and all(k.startswith("encoder.layer.5.") and v.dtype == torch.float16 for k, v in tuned.items())
+    own = encoder.model.state_dict()
+    assert any(not torch.equal(v.float(), own[k]) for k, v in tuned.items())
+
+    handler_model = EmbeddingTopicModelHandler(tax, settings=InferenceSettings(backend="torch")).load_model()
+    calibrate_model = build_model(tax, "embedding", None)
+    for m in (handler_model, calibrate_model):
+        state = m.encoder.model.state_dict()
+        assert all(torch.equal(state[k], v.float()) for k, v in tuned.items())
+    art = Article(id="e", title="Strikes on power plants", text="Missiles hit a power plant and the grid failed.")
+    assert handler_model.score([art])[0].scores == calibrate_model.score([art])[0].scores
+
+    # an evidence-only recalibration of that taxonomy is fitted with, and keeps, the tuned encoder
+    from pipeline.commands.calibrate import main as calibrate_main
+
+    (tmp_path / "elsewhere").mkdir()
+    recal = tmp_path / "elsewhere" / "recal.yaml"
+    assert calibrate_main(["--data", str(train), "--topics", str(out), "--out", str(recal),
+                           "--folds", "2", "--repeats", "1"]) == 0
+    again = load_taxonomy(recal)
+    assert exemplar_path(again) is None and tuned_weights_path(again).resolve() == weights.resolve()
+
+
+def test_tuned_weights_for_another_encoder_fail_clearly(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    from transforms.topic_embedding import apply_tuned_weights
+
+    model = SentenceEncoder.load().model
+    bad = tmp_path / "bad.safetensors"
+    save_file({"encoder.layer.5.output.dense.weight": torch.zeros(3, 3)}, str(bad))
+    with pytest.raises(ValueError, match="do not fit the encoder"):
+        apply_tuned_weights(model, bad)
+    with pytest.raises(FileNotFoundError, match="not found"):
+        apply_tuned_weights(model, tmp_path / "missing.safetensors")
+
+
+def test_packaged_taxonomy_uses_exemplars_and_new_topic_is_zero_shot():
+    """The packaged model (exemplars for the five labelled topics, the encoder tuned on them) plus a
+    topic given only by its description and aliases: the new topic is scored zero-shot with the same
+    encoder."""
+    from transforms.topic_embedding import tuned_weights_path
+
     base = load_taxonomy()
     path = exemplar_path(base)
     assert path is not None and path.exists() and path.suffix == ".safetensors"
+    encoder = SentenceEncoder.load(tuned_weights=tuned_weights_path(base))
     data = yaml.safe_load(open(base.source, encoding="utf-8"))
     data["topics"].append({"id": "energy_infrastructure", "name": "Energy infrastructure",
                            "description": "Attacks on and damage to power plants, the electricity grid and "

@@ -27,6 +27,10 @@ negative exemplars, and the topic gets two more features:
     knn   = max over passages of exemplar score
     evknn = max over passages of ( sim + alias_bonus * [alias] + exemplar score )
 
+The same command may also fine-tune the encoder's top layers on the labels (the taxonomy then names
+the tuned weights, ``calibration.embedding.encoder_weights``, loaded over the base encoder's own: same
+architecture, same cost); anchors, exemplars and passages are all embedded with the tuned encoder.
+
 A logistic calibration turns the features into a probability: per topic (evidence, knn, evknn) for
 topics with exemplars (fitted by ``news-ingest train-topics``), else one slope shared by all topics
 and a bias per topic on the evidence (``news-ingest calibrate``). Topics without their own
@@ -49,7 +53,7 @@ from transforms.taxonomy import Calibration, Taxonomy, Topic
 from transforms.topic_result import TopicResult
 
 FEATURES = ("evidence",)
-EXEMPLAR_FEATURES = ("evidence", "knn", "evknn", "evknn2", "alias_frac")  # computed with exemplars
+EXEMPLAR_FEATURES = ("evidence", "knn", "evknn", "evknn2", "alias_frac", "alias_n")  # computed with exemplars
 DEFAULT_ALIAS_BONUS = 0.2
 # Used only when a taxonomy has no fitted embedding calibration at all (a fresh, uncalibrated file):
 # probability 0.5 at evidence 0.5.
@@ -131,13 +135,19 @@ class SentenceEncoder:
         self.batch_size = batch_size
 
     @classmethod
-    def load(cls, model_name: Optional[str] = None, allow_download: bool = False, **kw) -> "SentenceEncoder":
+    def load(cls, model_name: Optional[str] = None, allow_download: bool = False,
+             tuned_weights: Optional[str | Path] = None, **kw) -> "SentenceEncoder":
+        """The encoder ``model_name`` (default: the packaged MiniLM), with the fine-tuned layers of
+        ``tuned_weights`` (``news-ingest train-topics``) put in place of its own when given."""
         from transformers import AutoModel
 
         from transforms.model_loading import load_model, load_tokenizer, packaged_minilm
 
         path = model_name or packaged_minilm()
-        return cls(load_model(AutoModel, path, allow_download), load_tokenizer(path, allow_download), **kw)
+        model = load_model(AutoModel, path, allow_download)
+        if tuned_weights is not None:
+            apply_tuned_weights(model, tuned_weights)
+        return cls(model, load_tokenizer(path, allow_download), **kw)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Embeddings of ``texts``, in forward passes of similar-length texts (sorted by token count, at
@@ -166,6 +176,23 @@ class SentenceEncoder:
                     pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
                     out[rows] = torch.nn.functional.normalize(pooled, p=2, dim=1).float().numpy()
         return out
+
+
+def apply_tuned_weights(model, path: str | Path) -> None:
+    """Replace some of ``model``'s parameters by those in the safetensors file ``path`` (the layers that
+    ``news-ingest train-topics`` fine-tuned). Every tensor in the file must name a parameter of the
+    model with the same shape: weights tuned for another encoder fail here, not silently."""
+    from safetensors.torch import load_file
+
+    if not Path(path).exists():
+        raise FileNotFoundError(f"tuned encoder weights {path} not found")
+    tuned = load_file(str(path))
+    own = model.state_dict()
+    wrong = [k for k, v in tuned.items() if k not in own or tuple(own[k].shape) != tuple(v.shape)]
+    if wrong:
+        raise ValueError(f"{path}: {len(wrong)} tensors do not fit the encoder {type(model).__name__} "
+                         f"(first: {wrong[0]}); were they tuned for another model?")
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in tuned.items()}, strict=False)
 
 
 def _pad(tokens, rows: Sequence[int], width: int, pad_id: int) -> dict:
@@ -255,12 +282,22 @@ def exemplar_scores(emb: np.ndarray, pos: np.ndarray, neg: np.ndarray, top_k: in
 
 
 def exemplar_path(taxonomy: Taxonomy, backend: str = "embedding") -> Optional[Path]:
-    """The exemplar file a taxonomy references. A relative path is relative to the taxonomy file;
+    """The exemplar file a taxonomy references (``calibration.<backend>.exemplars``)."""
+    return referenced_file(taxonomy, "exemplars", backend)
+
+
+def tuned_weights_path(taxonomy: Taxonomy, backend: str = "embedding") -> Optional[Path]:
+    """The fine-tuned encoder layers a taxonomy references (``calibration.<backend>.encoder_weights``)."""
+    return referenced_file(taxonomy, "encoder_weights", backend)
+
+
+def referenced_file(taxonomy: Taxonomy, key: str, backend: str = "embedding") -> Optional[Path]:
+    """A file the taxonomy's calibration block names. A relative path is relative to the taxonomy file;
     where that file is not at hand (a remote worker unpickling the taxonomy), relative to the
-    packaged taxonomies folder (the packaged model's exemplars live in the installed ``models``)."""
+    packaged taxonomies folder (the packaged model's files live in the installed ``models``)."""
     from transforms.taxonomy import DEFAULT_TAXONOMY
 
-    ref = (taxonomy.calibration.get(backend) or {}).get("exemplars")
+    ref = (taxonomy.calibration.get(backend) or {}).get(key)
     if not ref:
         return None
     p = Path(str(ref))
@@ -365,6 +402,7 @@ class EmbeddingTopicModel:
                 # second-order evidence: a topic discussed in two passages rather than one
                 f["evknn2"] = float(_top_k_mean((ev + knn)[None, :], 2)[0])
                 f["alias_frac"] = float(hits[:, k].mean())
+                f["alias_n"] = float(np.log1p(hits[:, k].sum()))
             out[tid] = f
         return out
 
@@ -398,7 +436,8 @@ class EmbeddingTopicModelHandler(TopicModelHandler):
     metrics_namespace = "news_ingest_topics_embedding"
 
     def load_model(self) -> EmbeddingTopicModel:
-        encoder = SentenceEncoder.load(self.model_name, self.allow_download)
+        encoder = SentenceEncoder.load(self.model_name, self.allow_download,
+                                       tuned_weights=tuned_weights_path(self.taxonomy, self.backend))
         encoder.model = self.engine(encoder.model, "last_hidden_state")
         return EmbeddingTopicModel(self.taxonomy, encoder)
 

@@ -17,6 +17,7 @@ import argparse
 import json
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
@@ -168,9 +169,10 @@ def choose_threshold(Y: np.ndarray, oofs: Sequence[np.ndarray]) -> tuple[float, 
 def build_model(taxonomy: Taxonomy, backend: str, model: Optional[str], allow_download: bool = False):
     """The pure (Beam-free) scoring object of a backend: has .features(articles) and .score(articles)."""
     if backend == "embedding":
-        from transforms.topic_embedding import EmbeddingTopicModel, SentenceEncoder
+        from transforms.topic_embedding import EmbeddingTopicModel, SentenceEncoder, tuned_weights_path
 
-        return EmbeddingTopicModel(taxonomy, SentenceEncoder.load(model, allow_download))
+        encoder = SentenceEncoder.load(model, allow_download, tuned_weights=tuned_weights_path(taxonomy))
+        return EmbeddingTopicModel(taxonomy, encoder)
     if backend == "nli":
         from transforms.topic_nli import NliTopicModel
 
@@ -260,6 +262,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             block["alias_bonus"] = args.alias_bonus
         extra["alias_bonus"] = float(block.get("alias_bonus", DEFAULT_ALIAS_BONUS))
     out = args.out or args.topics or str(DEFAULT_TAXONOMY)
+    if args.backend == "embedding":
+        import os
+
+        from transforms.topic_embedding import tuned_weights_path
+
+        tuned = tuned_weights_path(taxonomy)
+        if tuned is not None:  # the evidence is computed with the tuned encoder: the output keeps it
+            extra["encoder_weights"] = os.path.relpath(tuned.resolve(), Path(out).resolve().parent)
     articles, labels = read_labelled(args.data)
     if not articles:
         print(f"{args.data}: no labelled articles", file=sys.stderr)

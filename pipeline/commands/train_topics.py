@@ -5,9 +5,12 @@ calibration + threshold) from labelled articles, selected by cross-validation.
                              [--topics FILE] [--out FILE] [--exemplars PATH] [--report JSON]
                              [--folds 5] [--repeats 3] [--seed 0] [--model DIR]
 
-The encoder stays the packaged MiniLM (no fine-tuning: topics cost exactly what they cost before,
-plus a few dot products). What is learned from the labels, per topic that has them:
+What is learned from the labels, per topic that has them:
 
+* for candidates with ``tune``: the encoder's top layer(s), fine-tuned on the article labels
+  (pipeline/commands/topic_tuning.py; the same architecture, so topics cost what they cost before),
+  saved next to the exemplars (``encoder-tuned.safetensors``) and referenced by the taxonomy
+  (``calibration.embedding.encoder_weights``); everything below is then computed with the tuned encoder;
 * exemplars: the best-evidence passages of the articles labelled with the topic (positives) and of
   those not labelled with it (near misses), stored as embeddings in a safetensors file that the
   taxonomy references (``calibration.embedding.exemplars``);
@@ -17,8 +20,8 @@ plus a few dot products). What is learned from the labels, per topic that has th
 Selection is by repeated k-fold cross-validation over ALL the labelled articles (--data and --dev
 together): fold f of repeat r is ``numpy.random.default_rng(seed + r).permutation(n)[f::folds]``, in
 the order the files are given. Each fold picks its exemplars and fits its calibration on the other
-folds only (and a training article's own passages never serve as its exemplars), so the table is
-out-of-fold. The candidate configurations (CANDIDATES) and the threshold are chosen on the mean of
+folds only (and a training article's own passages never serve as its exemplars; a tuned candidate
+tunes the encoder on the other folds too), so the table is out-of-fold. The candidate configurations (CANDIDATES) and the threshold are chosen on the mean of
 micro- and macro-F1; the keyword regex is scored on the same articles. With --dev, the chosen
 configuration is also fitted on the non-dev articles only and scored once on dev. The shipped model
 is then fitted on all articles. Topics with no labelled positive keep the zero-shot default.
@@ -43,6 +46,7 @@ from transforms.taxonomy import Calibration, Taxonomy, load_taxonomy, save_taxon
 # Bigger exemplar sets cost more per article at run time (every passage meets every exemplar): 3
 # positives / 20 near misses per article (~7,500 exemplars per topic) measured 0.888 / 0.868 in
 # exploration but about +50% seconds per article, over the 20% budget; these stay within it.
+TUNED = {"layers": 2, "epochs": 4, "lr": 1e-4, "candidates": 8, "tau": 0.05, "batch": 16}
 CANDIDATES: dict[str, dict] = {
     "pooled-evidence": {"method": "pooled"},
     "exemplars-1/3-top3": {"method": "exemplars", "npos": 1, "nneg": 3, "top_k": 3, "C": 1.0},
@@ -50,6 +54,14 @@ CANDIDATES: dict[str, dict] = {
     "exemplars-1/3-top3-C0.3": {"method": "exemplars", "npos": 1, "nneg": 3, "top_k": 3, "C": 0.3},
     "exemplars-1/3-top3+2": {"method": "exemplars", "npos": 1, "nneg": 3, "top_k": 3, "C": 1.0,
                              "features": ("evidence", "knn", "evknn", "evknn2", "alias_frac")},
+    # the same exemplar methods on an encoder whose last two layers are fine-tuned on the labels (the three
+    # share one tuning per fold); tuning settings chosen on repeat 0 of the same folds (model card)
+    "tuned2-exemplars-1/3-top3-C0.3": {"method": "exemplars", "npos": 1, "nneg": 3, "top_k": 3, "C": 0.3,
+                                       "tune": TUNED},
+    "tuned2-exemplars-1/3-top3-C1": {"method": "exemplars", "npos": 1, "nneg": 3, "top_k": 3, "C": 1.0,
+                                     "tune": TUNED},
+    "tuned2-exemplars-1/3-top3-C0.3+alias_n": {"method": "exemplars", "npos": 1, "nneg": 3, "top_k": 3, "C": 0.3,
+                                               "tune": TUNED, "features": ("evidence", "knn", "evknn", "alias_n")},
 }
 FEATURES = ("evidence", "knn", "evknn")
 
@@ -87,9 +99,10 @@ class PassageData:
 
     def __init__(self, model, articles, log=print):
         t0 = time.time()
-        self.emb, self.ev = [], []
+        self.emb, self.ev, self.passages = [], [], []
         for i, a in enumerate(articles):
-            _, emb, sims, hits = model.passage_evidence(a)
+            ps, emb, sims, hits = model.passage_evidence(a)
+            self.passages.append(ps)
             self.emb.append(emb)
             self.ev.append((sims, hits))
             if (i + 1) % 100 == 0:
@@ -110,24 +123,80 @@ class PassageData:
         if Path(path).exists():
             z = np.load(path)
             if str(z["key"]) == key:
-                self = cls.__new__(cls)
-                self.bonus = model.alias_bonus
-                self.emb, self.ev = [], []
-                for i, ps in enumerate(passages):
-                    emb = z[f"e{i}"].astype(np.float32)
-                    self.emb.append(emb)
-                    self.ev.append(model.anchor_evidence(ps, emb))
+                self = cls.from_embeddings(model, passages, [z[f"e{i}"].astype(np.float32) for i in range(len(passages))])
                 self.seconds = float(z["seconds"])
-                self.n_passages = sum(len(e) for e in self.emb)
                 log(f"passage embeddings read from {path}")
                 return self
         self = cls(model, articles, log)
         np.savez(path, key=key, seconds=self.seconds, **{f"e{i}": e for i, e in enumerate(self.emb)})
         return self
 
+    @classmethod
+    def from_embeddings(cls, model, passages: Sequence[Sequence[str]], emb: Sequence[np.ndarray]) -> "PassageData":
+        """Passage data from embeddings already computed (anchor similarity and alias hits from ``model``)."""
+        self = cls.__new__(cls)
+        self.bonus = model.alias_bonus
+        self.passages, self.emb = [list(p) for p in passages], list(emb)
+        self.ev = [model.anchor_evidence(ps, e) for ps, e in zip(self.passages, self.emb)]
+        self.seconds = 0.0
+        self.n_passages = sum(len(e) for e in self.emb)
+        return self
+
     def evidence(self, i: int) -> np.ndarray:
         sims, hits = self.ev[i]
         return sims + self.bonus * hits
+
+
+class EncoderTuning:
+    """Fine-tunes the encoder's top layer(s) on a set of training articles (pipeline/commands/topic_tuning.py)
+    and re-embeds every article's passages and the taxonomy's anchors with the result. The frozen lower
+    layers' outputs are computed once and shared by every fold."""
+
+    def __init__(self, taxonomy: Taxonomy, encoder, model, data: PassageData, Y: np.ndarray, seed: int = 0, log=print):
+        self.taxonomy, self.encoder, self.model, self.data, self.Y = taxonomy, encoder, model, data, Y
+        self.seed, self.log = seed, log
+        sizes = [len(e) for e in data.emb]
+        self.offsets = np.r_[0, np.cumsum(sizes)]
+        self.texts = [p for ps in data.passages for p in ps]
+        self.anchor_means = np.stack([t.anchors.mean(0) for t in model.topics])
+        self._inputs = {}
+        self._fits = {}  # (tune settings, training articles) -> fit: candidates sharing a tuning share its folds
+
+    def inputs(self, layers: int):
+        from pipeline.commands.topic_tuning import LayerInputs
+
+        if layers not in self._inputs:
+            t0 = time.time()
+            self._inputs[layers] = LayerInputs(self.encoder, self.texts, layers)
+            self.log(f"  inputs of the top {layers} layer(s) for {len(self.texts)} passages ({time.time() - t0:.0f} s)")
+        return self._inputs[layers]
+
+    def fit(self, tune: dict, train: np.ndarray):
+        """(model, data, top layers, tuned encoder) for an encoder tuned on the articles ``train``."""
+        from pipeline.commands.topic_tuning import TuneConfig
+
+        cfg = TuneConfig.from_dict(tune)
+        key = (json.dumps(vars(cfg), sort_keys=True), np.asarray(train).tobytes())
+        if key not in self._fits:
+            self._fits[key] = self._fit(cfg, np.asarray(train))
+        return self._fits[key]
+
+    def _fit(self, cfg, train: np.ndarray):
+        from pipeline.commands.topic_tuning import tune as tune_layers, tuned_encoder
+        from transforms.topic_embedding import EmbeddingTopicModel
+
+        inputs = self.inputs(cfg.layers)
+        best = [np.argsort(-self.data.evidence(i).max(1), kind="stable")[:cfg.candidates] for i in range(len(self.Y))]
+        candidates = [self.offsets[i] + b for i, b in enumerate(best)]
+        hits = [self.data.ev[i][1][b] for i, b in enumerate(best)]
+        top = tune_layers(self.encoder, inputs, candidates, hits, self.anchor_means, self.Y, train, cfg,
+                          self.model.alias_bonus, self.seed, log=self.log)
+        encoder = tuned_encoder(self.encoder, top)
+        model = EmbeddingTopicModel(self.taxonomy, encoder, use_exemplars=False)
+        flat = inputs.embed(top)
+        data = PassageData.from_embeddings(model, self.data.passages,
+                                           [flat[a:b] for a, b in zip(self.offsets[:-1], self.offsets[1:])])
+        return model, data, top, encoder
 
 
 def select_exemplars(data: PassageData, Y: np.ndarray, ids: Sequence[str], train: np.ndarray,
@@ -196,13 +265,15 @@ def summarise(Y, preds: Sequence[np.ndarray], ids) -> dict:
     }
 
 
-def cross_validate(model, data, Y, ids, cfg, folds_list) -> tuple[float, dict, dict]:
+def cross_validate(model, data, Y, ids, cfg, folds_list, tuning: Optional[EncoderTuning] = None
+                   ) -> tuple[float, dict, dict]:
     oofs = []
     for fl in folds_list:
         oof = np.zeros(Y.shape)
         for test in fl:
             train = np.setdiff1d(np.arange(len(Y)), test)
-            oof[test] = fit_predict(model, data, Y, ids, cfg, train, test)
+            m, d = tuning.fit(cfg["tune"], train)[:2] if cfg.get("tune") else (model, data)
+            oof[test] = fit_predict(m, d, Y, ids, cfg, train, test)
         oofs.append(oof)
     best, best_key, table = 0.5, -1.0, {}
     for thr in THRESHOLD_GRID:
@@ -282,6 +353,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"encoded {data.n_passages} passages in {data.seconds:.1f} s ({data.seconds / n:.4f} s/article)")
 
     folds_list = fold_indices(n, args.folds, args.repeats, args.seed)
+    tuning = EncoderTuning(taxonomy, encoder, model, data, Y, seed=args.seed)
     report = {
         "n_articles": n, "support": dict(zip(ids, Y.sum(0).astype(int).tolist())),
         "folds": f"{args.folds}-fold x {args.repeats}: fold f of repeat r = "
@@ -297,7 +369,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for name in args.candidates.split(","):
         cfg = CANDIDATES[name]
         t0 = time.time()
-        thr, s, _ = cross_validate(model, data, Y, ids, cfg, folds_list)
+        thr, s, _ = cross_validate(model, data, Y, ids, cfg, folds_list, tuning)
         report["candidates"][name] = {"config": cfg, "threshold": thr, **s}
         print(f"{name:<28} {thr:5.2f} {s['micro_f1']:6.3f} {s['macro_f1']:6.3f}  "
               + " ".join(f"{s['per_topic_f1'][t]:12.3f}" for t in ids) + f"   ({time.time() - t0:.0f} s)", flush=True)
@@ -314,13 +386,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     if is_dev.any() and (~is_dev).any():
         tr, te = np.flatnonzero(~is_dev), np.flatnonzero(is_dev)
-        p = (fit_predict(model, data, Y, ids, cfg, tr, te) >= threshold).astype(float)
+        m, d = tuning.fit(cfg["tune"], tr)[:2] if cfg.get("tune") else (model, data)
+        p = (fit_predict(m, d, Y, ids, cfg, tr, te) >= threshold).astype(float)
         report["dev"] = {"n_articles": int(len(te)), **summarise(Y[te], [p], ids),
                          "keywords": keyword_table([articles[i] for i in te], Y[te], ids)}
         d = report["dev"]
         print(f"dev ({len(te)} articles; fitted on the other {len(tr)}): micro {d['micro_f1']:.3f} macro {d['macro_f1']:.3f} "
               f"(keywords {d['keywords']['micro_f1']:.3f} / {d['keywords']['macro_f1']:.3f})")
 
+    top = None
+    if cfg.get("tune"):
+        print(f"tuning the encoder on all {n} articles")
+        model, data, top, _ = tuning.fit(cfg["tune"], np.arange(n))
     ex, cals, default = fit_final(model, data, Y, ids, cfg, np.arange(n))
     out = Path(args.out or args.topics or DEFAULT_TAXONOMY)
     if args.exemplars:
@@ -333,6 +410,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ex.meta = {"encoder": "all-MiniLM-L6-v2" if not args.model else str(args.model), "method": best_name,
                "n_articles": n, "taxonomy": taxonomy.name}
     ex.save(ex_path)
+    weights_path = ex_path.parent / "encoder-tuned.safetensors"
+    if top is not None:
+        from safetensors.torch import save_file
+
+        from pipeline.commands.topic_tuning import tuned_state
+
+        save_file(tuned_state(encoder, top), str(weights_path),
+                  metadata={"base": ex.meta["encoder"], "method": best_name, "tune": json.dumps(cfg["tune"], sort_keys=True),
+                            "seed": str(args.seed), "n_articles": str(n)})
     for t in taxonomy.topics:
         if t.id in cals:
             t.calibration["embedding"] = cals[t.id]
@@ -346,14 +432,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "model": "all-MiniLM-L6-v2" if not args.model else str(args.model),
         "features": list(cfg.get("features", FEATURES)),
         "exemplars": os.path.relpath(ex_path.resolve(), out.resolve().parent),
+        **({"encoder_weights": os.path.relpath(weights_path.resolve(), out.resolve().parent)} if top is not None else {}),
         "default": default,
         "cv": {"method": best_name, "folds": args.folds, "repeats": args.repeats, "seed": args.seed,
                "n_articles": n, "threshold": threshold,
                **{k: report["candidates"][best_name][k] for k in ("micro_f1", "macro_f1", "per_topic_f1")}},
     })
+    if top is None:
+        block.pop("encoder_weights", None)
     block.setdefault("alias_bonus", model.alias_bonus)
     save_taxonomy(taxonomy, out)
-    print(f"wrote {out} and {ex_path}")
+    print(f"wrote {out} and {ex_path}" + (f" and {weights_path}" if top is not None else ""))
     if args.report:
         Path(args.report).write_text(json.dumps(report, indent=1, default=float) + "\n", encoding="utf-8")
         print(f"wrote {args.report}")

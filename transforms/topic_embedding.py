@@ -172,10 +172,18 @@ class SentenceEncoder:
                     rows = batch[start:start + self.batch_size]
                     enc = _pad(tokens, rows, max(lengths[i] for i in rows), pad_id)
                     hidden = self.model(**enc).last_hidden_state
-                    mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                    out[rows] = torch.nn.functional.normalize(pooled, p=2, dim=1).float().numpy()
+                    out[rows] = mean_pooled(hidden, enc["attention_mask"]).float().numpy()
         return out
+
+
+def mean_pooled(hidden, attention_mask):
+    """Sentence embeddings from token states: mean over the unmasked tokens, L2-normalised (what
+    sentence-transformers does for MiniLM). Shared by the encoder and the fine-tuning that trains it."""
+    import torch
+
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+    return torch.nn.functional.normalize(pooled, p=2, dim=1)
 
 
 def apply_tuned_weights(model, path: str | Path) -> None:

@@ -77,6 +77,8 @@ class LayerInputs:
         """Pooled, normalised embeddings of ``rows`` through the layers ``top`` (differentiable)."""
         import torch
 
+        from transforms.topic_embedding import mean_pooled
+
         rows = np.asarray(rows)
         width = int(self.lengths[rows].max())
         h = torch.zeros(len(rows), width, self.states[rows[0]].shape[1])
@@ -88,8 +90,7 @@ class LayerInputs:
         for layer in top:
             h = layer(h, attention_mask=add)
             h = h[0] if isinstance(h, tuple) else h
-        m = mask.unsqueeze(-1)
-        return torch.nn.functional.normalize((h * m).sum(1) / m.sum(1), dim=1)
+        return mean_pooled(h, mask)
 
     def embed(self, top, batch: int = 128) -> np.ndarray:
         import torch

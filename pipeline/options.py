@@ -44,7 +44,12 @@ class NewsIngestOptions(PipelineOptions):
                        help="tokens shared by neighbouring NER windows (each word is labelled by the window "
                             "where it sits furthest from an edge)")
         m.add_argument("--torch-threads", type=int, default=0,
-                       help="inference threads per worker, for either backend (0: the backend's default, all cores)")
+                       help="intra-op threads per forward pass, for any backend (0: 1 with the onnxruntime "
+                            "backends on CPU, where --article-threads uses the cores; torch's default, all cores, "
+                            "with torch)")
+        m.add_argument("--article-threads", type=int, default=0,
+                       help="articles a worker scores at once, each on its own thread and in its own forward "
+                            "passes (0: one per core with the onnxruntime backends on CPU, else 1)")
         m.add_argument("--inference-backend", default=DEFAULT_BACKEND, choices=BACKENDS,
                        help="engine for the forward passes of the NER and topic models: onnxruntime-int8 "
                             "(default: ONNX Runtime with int8 weights, the fastest on CPU); onnxruntime (fp32); "

@@ -16,6 +16,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from pipeline import engines, graph, output_dir
 from pipeline.options import NewsIngestOptions
+from transforms.article_threads import available_cores
 from transforms.model_loading import ModelNotAvailable
 
 log = logging.getLogger("news_ingest")
@@ -234,9 +235,12 @@ def main(argv=None) -> int:
         return 2
     options.view_as(beam.options.pipeline_options.SetupOptions).save_main_session = False
     workers = options.view_as(beam.options.pipeline_options.DirectOptions).direct_num_workers or 1
-    if not opts.torch_threads and workers > 1:
+    if workers > 1:
         # one process per worker: split the cores instead of oversubscribing them
-        opts.torch_threads = max(1, (os.cpu_count() or 1) // workers)
+        if not opts.torch_threads:
+            opts.torch_threads = max(1, available_cores() // workers)
+        if not opts.article_threads:
+            opts.article_threads = 1
     local_output = bool(opts.output) and "://" not in opts.output
     if local_output:
         os.makedirs(opts.output, exist_ok=True)

@@ -18,7 +18,8 @@ MAX_NER_CHARS = 100_000  # characters of an article's text NER reads: bounds wha
 @dataclass(frozen=True)
 class InferenceSettings:
     backend: str = DEFAULT_BACKEND  # torch | onnxruntime | onnxruntime-int8
-    threads: int = 0  # intra-op threads of the backend (0: its default, all cores)
+    threads: int = 0  # intra-op threads per forward pass (0: see ``concurrency``)
+    article_threads: int = 0  # articles scored at once per worker (0: see ``concurrency``)
     device: str = "cpu"  # cpu | cuda | auto
     allow_download: bool = False  # hub ids may be fetched
     min_batch_size: int = 1  # articles per RunInference batch
@@ -33,6 +34,7 @@ class InferenceSettings:
         return cls(
             backend=opts.inference_backend,
             threads=opts.torch_threads,
+            article_threads=opts.article_threads,
             device=opts.device,
             allow_download=opts.allow_download,
             # Beam's adaptive batching otherwise settles on ~5 articles; the topic encoder is faster
@@ -43,6 +45,19 @@ class InferenceSettings:
             ner_stride=opts.ner_stride,
             max_ner_chars=opts.max_ner_chars,
         )
+
+    def concurrency(self, device: str, cores: int) -> tuple[int, int]:
+        """(articles scored at once, intra-op threads per forward pass; 0: the backend's default) for a
+        worker with ``cores`` cores and a resolved ``device``. Unset, the onnxruntime backends on a CPU
+        run one article per core, each in single-threaded passes (faster than spreading one article's
+        small passes over all cores: bench/RESULTS.md); torch, and any GPU, one article at a time with
+        the backend's own threading. A set value wins; the other one then fills the cores."""
+        if self.article_threads:
+            return self.article_threads, self.threads or max(1, cores // self.article_threads)
+        if self.backend != "torch" and device == "cpu":
+            intra = self.threads or 1
+            return max(1, cores // intra), intra
+        return 1, self.threads
 
     def batch_kwargs(self) -> dict:
         return {"min_batch_size": self.min_batch_size, "max_batch_size": self.max_batch_size}

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from types import SimpleNamespace
 from typing import Any, Iterable, Optional, Sequence
 
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from transforms.article import Article
+from transforms.article_threads import ArticleThreads, available_cores
 from transforms.inference_settings import InferenceSettings
 from transforms.model_loading import check_remote, torch_device
-from transforms.onnx_backend import with_backend
+from transforms.onnx_backend import cached_export, file_key, onnx_session, with_backend
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +76,9 @@ class OnDevice:
 class ArticleModelHandler(ModelHandler[Article, Any, Any]):
     """Subclasses implement ``load_model`` and ``predict(model, articles) -> list`` (one result per
     article) and name ``metrics_namespace`` and ``model_id``. ``run_inference`` retries a failing batch
-    one article at a time, so only the culprit gets an ``InferenceFailed`` result (a dead letter)."""
+    one article at a time, so only the culprit gets an ``InferenceFailed`` result (a dead letter). A
+    model with ``for_thread()`` (a view of it for one thread) has a batch's articles scored concurrently
+    instead, one ``predict`` call per article (``transforms.article_threads``)."""
 
     metrics_namespace = "news_ingest"
 
@@ -82,20 +86,66 @@ class ArticleModelHandler(ModelHandler[Article, Any, Any]):
         self.settings = settings or InferenceSettings()
         super().__init__(**self.settings.batch_kwargs())
 
-    def engine(self, model, output_name: str):
+    def load_engine(self, auto_class, name: str, output_name: str, tuned_weights=None):
+        """The model ``name`` loaded with ``auto_class`` (``tuned_weights``, a safetensors file, put over
+        its own parameters: ``topic_embedding.apply_tuned_weights``), ready on the settings' backend
+        (``engine``). With an onnxruntime backend and a model folder on this machine, the export is looked
+        up by the folder's files first: a warm cache never loads the torch model."""
+        from transforms.model_loading import load_model, local_model_files
+
+        key = None
+        if self.settings.backend != "torch":
+            files = local_model_files(name, self.settings.allow_download)
+            if files and (tuned_weights is None or os.path.exists(tuned_weights)):
+                extra = [str(tuned_weights)] if tuned_weights else []
+                key = file_key(files + extra, auto_class.__name__, output_name,
+                               self.settings.backend == "onnxruntime-int8")
+                found = cached_export(key)
+                if found:
+                    from transformers import AutoConfig
+
+                    config = AutoConfig.from_pretrained(os.path.dirname(files[0]), local_files_only=True)
+                    return self.engine(None, output_name, exported=(found, config))
+        model = load_model(auto_class, name, self.settings.allow_download)
+        if tuned_weights is not None:
+            from transforms.topic_embedding import apply_tuned_weights
+
+            apply_tuned_weights(model, tuned_weights)
+        return self.engine(model, output_name, key=key)
+
+    def engine(self, model, output_name: str, key: str | None = None, exported=None):
         """The loaded torch model (on the settings' device), or its ONNX Runtime export (see
-        ``transforms.onnx_backend``; CUDA execution provider for a cuda device when onnxruntime has it), with
-        the settings' intra-op threads (0: the backend's default). torch's setting is per process, so every
-        handler sets it: a topic handler alone must not depend on the NER handler having run first."""
+        ``transforms.onnx_backend``; cached under ``key`` when given, or the cached ``exported`` one; CUDA execution provider for a cuda device when onnxruntime has it), with
+        the settings' intra-op threads (``InferenceSettings.concurrency``). torch's setting is per process, so
+        every handler sets it: a topic handler alone must not depend on the NER handler having run first."""
         s = self.settings
         device = torch_device(s.device)
+        _, intra = s.concurrency(device, available_cores())
+        if exported is not None:  # ((path, input names), config) of a cached export
+            (path, names), config = exported
+            return onnx_session(path, names, config, output_name, intra, cuda=device == "cuda")
         if s.backend == "torch":
-            if s.threads:
+            if intra:
                 import torch
 
-                torch.set_num_threads(s.threads)
+                torch.set_num_threads(intra)
             return model if device == "cpu" else OnDevice(model, device)
-        return with_backend(model, s.backend, output_name, s.threads, cuda=device == "cuda")
+        return with_backend(model, s.backend, output_name, intra, cuda=device == "cuda", key=key)
+
+    def article_threads(self, model) -> Optional[ArticleThreads]:
+        """The pool that scores this worker's articles concurrently (``InferenceSettings.concurrency``),
+        or None: one article thread, or a model without per-thread views (``for_thread``)."""
+        if not hasattr(model, "for_thread"):
+            return None
+        if getattr(self, "_threads", None) is None:
+            n, _ = self.settings.concurrency(torch_device(self.settings.device), available_cores())
+            self._threads = ArticleThreads(n) if n > 1 else False
+        return self._threads or None
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_threads", None)  # threads stay in the process that started them
+        return state
 
     @property
     def model_id(self) -> str:
@@ -108,8 +158,22 @@ class ArticleModelHandler(ModelHandler[Article, Any, Any]):
         self, batch: Sequence[Article], model, inference_args: Optional[dict] = None
     ) -> Iterable[PredictionResult]:
         batch = list(batch)
-        results = run_with_isolation(batch, lambda articles: self.predict(model, articles))
+        pool = self.article_threads(model)
+        if pool is None:
+            results = run_with_isolation(batch, lambda articles: self.predict(model, articles))
+        else:
+            results = pool.map(model, self._predict_one, batch)
         return [PredictionResult(a, r, self.model_id) for a, r in zip(batch, results)]
+
+    def _predict_one(self, model, article: Article):
+        """One article's result, or its InferenceFailed (concurrent articles fail alone by construction)."""
+        try:
+            results = list(self.predict(model, [article]))
+            if len(results) != 1:
+                raise RuntimeError(f"model returned {len(results)} results for 1 input")
+            return results[0]
+        except Exception as e:  # noqa: BLE001 - this article's dead letter
+            return InferenceFailed(e)
 
     def get_num_bytes(self, batch: Sequence[Article]) -> int:
         return sum(len(a.text) + len(a.title) for a in batch)

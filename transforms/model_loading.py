@@ -160,6 +160,17 @@ def resolve(name_or_path: str, allow_download: bool = False) -> tuple[str, dict]
     return name_or_path, {"local_files_only": True}
 
 
+def local_model_files(name: str, allow_download: bool = False) -> list[str]:
+    """The files a model is loaded from (config.json, then its safetensors weights) when ``name`` is a
+    folder on this machine (after copying a remote one); [] for hub ids, which transformers resolves."""
+    target, _ = resolve(name, allow_download)
+    folder = Path(target)
+    if not (folder / "config.json").is_file():
+        return []
+    weights = sorted(str(p) for p in folder.glob("*.safetensors"))
+    return [str(folder / "config.json")] + weights if weights else []
+
+
 def _explain(name: str, allow_download: bool, error: Exception) -> ModelNotAvailable:
     hint = (
         "pass a local model directory, or add --allow-download to fetch it from the Hugging Face hub"

@@ -1,6 +1,8 @@
 """NER as a Beam ModelHandler: Article -> word-level entity mentions in title and text."""
 from __future__ import annotations
 
+import copy
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -8,7 +10,7 @@ from typing import Any, Optional, Sequence
 from transforms.article import Article, Entity
 from transforms.inference_settings import MAX_NER_CHARS, InferenceSettings
 from transforms.model_handler import ArticleModelHandler
-from transforms.model_loading import check_remote, load_model, load_tokenizer, model_label
+from transforms.model_loading import check_remote, load_tokenizer, model_label
 
 DEFAULT_NER_MODEL = str(Path(__file__).resolve().parent.parent / "models" / "ner-minilm-conll03")
 
@@ -29,6 +31,10 @@ class NerModel:
     max_length: int
     stride: int
     max_chars: int = MAX_NER_CHARS
+
+    def for_thread(self) -> "NerModel":
+        """The same model with a tokenizer of its own, for one of several concurrent threads."""
+        return dataclasses.replace(self, tokenizer=copy.deepcopy(self.tokenizer))
 
     def entities(self, articles: Sequence[Article]) -> list[list[Entity]]:
         from transforms.ner_inference import predict_entities
@@ -69,9 +75,8 @@ class NerModelHandler(ArticleModelHandler):
         from transformers import AutoModelForTokenClassification
 
         tokenizer = load_tokenizer(self.model_name, self.allow_download)
-        model = load_model(AutoModelForTokenClassification, self.model_name, self.allow_download)
+        model = self.load_engine(AutoModelForTokenClassification, self.model_name, "logits")
         window = min(self.max_length, getattr(model.config, "max_position_embeddings", 512))
-        model = self.engine(model, "logits")
         return NerModel(model, tokenizer, window, min(self.stride, window // 2), self.max_chars)
 
     metrics_namespace = "news_ingest_ner"

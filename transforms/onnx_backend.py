@@ -29,6 +29,7 @@ import tempfile
 import time
 import warnings
 from types import SimpleNamespace
+from typing import Sequence
 
 import numpy as np
 
@@ -44,10 +45,19 @@ class OnnxRuntimeUnavailable(RuntimeError):
     pass
 
 
-def require_onnxruntime():
+def require_onnxruntime(exporting: bool = False):
+    """onnxruntime, after checking that the onnx package (which exports need) is installed; with
+    ``exporting`` also imports what an export needs (onnx, the quantizer: a second a run that finds its
+    exports in the cache never spends)."""
+    import importlib.util
+
     try:
         import onnxruntime
-        import onnxruntime.quantization  # noqa: F401 - int8 needs it (and the onnx package)
+        if importlib.util.find_spec("onnx") is None:
+            raise ImportError("No module named 'onnx'")
+        if exporting:
+            import onnx  # noqa: F401
+            import onnxruntime.quantization  # noqa: F401
     except ImportError as e:
         raise OnnxRuntimeUnavailable(
             "the onnxruntime inference backends (the default) need the onnxruntime and onnx packages, "
@@ -140,7 +150,35 @@ def export_key(model, output_name: str, int8: bool) -> str:
     return h.hexdigest()
 
 
+def file_key(files: Sequence[str], kind: str, output_name: str, int8: bool) -> str:
+    """Cache key of an export from the files the model is loaded from (config, weights, tuned layers),
+    the model class, output, quantization and library versions: known before the model is loaded, so a
+    run that finds its export never loads the torch model at all (``cached_export``)."""
+    from importlib.metadata import version
+
+    h = hashlib.blake2b(digest_size=16)
+    for part in ("files", kind, output_name, str(int8), str(OPSET),
+                 version("torch"), version("onnxruntime"), version("transformers")):
+        h.update(part.encode())
+    for path in files:
+        h.update(os.path.basename(path).encode())
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def cached_export(key: str) -> tuple[str, list[str]] | None:
+    """Path and input names of the export kept under ``key``, if the cache has it."""
+    root = cache_root()
+    found = None if root is None else _read_export(os.path.join(root, key))
+    if found:
+        log.info("ONNX export %s from the cache %s", os.path.basename(found[0]), os.path.dirname(found[0]))
+    return found
+
+
 def _export(model, workdir: str, output_name: str, int8: bool) -> tuple[str, list[str]]:
+    require_onnxruntime(exporting=True)
     # A cold cache costs seconds per model: say what is happening, so a first run does not look stuck.
     what = f"{type(model).__name__} ({output_name})"
     started = time.monotonic()
@@ -174,14 +212,15 @@ def _read_export(folder: str) -> tuple[str, list[str]] | None:
     return (path, meta["inputs"]) if os.path.exists(path) else None
 
 
-def exported(model, output_name: str, int8: bool) -> tuple[str, list[str]]:
-    """Path and input names of the model's ONNX export, from the cache when it has it. A new export is
-    written to a private folder and renamed into place, so concurrent workers never read half a file;
-    an unwritable cache only means exporting to a temporary folder."""
+def exported(model, output_name: str, int8: bool, key: str | None = None) -> tuple[str, list[str]]:
+    """Path and input names of the model's ONNX export, from the cache when it has it (under ``key``, by
+    default ``export_key``: a hash of the loaded weights). A new export is written to a private folder
+    and renamed into place, so concurrent workers never read half a file; an unwritable cache only means
+    exporting to a temporary folder."""
     root = cache_root()
     if root is None:
         return _export_to_temp(model, output_name, int8)
-    folder = os.path.join(root, export_key(model, output_name, int8))
+    folder = os.path.join(root, key or export_key(model, output_name, int8))
     found = _read_export(folder)
     if found:
         log.info("ONNX export of %s from the cache %s", output_name, folder)
@@ -216,12 +255,19 @@ def providers(ort, cuda: bool) -> list[str]:
 
 
 def to_onnxruntime(model, output_name: str, threads: int = 0, *, int8: bool = False,
-                   cuda: bool = False) -> OnnxEncoder:
+                   cuda: bool = False, key: str | None = None) -> OnnxEncoder:
     """The loaded HF model's ONNX export (optionally int8-quantized, see ``exported``) in an ONNX Runtime
-    session (``threads`` 0: all cores) on the CPU, or on CUDA with ``cuda`` where onnxruntime has it. The
-    session takes and returns CPU arrays either way, so callers feed it CPU tensors."""
+    session (``onnx_session``)."""
+    path, names = exported(model, output_name, int8, key)
+    return onnx_session(path, names, model.config, output_name, threads, cuda)
+
+
+def onnx_session(path: str, names: list[str], config, output_name: str, threads: int = 0,
+                 cuda: bool = False) -> OnnxEncoder:
+    """An export in an ONNX Runtime session (``threads`` intra-op threads, 0: all cores) on the CPU, or
+    on CUDA with ``cuda`` where onnxruntime has it, called like the torch model whose ``config`` it
+    carries. The session takes and returns CPU arrays either way, so callers feed it CPU tensors."""
     ort = require_onnxruntime()
-    path, names = exported(model, output_name, int8)
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads:
@@ -231,13 +277,15 @@ def to_onnxruntime(model, output_name: str, threads: int = 0, *, int8: bool = Fa
     # same cores between forward passes, and spinning pool threads starve it (measured: README, Throughput).
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(path, sess_options=opts, providers=providers(ort, cuda))
-    return OnnxEncoder(session, model.config, output_name, names)
+    return OnnxEncoder(session, config, output_name, names)
 
 
-def with_backend(model, backend: str, output_name: str, threads: int = 0, cuda: bool = False):
-    """``model`` itself for ``torch``; otherwise its ONNX Runtime export (fp32 or int8)."""
+def with_backend(model, backend: str, output_name: str, threads: int = 0, cuda: bool = False,
+                 key: str | None = None):
+    """``model`` itself for ``torch``; otherwise its ONNX Runtime export (fp32 or int8, cached under
+    ``key`` when given)."""
     if backend == "torch":
         return model
     if backend not in BACKENDS:
         raise ValueError(f"unknown inference backend {backend!r} (choose from {', '.join(BACKENDS)})")
-    return to_onnxruntime(model, output_name, threads, int8=backend == "onnxruntime-int8", cuda=cuda)
+    return to_onnxruntime(model, output_name, threads, int8=backend == "onnxruntime-int8", cuda=cuda, key=key)

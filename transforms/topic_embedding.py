@@ -39,6 +39,7 @@ bias) — they stay zero-shot, scored by description, prototypes and aliases.
 """
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,6 +149,10 @@ class SentenceEncoder:
         if tuned_weights is not None:
             apply_tuned_weights(model, tuned_weights)
         return cls(model, load_tokenizer(path, allow_download), **kw)
+
+    def for_thread(self) -> "SentenceEncoder":
+        """The same model with a tokenizer of its own, for one of several concurrent threads."""
+        return SentenceEncoder(self.model, copy.deepcopy(self.tokenizer), self.max_length, self.batch_size)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Embeddings of ``texts``, in forward passes of similar-length texts (sorted by token count, at
@@ -368,6 +373,12 @@ class EmbeddingTopicModel:
             for t, (a, b) in zip(taxonomy.topics, spans)
         ]
 
+    def for_thread(self) -> "EmbeddingTopicModel":
+        """A view for one of several concurrent threads: shared anchors and weights, own tokenizer."""
+        view = copy.copy(self)
+        view.encoder = self.encoder.for_thread()
+        return view
+
     def passage_evidence(self, article: Article) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
         """One article's passages, their embeddings (encoded in the article's own forward passes:
         scores never depend on batch neighbours), anchor similarity [n_passages, n_topics] and alias
@@ -444,8 +455,12 @@ class EmbeddingTopicModelHandler(TopicModelHandler):
     metrics_namespace = "news_ingest_topics_embedding"
 
     def load_model(self) -> EmbeddingTopicModel:
-        encoder = SentenceEncoder.load(self.model_name, self.allow_download,
-                                       tuned_weights=tuned_weights_path(self.taxonomy, self.backend))
-        encoder.model = self.engine(encoder.model, "last_hidden_state")
-        return EmbeddingTopicModel(self.taxonomy, encoder)
+        from transformers import AutoModel
+
+        from transforms.model_loading import load_tokenizer, packaged_minilm
+
+        path = self.model_name or packaged_minilm()
+        model = self.load_engine(AutoModel, path, "last_hidden_state",
+                                 tuned_weights=tuned_weights_path(self.taxonomy, self.backend))
+        return EmbeddingTopicModel(self.taxonomy, SentenceEncoder(model, load_tokenizer(path, self.allow_download)))
 

@@ -130,3 +130,34 @@ def test_cache_off_exports_to_a_temporary_folder(tiny_ner, monkeypatch):
     model = AutoModelForTokenClassification.from_pretrained(tiny_ner).eval()
     path, names = onnx_backend.exported(model, "logits", int8=False)
     assert path.startswith(tempfile.gettempdir()) and "input_ids" in names
+
+
+def test_warm_cache_never_loads_the_torch_model(tiny_ner, tmp_path, monkeypatch):
+    """A handler finds its export by the model folder's files: the second load builds the session from the
+    cache without loading (or exporting) the torch model, and scores the same; changed weights miss."""
+    import shutil
+
+    from transforms import model_loading, onnx_backend
+    from transforms.article import Article
+    from transforms.inference_settings import InferenceSettings
+    from transforms.ner import NerModelHandler
+
+    monkeypatch.setenv(onnx_backend.CACHE_ENV, str(tmp_path / "cache"))
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_ner, folder)
+    handler = NerModelHandler(str(folder), InferenceSettings(backend="onnxruntime-int8", article_threads=1))
+    article = Article(id="a", title="Talks in Kyiv", text="Olena Kovalenko met NATO officials in Brussels on Monday.")
+    first = handler.run_inference([article], handler.load_model())[0].inference
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the torch model was loaded although the cache has its export")
+
+    monkeypatch.setattr(model_loading, "load_model", refuse)
+    monkeypatch.setattr(onnx_backend, "export_onnx", refuse)
+    again = handler.run_inference([article], handler.load_model())[0].inference
+    assert [(e.start, e.end, e.label, e.score) for e in again] == [(e.start, e.end, e.label, e.score) for e in first]
+
+    weights = next(folder.glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:-4] + b"\x00\x00\x00\x00")  # other weights: another key
+    with pytest.raises(AssertionError, match="torch model was loaded"):
+        handler.load_model()

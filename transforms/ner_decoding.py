@@ -84,7 +84,7 @@ def best_tag_path(log_probs: np.ndarray, start: np.ndarray, moves: np.ndarray) -
     for t in range(1, len(log_probs)):
         total = score[:, None] + blocked  # (previous, current)
         back[t] = total.argmax(axis=0)
-        score = total[back[t], np.arange(total.shape[1])] + log_probs[t]
+        score = total.max(axis=0) + log_probs[t]  # the values argmax points at
     path = [int(score.argmax())]
     for t in range(len(log_probs) - 1, 0, -1):
         path.append(int(back[t][path[-1]]))

@@ -1,0 +1,100 @@
+"""Articles of a batch scored concurrently (``--article-threads``): the same records as one at a time,
+a failing article fails alone, and the threads and intra-op threads fill the cores as documented."""
+import json
+
+import pytest
+from conftest import FIXTURES
+
+from transforms.article import Article
+from transforms.inference_settings import InferenceSettings
+from transforms.model_handler import InferenceFailed
+from transforms.ner import NerModelHandler
+from transforms.taxonomy import load_taxonomy
+from transforms.topic_embedding import EmbeddingTopicModelHandler
+
+pytest.importorskip("onnxruntime")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def private_export_cache(tmp_path_factory):
+    from transforms.onnx_backend import CACHE_ENV
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(CACHE_ENV, str(tmp_path_factory.mktemp("onnx-cache")))
+        yield
+
+
+def articles() -> list[Article]:
+    rows = [json.loads(line) for line in (FIXTURES / "written_articles.jsonl").read_text().splitlines() if line.strip()]
+    return [Article(id=r["id"], title=r.get("title") or "", text=r["text"]) for r in rows]
+
+
+def exact(result):
+    if hasattr(result, "scores"):
+        return sorted((k, repr(v)) for k, v in result.scores.items()), list(result.labels)
+    return [(e.field, e.start, e.end, e.label, repr(e.score)) for e in result]
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime-int8", "torch"])
+def test_concurrent_articles_give_the_records_of_one_at_a_time(backend):
+    batch = articles()
+    for make in (lambda s: NerModelHandler(None, s), lambda s: EmbeddingTopicModelHandler(load_taxonomy(None), settings=s)):
+        outputs = []
+        for n in (1, 3):
+            handler = make(InferenceSettings(backend=backend, article_threads=n, threads=1))
+            model = handler.load_model()
+            assert (handler.article_threads(model) is None) == (n == 1)
+            outputs.append([exact(r.inference) for r in handler.run_inference(batch, model)])
+        assert outputs[0] == outputs[1] and outputs[0][0]
+
+
+def test_a_failing_article_fails_alone_among_concurrent_ones():
+    handler = NerModelHandler(None, InferenceSettings(backend="onnxruntime-int8", article_threads=2, threads=1))
+    model = handler.load_model()
+    bad = Article(id="bad", title="", text="x")
+    real_entities = type(model).entities
+
+    def entities(self, arts):
+        if any(a.id == "bad" for a in arts):
+            raise ValueError("cannot tag this one")
+        return real_entities(self, arts)
+
+    batch = articles()[:4] + [bad]
+    type(model).entities = entities
+    try:
+        results = handler.run_inference(batch, model)
+    finally:
+        type(model).entities = real_entities
+    assert [r.example.id for r in results] == [a.id for a in batch]
+    assert isinstance(results[-1].inference, InferenceFailed) and "cannot tag" in results[-1].inference.message
+    assert not any(isinstance(r.inference, InferenceFailed) for r in results[:-1])
+
+
+def test_threads_have_their_own_tokenizer_and_share_the_session():
+    handler = EmbeddingTopicModelHandler(load_taxonomy(None), settings=InferenceSettings(article_threads=2))
+    model = handler.load_model()
+    view = model.for_thread()
+    assert view.encoder.tokenizer is not model.encoder.tokenizer
+    assert view.encoder.model is model.encoder.model and view.topics is model.topics
+
+
+@pytest.mark.parametrize("settings, device, cores, expected", [
+    (InferenceSettings(), "cpu", 8, (8, 1)),  # onnxruntime on CPU: a single-threaded article per core
+    (InferenceSettings(threads=2), "cpu", 8, (4, 2)),
+    (InferenceSettings(article_threads=2), "cpu", 8, (2, 4)),
+    (InferenceSettings(article_threads=3, threads=1), "cpu", 8, (3, 1)),
+    (InferenceSettings(backend="torch"), "cpu", 8, (1, 0)),  # torch: its own threading
+    (InferenceSettings(backend="torch", threads=2), "cpu", 8, (1, 2)),
+    (InferenceSettings(), "cuda", 8, (1, 0)),
+    (InferenceSettings(), "cpu", 1, (1, 1)),
+])
+def test_concurrency_fills_the_cores(settings, device, cores, expected):
+    assert settings.concurrency(device, cores) == expected
+
+
+def test_handler_pickles_without_its_threads():
+    import pickle
+
+    handler = NerModelHandler(None, InferenceSettings(article_threads=2))
+    handler._threads = object()  # a pool in this process...
+    assert "_threads" not in pickle.loads(pickle.dumps(handler)).__dict__  # ...stays here

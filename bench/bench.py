@@ -339,7 +339,8 @@ def main(argv=None) -> int:
         # what one of those workers does alone (run.py gives each of N local workers cores/N threads)
         single_thread = pipeline_row(f"pipeline, 1 worker, {max(1, (os.cpu_count() or 1) // 2)} thread(s)",
                                      real_path, len(real),
-                                     ["--torch-threads", str(max(1, (os.cpu_count() or 1) // 2))], repeats=1)
+                                     ["--torch-threads", str(max(1, (os.cpu_count() or 1) // 2)),
+                                      "--article-threads", "1"], repeats=1)
     # 2. scaling on synthetic sets
     scale = []
     for n in [int(s) for s in args.sizes.split(",") if s]:

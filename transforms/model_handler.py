@@ -121,14 +121,16 @@ class ArticleModelHandler(ModelHandler[Article, Any, Any]):
         s = self.settings
         device = torch_device(s.device)
         _, intra = s.concurrency(device, available_cores())
+        if intra:
+            # torch also runs the small tensor work around every backend's passes (pooling, exemplar
+            # similarities): with the other backends' threads, its own pool would only spin beside them
+            import torch
+
+            torch.set_num_threads(intra)
         if exported is not None:  # ((path, input names), config) of a cached export
             (path, names), config = exported
             return onnx_session(path, names, config, output_name, intra, cuda=device == "cuda")
         if s.backend == "torch":
-            if intra:
-                import torch
-
-                torch.set_num_threads(intra)
             return model if device == "cpu" else OnDevice(model, device)
         return with_backend(model, s.backend, output_name, intra, cuda=device == "cuda", key=key)
 

@@ -41,17 +41,21 @@ def word_probabilities(
     for window, window_logits in zip(windows, logits):
         probs = _softmax(np.asarray(window_logits[: len(window)], dtype=np.float32))
         last = len(window) - 1
-        for pos, (word, (s, e)) in enumerate(zip(window.word_ids, window.offsets)):
+        for word, (s, e) in zip(window.word_ids, window.offsets):
             if word is None:
                 continue
-            span = spans.setdefault(word, [s, e])
-            span[0], span[1] = min(span[0], s), max(span[1], e)
+            span = spans.get(word)
+            if span is None:
+                spans[word] = [s, e]
+            else:
+                span[0], span[1] = min(span[0], s), max(span[1], e)
         for pos, (word, (s, _)) in enumerate(zip(window.word_ids, window.offsets)):
             if word is None or s != spans[word][0]:
                 continue  # not the word's first piece (or the window starts mid-word)
             centrality = min(pos, last - pos)
             if word not in best or centrality > best[word][0]:
-                best[word] = (centrality, probs[pos])
+                best[word] = (centrality, pos, probs)
+    best = {w: (c, probs[pos]) for w, (c, pos, probs) in best.items()}
     return {w: (spans[w][0], spans[w][1], p) for w, (_, p) in best.items()}
 
 

@@ -95,10 +95,15 @@ def encode_windows(
         offsets = [tuple(o) for o in enc["offset_mapping"][i]]
         word_ids = enc.word_ids(i)
         if case_token_types:
-            types = [
-                case_shape(_alnum_run(text, s, e)) if w is not None else 0
-                for (s, e), w in zip(offsets, word_ids)
-            ]
+            shapes: dict[int, int] = {}  # the pieces of one word share its alphanumeric run
+            types = []
+            for (s, e), w in zip(offsets, word_ids):
+                if w is None:
+                    types.append(0)
+                    continue
+                if w not in shapes:
+                    shapes[w] = case_shape(_alnum_run(text, s, e))
+                types.append(shapes[w])
         else:
             types = [0] * len(ids)
         windows.append(Window(text_index, list(ids), types, offsets, list(word_ids)))

@@ -44,6 +44,3 @@ class ArticleThreads:
 
     def map(self, model, fn: Callable, items: Sequence) -> list:
         return list(self._pool.map(lambda item: fn(self.view(model), item), items))
-
-    def shutdown(self) -> None:
-        self._pool.shutdown(wait=False)

@@ -115,9 +115,10 @@ class ArticleModelHandler(ModelHandler[Article, Any, Any]):
 
     def engine(self, model, output_name: str, key: str | None = None, exported=None):
         """The loaded torch model (on the settings' device), or its ONNX Runtime export (see
-        ``transforms.onnx_backend``; cached under ``key`` when given, or the cached ``exported`` one; CUDA execution provider for a cuda device when onnxruntime has it), with
-        the settings' intra-op threads (``InferenceSettings.concurrency``). torch's setting is per process, so
-        every handler sets it: a topic handler alone must not depend on the NER handler having run first."""
+        ``transforms.onnx_backend``; cached under ``key`` when given, or the already cached ``exported``
+        one; CUDA execution provider for a cuda device when onnxruntime has it), with the settings'
+        intra-op threads (``InferenceSettings.concurrency``). torch's setting is per process, so every
+        handler sets it: a topic handler alone must not depend on the NER handler having run first."""
         s = self.settings
         device = torch_device(s.device)
         _, intra = s.concurrency(device, available_cores())

@@ -46,9 +46,9 @@ class OnnxRuntimeUnavailable(RuntimeError):
 
 
 def require_onnxruntime(exporting: bool = False):
-    """onnxruntime, after checking that the onnx package (which exports need) is installed; with
-    ``exporting`` also imports what an export needs (onnx, the quantizer: a second a run that finds its
-    exports in the cache never spends)."""
+    """onnxruntime, after checking that the onnx package (which exports need) is installed. Only with
+    ``exporting`` are onnx and the quantizer imported: about a second that a run which finds its exports
+    in the cache does not spend."""
     import importlib.util
 
     try:

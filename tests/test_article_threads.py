@@ -1,9 +1,7 @@
 """Articles of a batch scored concurrently (``--article-threads``): the same records as one at a time,
 a failing article fails alone, and the threads and intra-op threads fill the cores as documented."""
-import json
-
 import pytest
-from conftest import FIXTURES
+from test_batch_independence import fixture_articles, private_export_cache, result_bytes  # noqa: F401 - fixture
 
 from transforms.article import Article
 from transforms.inference_settings import InferenceSettings
@@ -15,37 +13,17 @@ from transforms.topic_embedding import EmbeddingTopicModelHandler
 pytest.importorskip("onnxruntime")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def private_export_cache(tmp_path_factory):
-    from transforms.onnx_backend import CACHE_ENV
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(CACHE_ENV, str(tmp_path_factory.mktemp("onnx-cache")))
-        yield
-
-
-def articles() -> list[Article]:
-    rows = [json.loads(line) for line in (FIXTURES / "written_articles.jsonl").read_text().splitlines() if line.strip()]
-    return [Article(id=r["id"], title=r.get("title") or "", text=r["text"]) for r in rows]
-
-
-def exact(result):
-    if hasattr(result, "scores"):
-        return sorted((k, repr(v)) for k, v in result.scores.items()), list(result.labels)
-    return [(e.field, e.start, e.end, e.label, repr(e.score)) for e in result]
-
-
 @pytest.mark.parametrize("backend", ["onnxruntime-int8", "torch"])
 def test_concurrent_articles_give_the_records_of_one_at_a_time(backend):
-    batch = articles()
+    batch = fixture_articles()
     for make in (lambda s: NerModelHandler(None, s), lambda s: EmbeddingTopicModelHandler(load_taxonomy(None), settings=s)):
         outputs = []
         for n in (1, 3):
             handler = make(InferenceSettings(backend=backend, article_threads=n, threads=1))
             model = handler.load_model()
             assert (handler.article_threads(model) is None) == (n == 1)
-            outputs.append([exact(r.inference) for r in handler.run_inference(batch, model)])
-        assert outputs[0] == outputs[1] and outputs[0][0]
+            outputs.append(result_bytes(handler, model, batch))
+        assert outputs[0] == outputs[1] and outputs[0][batch[0].id]
 
 
 def test_a_failing_article_fails_alone_among_concurrent_ones():
@@ -59,7 +37,7 @@ def test_a_failing_article_fails_alone_among_concurrent_ones():
             raise ValueError("cannot tag this one")
         return real_entities(self, arts)
 
-    batch = articles()[:4] + [bad]
+    batch = fixture_articles()[:4] + [bad]
     type(model).entities = entities
     try:
         results = handler.run_inference(batch, model)

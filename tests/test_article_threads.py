@@ -4,6 +4,7 @@ import pytest
 from test_batch_independence import fixture_articles, private_export_cache, result_bytes  # noqa: F401 - fixture
 
 from transforms.article import Article
+from transforms.article_threads import ArticleThreads
 from transforms.inference_settings import InferenceSettings
 from transforms.model_handler import InferenceFailed
 from transforms.ner import NerModelHandler
@@ -76,3 +77,34 @@ def test_handler_pickles_without_its_threads():
     handler = NerModelHandler(None, InferenceSettings(article_threads=2))
     handler._threads = object()  # a pool in this process...
     assert "_threads" not in pickle.loads(pickle.dumps(handler)).__dict__  # ...stays here
+
+
+def test_costliest_articles_start_first_and_results_keep_their_order():
+    """Longest-first scheduling: a batch's long articles never start last, so the threads finish it
+    together; results still come back in the batch's order."""
+    class Model:
+        def for_thread(self):
+            return self
+
+    started = []
+    pool = ArticleThreads(1)  # one thread: the start order is the submission order
+    items = ["bb", "a", "dddd", "ccc"]
+    out = pool.map(Model(), lambda view, item: started.append(item) or item.upper(), items, cost=len)
+    assert started == ["dddd", "ccc", "bb", "a"]
+    assert out == ["BB", "A", "DDDD", "CCC"]
+    assert ArticleThreads(2).map(Model(), lambda view, item: item * 2, [3, 1, 2]) == [6, 2, 4]
+
+
+def test_language_identifier_preloads_once_in_the_background():
+    import threading
+
+    from transforms import language
+
+    language.preload()
+    for t in threading.enumerate():
+        if t.name == "news-ingest-langid-load":
+            t.join(timeout=60)
+    first = language._identifier()
+    language.preload()  # already loaded: starts nothing, builds nothing new
+    assert language._identifier() is first
+    assert language.detect_language("Air defence", "The ministry said the drones were shot down overnight.") == "en"

@@ -165,7 +165,7 @@ class ArticleModelHandler(ModelHandler[Article, Any, Any]):
         if pool is None:
             results = run_with_isolation(batch, lambda articles: self.predict(model, articles))
         else:
-            results = pool.map(model, self._predict_one, batch)
+            results = pool.map(model, self._predict_one, batch, cost=self.article_chars)
         return [PredictionResult(a, r, self.model_id) for a, r in zip(batch, results)]
 
     def _predict_one(self, model, article: Article):
@@ -178,8 +178,12 @@ class ArticleModelHandler(ModelHandler[Article, Any, Any]):
         except Exception as e:  # noqa: BLE001 - this article's dead letter
             return InferenceFailed(e)
 
+    @staticmethod
+    def article_chars(article: Article) -> int:
+        return len(article.text) + len(article.title)
+
     def get_num_bytes(self, batch: Sequence[Article]) -> int:
-        return sum(len(a.text) + len(a.title) for a in batch)
+        return sum(map(self.article_chars, batch))
 
     def get_metrics_namespace(self) -> str:
         return self.metrics_namespace

@@ -20,6 +20,7 @@ import apache_beam as beam
 
 from transforms import dead_letter as dl
 from transforms.article import Article, RawUnit
+from transforms import language
 from transforms.language import detect_language
 
 _SEED_FIRST_LINE = re.compile(r"^date (\d{4}-\d{2}-\d{2})(?: (.*))?$")
@@ -218,10 +219,17 @@ class ParseArticles(beam.PTransform):
     """RawUnit -> Article (main output) | dead letter dict (tag ``dead_letter``)."""
 
     def expand(self, units):
+        # Where the pipeline runs in this process (the local runner), the identifier then loads while
+        # the runner starts; a remote worker starts loading it at setup (after its models: Beam sets
+        # up a stage's DoFns from the last to the first).
+        language.preload()
         return units | "Parse" >> beam.ParDo(_ParseFn()).with_outputs(dl.DEAD_LETTER, main="articles")
 
 
 class _ParseFn(beam.DoFn):
+    def setup(self):
+        language.preload()
+
     def process(self, unit: RawUnit):
         try:
             yield parse_unit(unit)

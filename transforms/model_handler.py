@@ -86,27 +86,27 @@ class ArticleModelHandler(ModelHandler[Article, Any, Any]):
         self.settings = settings or InferenceSettings()
         super().__init__(**self.settings.batch_kwargs())
 
-    def load_engine(self, auto_class, name: str, output_name: str, tuned_weights=None):
-        """The model ``name`` loaded with ``auto_class`` (``tuned_weights``, a safetensors file, put over
-        its own parameters: ``topic_embedding.apply_tuned_weights``), ready on the settings' backend
-        (``engine``). With an onnxruntime backend and a model folder on this machine, the export is looked
-        up by the folder's files first: a warm cache never loads the torch model."""
-        from transforms.model_loading import load_model, local_model_files
+    def load_engine(self, auto_class: str, name: str, output_name: str, tuned_weights=None):
+        """The model ``name`` loaded with transformers' ``auto_class`` (its name, e.g. "AutoModel";
+        ``tuned_weights``, a safetensors file, put over its own parameters:
+        ``topic_embedding.apply_tuned_weights``), ready on the settings' backend (``engine``). With an
+        onnxruntime backend and a model folder on this machine, the export is looked up by the folder's
+        files first: a warm cache never loads the torch model, nor imports its class."""
+        from transforms.model_loading import load_model, local_model_files, plain_config
 
         key = None
         if self.settings.backend != "torch":
             files = local_model_files(name, self.settings.allow_download)
             if files and (tuned_weights is None or os.path.exists(tuned_weights)):
                 extra = [str(tuned_weights)] if tuned_weights else []
-                key = file_key(files + extra, auto_class.__name__, output_name,
-                               self.settings.backend == "onnxruntime-int8")
+                key = file_key(files + extra, auto_class, output_name, self.settings.backend == "onnxruntime-int8")
                 found = cached_export(key)
                 if found:
-                    from transformers import AutoConfig
-
-                    config = AutoConfig.from_pretrained(os.path.dirname(files[0]), local_files_only=True)
+                    config = plain_config(os.path.dirname(files[0]))
                     return self.engine(None, output_name, exported=(found, config))
-        model = load_model(auto_class, name, self.settings.allow_download)
+        import transformers
+
+        model = load_model(getattr(transformers, auto_class), name, self.settings.allow_download)
         if tuned_weights is not None:
             from transforms.topic_embedding import apply_tuned_weights
 

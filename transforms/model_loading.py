@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -180,14 +181,56 @@ def _explain(name: str, allow_download: bool, error: Exception) -> ModelNotAvail
     return ModelNotAvailable(f"model {name!r} is not available: {hint} ({type(error).__name__}: {error})")
 
 
-def load_tokenizer(name: str, allow_download: bool = False):
-    from transformers import AutoTokenizer
+# Tokenizer classes that are their tokenizer.json and nothing more (transformers 5): a local folder with
+# one of them is loaded as that file directly. AutoTokenizer would look the class up in transformers'
+# registry of every model family, which costs about a second per process, on every warm start.
+# Values: the inputs the class returns (BERT's include token_type_ids; None: the generic default).
+PLAIN_FAST_TOKENIZERS = {
+    "BertTokenizer": ["input_ids", "token_type_ids", "attention_mask"],
+    "BertTokenizerFast": ["input_ids", "token_type_ids", "attention_mask"],
+    "PreTrainedTokenizerFast": None,
+    "TokenizersBackend": None,
+}
 
+
+def load_tokenizer(name: str, allow_download: bool = False, own_class: bool = False):
+    """The model's tokenizer; ``own_class``: always as the class its config names (AutoTokenizer), for a
+    tokenizer that is saved again with a trained model."""
     target, kw = resolve(name, allow_download)
     try:
+        plain = None if own_class else plain_fast_tokenizer(target)
+        if plain:
+            from transformers.tokenization_utils_tokenizers import TokenizersBackend
+
+            inputs = PLAIN_FAST_TOKENIZERS[plain]
+            return TokenizersBackend.from_pretrained(target, **kw, **({"model_input_names": inputs} if inputs else {}))
+        from transformers import AutoTokenizer
+
         return AutoTokenizer.from_pretrained(target, trust_remote_code=False, **kw)
     except (OSError, ValueError) as e:
         raise _explain(name, allow_download, e) from e
+
+
+def plain_fast_tokenizer(target: str) -> str | None:
+    """The tokenizer class of a local folder whose tokenizer is its tokenizer.json alone (one of
+    ``PLAIN_FAST_TOKENIZERS``), else None."""
+    folder = Path(target)
+    if not (folder / "tokenizer.json").is_file() or not (folder / "tokenizer_config.json").is_file():
+        return None
+    try:
+        config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    name = config.get("tokenizer_class") if isinstance(config, dict) else None
+    return name if name in PLAIN_FAST_TOKENIZERS else None
+
+
+def plain_config(folder: str):
+    """The model's config.json as a generic transformers config (labels, sizes, our own keys), without
+    looking its class up in the registry of model families (see ``PLAIN_FAST_TOKENIZERS``)."""
+    from transformers.configuration_utils import PretrainedConfig
+
+    return PretrainedConfig.from_json_file(os.path.join(folder, "config.json"))
 
 
 def load_model(auto_class, name: str, allow_download: bool = False):

@@ -72,10 +72,8 @@ class NerModelHandler(ArticleModelHandler):
         self.max_chars = self.settings.max_ner_chars
 
     def load_model(self) -> NerModel:
-        from transformers import AutoModelForTokenClassification
-
         tokenizer = load_tokenizer(self.model_name, self.allow_download)
-        model = self.load_engine(AutoModelForTokenClassification, self.model_name, "logits")
+        model = self.load_engine("AutoModelForTokenClassification", self.model_name, "logits")
         window = min(self.max_length, getattr(model.config, "max_position_embeddings", 512))
         return NerModel(model, tokenizer, window, min(self.stride, window // 2), self.max_chars)
 

@@ -455,12 +455,10 @@ class EmbeddingTopicModelHandler(TopicModelHandler):
     metrics_namespace = "news_ingest_topics_embedding"
 
     def load_model(self) -> EmbeddingTopicModel:
-        from transformers import AutoModel
-
         from transforms.model_loading import load_tokenizer, packaged_minilm
 
         path = self.model_name or packaged_minilm()
-        model = self.load_engine(AutoModel, path, "last_hidden_state",
+        model = self.load_engine("AutoModel", path, "last_hidden_state",
                                  tuned_weights=tuned_weights_path(self.taxonomy, self.backend))
         return EmbeddingTopicModel(self.taxonomy, SentenceEncoder(model, load_tokenizer(path, self.allow_download)))
 

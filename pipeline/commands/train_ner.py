@@ -187,7 +187,7 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     base = args.base or default_backbone()
-    tokenizer = load_tokenizer(base, args.allow_download)
+    tokenizer = load_tokenizer(base, args.allow_download, own_class=True)  # saved with the model
     model = build_model(base, args.allow_download)
     data = Path(args.data)
     train = read_conll(data / "train.txt")

@@ -161,3 +161,27 @@ def test_warm_cache_never_loads_the_torch_model(tiny_ner, tmp_path, monkeypatch)
     weights.write_bytes(weights.read_bytes()[:-4] + b"\x00\x00\x00\x00")  # other weights: another key
     with pytest.raises(AssertionError, match="torch model was loaded"):
         handler.load_model()
+
+
+def test_config_keeps_named_matmuls_in_fp32(tiny_ner, tmp_path, monkeypatch):
+    """``int8_keep_fp32`` in a model's config: those MatMuls of the int8 export stay fp32 (the shipped
+    NER model keeps its first layer so: model card), the others are quantized; the export's key changes."""
+    import onnx
+    from transformers import AutoModelForTokenClassification
+
+    from transforms import onnx_backend
+
+    monkeypatch.setenv(onnx_backend.CACHE_ENV, str(tmp_path / "cache"))
+    model = AutoModelForTokenClassification.from_pretrained(tiny_ner).eval()
+
+    def ops(path):
+        return [(n.op_type, n.name) for n in onnx.load(path).graph.node if n.op_type in ("MatMul", "MatMulInteger")]
+
+    plain, _ = onnx_backend.exported(model, "logits", int8=True)
+    assert not [name for op, name in ops(plain) if op == "MatMul" and "dense" in name]  # all weights int8
+    model.config.int8_keep_fp32 = ["layer.0/"]
+    kept, _ = onnx_backend.exported(model, "logits", int8=True)
+    assert kept != plain
+    weights = {name for op, name in ops(kept) if op == "MatMul" and ("dense" in name or "query" in name)}
+    assert weights and all("layer.0/" in n for n in weights)
+    assert any("layer.1/" in name for op, name in ops(kept) if op == "MatMulInteger")

@@ -117,16 +117,29 @@ def export_onnx(model, path: str, output_name: str) -> list[str]:
     return names
 
 
-def quantize_int8(path: str, out: str) -> None:
+# A model's config may name matrix multiplications that stay fp32 in its int8 export: a list of
+# fragments of the export's node names (e.g. "layer.0/intermediate/dense/MatMul"). Which ones is a
+# property of the trained weights, measured per model (its model card), hence config, not code.
+KEEP_FP32_CONFIG_KEY = "int8_keep_fp32"
+
+
+def quantize_int8(path: str, out: str, keep_fp32: Sequence[str] = ()) -> list[str]:
+    """Quantize the export's MatMuls to int8 weights, except those whose node name contains one of
+    ``keep_fp32``; returns the names of the nodes kept in fp32."""
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    kept = [n.name for n in onnx.load(path, load_external_data=False).graph.node
+            if n.op_type == "MatMul" and any(f in n.name for f in keep_fp32)]
     root = logging.getLogger()  # the quantizer logs a generic "consider pre-processing" hint on the root logger
     level = root.level
     root.setLevel(logging.ERROR)
     try:
-        quantize_dynamic(path, out, weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"])
+        quantize_dynamic(path, out, weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"],
+                         nodes_to_exclude=kept)
     finally:
         root.setLevel(level)
+    return kept
 
 
 def cache_root() -> str | None:
@@ -188,7 +201,10 @@ def _export(model, workdir: str, output_name: str, int8: bool) -> tuple[str, lis
     if int8:
         log.info("quantizing %s to int8 weights", what)
         quantized = os.path.join(workdir, f"{output_name}.int8.onnx")
-        quantize_int8(path, quantized)
+        kept = quantize_int8(path, quantized, getattr(model.config, KEEP_FP32_CONFIG_KEY, None) or ())
+        if kept:
+            log.info("kept %d matrix multiplications of %s in fp32 (%s in its config)", len(kept), what,
+                     KEEP_FP32_CONFIG_KEY)
         os.remove(path)
         path = quantized
     log.info("ONNX export of %s ready in %.1f s", what, time.monotonic() - started)

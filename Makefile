@@ -25,7 +25,7 @@ test: $(STAMP)
 # The default path (no backend flag) first, then every other backend, with quality next to speed (needs ../shared).
 bench: $(STAMP)
 	$(PY) -m bench.bench --limit 200 --naive-sample 200 --compare-backend onnxruntime --compare-backend torch \
-		--repeats 3 --quality --skip-workers --sizes "" --report bench/RESULTS.md
+		--repeats 3 --ref-repeats 3 --quality --skip-workers --sizes "" --report bench/RESULTS.md
 
 # Scale: all 1,251 articles, 2 local workers, synthetic 1k/5k/20k (about 35 minutes).
 bench-full: $(STAMP)

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.commands.conll import LABELS
-from transforms.ner_decoding import best_tag_path, bio_transitions, decode_entities
+from transforms.ner_decoding import best_tag_path, bio_transitions, decode_entities, viterbi
 from transforms.ner_encoding import Window
 
 ID2LABEL = dict(enumerate(LABELS))
@@ -78,3 +78,19 @@ def test_viterbi_finds_the_best_valid_path(n, seed):
                key=lambda p: sum(log_probs[t, k] for t, k in enumerate(p)))
     assert np.isclose(sum(log_probs[t, k] for t, k in enumerate(path)),
                       sum(log_probs[t, k] for t, k in enumerate(best)))
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 300), st.floats(0.0, 4.0), st.integers(0, 10_000))
+def test_valid_word_by_word_tags_are_the_viterbi_path(n, boost, seed):
+    """The shortcut (each word's own best tag, when that sequence is valid) returns what the full
+    recursion returns: long sequences leaning towards a random valid path by ``boost`` (strongly: the
+    words' own best tags are valid; weakly: some are not, and the recursion decides)."""
+    rng = np.random.default_rng(seed)
+    start, moves = bio_transitions(LABELS)
+    path = [int(rng.choice(np.flatnonzero(start)))]
+    while len(path) < n:
+        path.append(int(rng.choice(np.flatnonzero(moves[path[-1]]))))
+    log_probs = np.log(rng.dirichlet(np.ones(len(LABELS)), size=n))
+    log_probs[np.arange(n), path] += boost
+    assert best_tag_path(log_probs, start, moves) == viterbi(log_probs, start, moves)

@@ -81,7 +81,18 @@ def _bio_transitions(labels: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray] |
 
 
 def best_tag_path(log_probs: np.ndarray, start: np.ndarray, moves: np.ndarray) -> list[int]:
-    """Viterbi: the most probable tag sequence (sum of per-word log-probabilities) among valid ones."""
+    """Viterbi: the most probable tag sequence (sum of per-word log-probabilities) among valid ones.
+    When each word's own most probable tag already makes a valid sequence, that sequence is the answer
+    (no valid sequence can score more than the unconstrained best), and the word-by-word loop, which
+    holds the GIL beside the other article threads, is skipped."""
+    tags = log_probs.argmax(axis=1)
+    if start[tags[0]] and moves[tags[:-1], tags[1:]].all():
+        return tags.tolist()
+    return viterbi(log_probs, start, moves)
+
+
+def viterbi(log_probs: np.ndarray, start: np.ndarray, moves: np.ndarray) -> list[int]:
+    """The word-by-word Viterbi recursion of ``best_tag_path``."""
     blocked = np.where(moves, 0.0, -np.inf)
     score = np.where(start, log_probs[0], -np.inf)
     back = np.zeros(log_probs.shape, dtype=np.int64)

@@ -185,3 +185,7 @@ def test_config_keeps_named_matmuls_in_fp32(tiny_ner, tmp_path, monkeypatch):
     weights = {name for op, name in ops(kept) if op == "MatMul" and ("dense" in name or "query" in name)}
     assert weights and all("layer.0/" in n for n in weights)
     assert any("layer.1/" in name for op, name in ops(kept) if op == "MatMulInteger")
+    model.config.int8_keep_fp32 = "layer.1/"  # a bare string is one fragment, not its characters
+    one, _ = onnx_backend.exported(model, "logits", int8=True)
+    assert {n for op, n in ops(one) if op == "MatMul" and "dense" in n} == {
+        n for op, n in ops(one) if "layer.1/" in n and "dense" in n}

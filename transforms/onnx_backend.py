@@ -4,7 +4,8 @@ the default).
 With ``onnxruntime-int8`` the export's matrix multiplications are quantized to int8 weights (dynamic
 quantization, per output channel; activations are quantized per forward pass at run time, which is why
 the callers never put two articles in one forward pass), about 2x faster than torch on CPUs at a small,
-measured cost in agreement (bench/RESULTS.md).
+measured cost in agreement (bench/RESULTS.md). A model's config may keep some of them fp32
+(``int8_keep_fp32``: fragments of node names; the shipped NER model keeps its first layer).
 
 A loaded Hugging Face model (NER token classifier or sentence encoder) is exported to ONNX (and
 quantized) once, kept in a cache keyed by its weights, config and the library versions
@@ -129,8 +130,13 @@ def quantize_int8(path: str, out: str, keep_fp32: Sequence[str] = ()) -> list[st
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    kept = [n.name for n in onnx.load(path, load_external_data=False).graph.node
-            if n.op_type == "MatMul" and any(f in n.name for f in keep_fp32)]
+    if isinstance(keep_fp32, str):  # one fragment written without its list
+        keep_fp32 = [keep_fp32]
+    graph = onnx.load(path, load_external_data=False).graph
+    weights = {init.name for init in graph.initializer}
+    # only MatMuls with a weight are quantized at all (attention's activation products never are)
+    kept = [n.name for n in graph.node
+            if n.op_type == "MatMul" and n.input[1] in weights and any(f in n.name for f in keep_fp32)]
     root = logging.getLogger()  # the quantizer logs a generic "consider pre-processing" hint on the root logger
     level = root.level
     root.setLevel(logging.ERROR)

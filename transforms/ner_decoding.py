@@ -37,7 +37,7 @@ def word_probabilities(
 ) -> dict[int, tuple[int, int, np.ndarray]]:
     """word index -> (start, end, label probabilities) for every word of one text."""
     spans: dict[int, list[int]] = {}
-    best: dict[int, tuple[int, np.ndarray]] = {}
+    best: dict[int, tuple[int, int, np.ndarray]] = {}  # word -> (centrality, position, window probs)
     for window, window_logits in zip(windows, logits):
         probs = _softmax(np.asarray(window_logits[: len(window)], dtype=np.float32))
         last = len(window) - 1
@@ -55,8 +55,7 @@ def word_probabilities(
             centrality = min(pos, last - pos)
             if word not in best or centrality > best[word][0]:
                 best[word] = (centrality, pos, probs)
-    best = {w: (c, probs[pos]) for w, (c, pos, probs) in best.items()}
-    return {w: (spans[w][0], spans[w][1], p) for w, (_, p) in best.items()}
+    return {w: (spans[w][0], spans[w][1], probs[pos]) for w, (_, pos, probs) in best.items()}
 
 
 def bio_transitions(labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray] | None:

@@ -132,11 +132,13 @@ def quantize_int8(path: str, out: str, keep_fp32: Sequence[str] = ()) -> list[st
 
     if isinstance(keep_fp32, str):  # one fragment written without its list
         keep_fp32 = [keep_fp32]
-    graph = onnx.load(path, load_external_data=False).graph
-    weights = {init.name for init in graph.initializer}
-    # only MatMuls with a weight are quantized at all (attention's activation products never are)
-    kept = [n.name for n in graph.node
-            if n.op_type == "MatMul" and n.input[1] in weights and any(f in n.name for f in keep_fp32)]
+    kept = []
+    if keep_fp32:  # reading the graph costs a parse of the whole export: only when something is kept
+        graph = onnx.load(path, load_external_data=False).graph
+        weights = {init.name for init in graph.initializer}
+        # only MatMuls with a weight are quantized at all (attention's activation products never are)
+        kept = [n.name for n in graph.node
+                if n.op_type == "MatMul" and n.input[1] in weights and any(f in n.name for f in keep_fp32)]
     root = logging.getLogger()  # the quantizer logs a generic "consider pre-processing" hint on the root logger
     level = root.level
     root.setLevel(logging.ERROR)

@@ -21,7 +21,6 @@ import apache_beam as beam
 from transforms import dead_letter as dl
 from transforms.article import Article, RawUnit
 from transforms import language
-from transforms.language import detect_language
 
 _SEED_FIRST_LINE = re.compile(r"^date (\d{4}-\d{2}-\d{2})(?: (.*))?$")
 _JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json", ".jsonl.gz")
@@ -211,7 +210,7 @@ def parse_unit(unit: RawUnit) -> Article:
     return Article(
         id=stable_id(given_id, url, title, text)[:512], title=title, text=text, source=source,
         url=url, published_at=published, extra=extra, source_file=unit.source_file,
-        source_line=unit.line, raw=unit.data, language=detect_language(title, text),
+        source_line=unit.line, raw=unit.data, language=language.detect_language(title, text),
     )
 
 

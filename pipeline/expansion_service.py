@@ -2,20 +2,24 @@
 
 Beam would otherwise download ``beam-sdks-java-io-expansion-service`` from Maven (unreachable here,
 and not served for this Beam version); ``make engines`` builds an equivalent jar from served
-artifacts (engines/README.md). ``--alsoStartLoopbackWorker`` makes the same JVM run the Java SDK
-worker that executes KafkaIO on Prism, so no Docker is needed.
+artifacts (engines/README.md). ``--alsoStartLoopbackWorker`` makes the same JVM run a Java SDK worker
+pool, and ``--defaultEnvironmentType=EXTERNAL`` points the expanded Kafka transforms at it, so no runner
+needs Docker: Prism and Flink both start the Java worker there. That address must be reachable from
+where the Java transforms run: for a Flink cluster on other machines, run the expansion service on a
+host its TaskManagers reach and pass ``--kafka-expansion-service HOST:PORT``.
 """
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
 import time
 
-from pipeline import engines
+from pipeline import engines, processes
 
 log = logging.getLogger(__name__)
 JVM_HEAP = os.environ.get("NEWS_INGEST_EXPANSION_HEAP", "512m")
@@ -31,12 +35,13 @@ def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float, log_path: 
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"the Kafka expansion service exited (rc {proc.returncode}); see {log_path}")
+            raise engines.EngineUnavailable(f"the Kafka expansion service exited at start (rc {proc.returncode}); "
+                                            f"see {log_path}")
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return
         time.sleep(0.3)
-    raise RuntimeError(f"the Kafka expansion service did not listen on port {port} within {timeout:.0f} s; "
+    raise engines.EngineUnavailable(f"the Kafka expansion service did not listen on port {port} within {timeout:.0f} s; "
                        f"see {log_path}")
 
 
@@ -51,20 +56,19 @@ def kafka_expansion_service(configured: str | None):
     if not os.path.isfile(jar):
         raise engines.EngineMissing(f"the Kafka expansion service jar not found at {jar}: run `make engines` "
                                     "(or pass --kafka-expansion-service JAR|HOST:PORT)")
+    if shutil.which("java") is None:
+        raise engines.EngineMissing("the Kafka IO runs in Java, and no `java` is on PATH: install a JDK 11+ "
+                                    "(or pass --kafka-expansion-service HOST:PORT of a running one)")
     port = _free_port()
     log_file = tempfile.NamedTemporaryFile("w", prefix="news-ingest-expansion-", suffix=".log", delete=False)
     proc = subprocess.Popen(["java", f"-Xmx{JVM_HEAP}", "-jar", jar, str(port), f"--filesToStage={jar}",
-                             "--alsoStartLoopbackWorker"], stdout=log_file, stderr=subprocess.STDOUT,
+                             "--alsoStartLoopbackWorker", "--defaultEnvironmentType=EXTERNAL",
+                             f"--defaultEnvironmentConfig=127.0.0.1:{port}"], stdout=log_file, stderr=subprocess.STDOUT,
                             start_new_session=True)  # Ctrl-C reaches us, not the JVM: we stop it in order
     try:
         _wait_for_port(port, proc, 90, log_file.name)
         log.info("Kafka expansion service on 127.0.0.1:%d (log %s)", port, log_file.name)
         yield f"127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        processes.stop(proc)
         log_file.close()

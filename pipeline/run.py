@@ -14,7 +14,7 @@ import time
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipeline import engines, graph, output_dir
+from pipeline import engines, flink, graph, output_dir, processes
 from pipeline.options import NewsIngestOptions
 from transforms.article_threads import available_cores
 from transforms.model_loading import ModelNotAvailable
@@ -31,7 +31,10 @@ behind Beam's DirectRunner, without its attempt to download the Prism runner), -
 
 --runner PrismRunner (a local streaming engine) and --runner FlinkRunner find the files fetched by
 `make engines` themselves (--prism_location, --flink_job_server_jar); Python SDK workers run LOOPBACK.
-Streaming jobs stop cleanly on Ctrl-C / SIGTERM."""
+FlinkRunner runs on an embedded Flink (--flink_master '[local]', the default) or a session cluster
+(--flink_master localhost:8081; `make flink-up` starts one); streaming on Flink checkpoints every 10 s
+(--checkpointing_interval MS). Streaming jobs stop cleanly on Ctrl-C / SIGTERM (a Flink job is
+cancelled on the cluster too)."""
 
 
 def help_parser() -> argparse.ArgumentParser:
@@ -169,6 +172,41 @@ def job_status(result) -> dict:
     return status
 
 
+class FlinkJob:
+    """The Flink job of a run on a session cluster: found by its name, reported, cancelled by id."""
+
+    def __init__(self, master: str, job_name: str):
+        self.master, self.job_name, self.job_id = master, job_name, None
+
+    def find(self) -> None:
+        self.job_id = flink.find_job(self.master, self.job_name)
+        if self.job_id:
+            log.info("Flink job %s on %s: %s", self.job_id, self.master, self.web_ui())
+
+    def web_ui(self) -> str:
+        return f"{flink.rest_url(self.master)}/#/job/running/{self.job_id}/overview"
+
+    def cancel(self) -> None:
+        if self.job_id:
+            state = flink.cancel_job(self.master, self.job_id)
+            log.info("Flink job %s: %s", self.job_id, state)
+
+    def summary(self) -> dict:
+        return {"flink_job_id": self.job_id, "flink_web_ui": self.web_ui() if self.job_id else None}
+
+
+def flink_job(argv: list[str], options: PipelineOptions) -> FlinkJob | None:
+    """The Flink job this run submits to a session cluster (after checking the cluster can take it), or
+    None for other runners and an embedded Flink."""
+    master = engines.flink_master(argv)
+    if master is None or flink.rest_url(master) is None:
+        return None
+    from apache_beam.options.pipeline_options import FlinkRunnerOptions, GoogleCloudOptions
+
+    flink.check_cluster(master, options.view_as(FlinkRunnerOptions).flink_version)
+    return FlinkJob(master, options.view_as(GoogleCloudOptions).job_name)
+
+
 class _Stop(Exception):
     """Raised in the main thread by SIGINT/SIGTERM while a streaming job runs."""
 
@@ -177,7 +215,7 @@ def _raise_stop(signum, _frame):
     raise _Stop(signal.Signals(signum).name)
 
 
-def run_until_done_or_stopped(result, streaming: bool, stop_after: float = 0) -> str:
+def run_until_done_or_stopped(result, streaming: bool, stop_after: float = 0, job: FlinkJob | None = None) -> str:
     """Waits for the job. A streaming job is cancelled on Ctrl-C / SIGTERM (a clean stop, exit 0), or
     after ``stop_after`` seconds when its source never ends by itself (Kafka). Windows already written
     stay; input whose output was not written yet is read again by the next run (files: the watch
@@ -190,23 +228,36 @@ def run_until_done_or_stopped(result, streaming: bool, stop_after: float = 0) ->
         result.wait_until_finish(duration=int(stop_after * 1000) if stop_after > 0 else None)
         if not beam.runners.runner.PipelineState.is_terminal(result.state):
             log.info("--max-runtime reached: stopping the streaming job")
-            _cancel(result)
+            _cancel(result, job)
             return "max-runtime"
         return "done"
     except _Stop as stop:
         log.info("%s: stopping the streaming job", stop)
-        _cancel(result)
+        _cancel(result, job)
         return "stopped"
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
 
 
-def _cancel(result) -> None:
+def _cancel(result, job: FlinkJob | None = None) -> None:
     try:
         result.cancel()
     except Exception as e:  # noqa: BLE001 - a runner that cannot cancel is stopped by our exit
         log.warning("could not cancel the job cleanly: %s", e)
+    if job is not None:  # Beam's cancel leaves the job running on a Flink session cluster
+        job.cancel()
+
+
+def _java_environment_problem(error: Exception) -> str | None:
+    """One line for a job that failed because a Java transform asked for an environment the runner cannot
+    start here (Docker, Java's default)."""
+    text = str(error)
+    if "docker" in text.lower() and ("beam_java" in text or "java" in text.lower()):
+        return ("the Java Kafka IO asked the runner for a Docker environment, and none can run here: use the "
+                "expansion service the CLI starts (it offers an EXTERNAL Java worker), or start yours with "
+                "--defaultEnvironmentType=EXTERNAL --defaultEnvironmentConfig=HOST:PORT")
+    return None
 
 
 def main(argv=None) -> int:
@@ -217,10 +268,11 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True)
     for noisy in ("apache_beam", "transformers", "httpx", "huggingface_hub"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    engine_log = engines.log_engine_output() if (engines.runner_name(argv) or "").lower() == "flinkrunner" else None
     explicit_runner = engines.runner_name(argv) is not None
     try:
         argv = engines.complete_runner_args(argv)
-    except engines.EngineMissing as e:
+    except engines.EngineUnavailable as e:
         print(f"news-ingest run: error: {e}", file=sys.stderr)
         return 2
     import transformers
@@ -251,7 +303,9 @@ def main(argv=None) -> int:
         if removed:
             log.info("replacing %d output files of an earlier run in %s", len(removed), opts.output)
     started = time.time()
+    job = None
     try:
+        job = flink_job(argv, options)
         with contextlib.ExitStack() as services:
             expansion = None
             if opts.kafka_topic:
@@ -261,12 +315,16 @@ def main(argv=None) -> int:
             p = make_pipeline(options, explicit_runner)
             graph.build(p, opts, expansion_service=expansion)
             result = p.run()
+            if job is not None:
+                job.find()
             if engines.runs_remotely(argv):
                 ending = "submitted"  # the job runs on: its id and state are in the summary
             else:
                 ending = run_until_done_or_stopped(result, streaming,
-                                                   opts.max_runtime if opts.kafka_topic else 0)
-    except engines.EngineMissing as e:
+                                                   opts.max_runtime if opts.kafka_topic else 0, job)
+        wall = time.time() - started
+        summary = summary_line(result, opts, wall)  # before the job server stops: it holds the metrics
+    except engines.EngineUnavailable as e:
         print(f"news-ingest run: error: {e}", file=sys.stderr)
         return 2
     except ModelNotAvailable as e:
@@ -277,15 +335,26 @@ def main(argv=None) -> int:
             msg = str(e).split("ModelNotAvailable:")[-1].strip().splitlines()[0]
             print(f"news-ingest run: error: {msg}", file=sys.stderr)
             return 2
+        problem = _java_environment_problem(e)
+        if problem:
+            print(f"news-ingest run: error: {problem}", file=sys.stderr)
+            return 2
         raise
     finally:
+        job_server_jar = engines.given(argv, "--flink_job_server_jar")
+        if job_server_jar:
+            processes.stop_children_running(job_server_jar)
+        if engine_log and os.path.getsize(engine_log):
+            log.info("the job server's log: %s", engine_log)
+        elif engine_log:
+            os.remove(engine_log)  # no job server was started
         if local_output and streaming:
             output_dir.remove_partial_window_files(opts.output)
-    wall = time.time() - started
-    summary = summary_line(result, opts, wall)
     if ending != "done":
         summary["ended"] = ending
     if ending == "submitted":
         summary.update(job_status(result))
+    if job is not None:
+        summary.update(job.summary())
     print("summary: " + json.dumps(summary), flush=True)
     return 0

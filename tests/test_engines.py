@@ -53,9 +53,23 @@ def test_runner_flags_are_filled_in_from_the_engines_folder(tmp_path, monkeypatc
     jar = engines.flink_job_server_jar("1.19")
     jar.parent.mkdir()
     jar.write_bytes(b"")
-    assert engines.complete_runner_args(["--runner", "FlinkRunner", "--flink_master", "localhost:8081"]) == [
+    flink = engines.complete_runner_args(["--runner", "FlinkRunner", "--flink_master", "localhost:8081"])
+    assert flink[:-1] == [
         "--runner", "FlinkRunner", "--flink_master", "localhost:8081", *long, "--flink_job_server_jar", str(jar),
-        "--flink_version", "1.19", "--environment_type", "LOOPBACK"]
+        "--flink_version", "1.19", "--environment_type", "LOOPBACK", "--job_name"]
+    assert flink[-1].startswith("news-ingest-")
+    # Beam's official jar, where a registry serves it, is preferred to the one built from the Java libraries
+    official = engines.flink_job_server_jars("1.19")[0]
+    official.write_bytes(b"")
+    assert engines.flink_job_server_jar("1.19") == official
+    # embedded Flink by default; streaming checkpoints, finishes bundles before them, never idles sources out
+    flink = engines.complete_runner_args(["--runner", "FlinkRunner", "--streaming", "--job_name", "j"])
+    assert engines.given(flink, "--flink_master") == "[local]"
+    assert engines.given(flink, "--checkpointing_interval") == str(engines.FLINK_CHECKPOINT_MS)
+    assert "--finish_bundle_before_checkpointing" in flink
+    assert engines.given(flink, "--shutdown_sources_after_idle_ms") == engines.NEVER_MS
+    flink = engines.complete_runner_args(["--runner", "FlinkRunner", "--streaming", "--checkpointing_interval=500"])
+    assert engines.given(flink, "--checkpointing_interval") == "500"
 
 
 @pytest.mark.parametrize("runner,what", [("PrismRunner", "Prism runner binary"),

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench bench-full install clean engines kafka-up kafka-down
+.PHONY: run test bench bench-full install clean engines kafka-up kafka-down flink-up flink-down
 
 $(STAMP): setup.py pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,10 +32,13 @@ bench-full: $(STAMP)
 	$(PY) -m bench.bench --compare-backend torch --repeats 3 --naive-sample 60 --report bench/RESULTS-full.md
 
 # Engine files for --runner PrismRunner / FlinkRunner and the Kafka IO, into .engines/ (not part of `make run`:
-# the in-process runner needs none of them). Fetched from the Go module proxy and Maven Central only.
+# the in-process runner needs none of them). From the Go module proxy, Maven Central and PyPI only:
+# Prism, Beam's Flink job server jar (built from Maven Central pieces when the official one is not served),
+# the Flink 1.19.3 distribution (PyPI), the Kafka broker and expansion service jars.
 engines: $(STAMP)
 	PY=$(PY) engines/fetch-prism.sh
 	PY=$(PY) engines/fetch-flink-job-server.sh
+	PY=$(PY) engines/flink.sh install
 	engines/fetch-kafka.sh
 
 # A single-node Kafka broker (KRaft) on 127.0.0.1:9092, data wiped on every start, logs in .engines/kafka/logs/.
@@ -44,6 +47,14 @@ kafka-up:
 
 kafka-down:
 	engines/kafka.sh down
+
+# A Flink 1.19.3 session cluster on localhost:8081 (JobManager + 1 TaskManager with 2 slots; `FLINK_TASKMANAGERS=N
+# make flink-up` for N). Idempotent: a dead TaskManager is replaced. Logs and pid files in .engines/flink/{log,run}/.
+flink-up:
+	engines/flink.sh up
+
+flink-down:
+	engines/flink.sh down
 
 clean:
 	rm -rf out/ .pytest_cache

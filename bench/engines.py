@@ -1,13 +1,16 @@
-"""Engines benchmark: batch throughput per runner and streaming latency on Prism.
+"""Engines benchmark: batch throughput per runner and streaming latency, Prism and Flink.
 
-    python -m bench.engines [--articles N] [--runners fnapi,prism] [--latency-seconds 90] [--report FILE]
+    python -m bench.engines [--articles N] [--runners fnapi,prism,flink-local-p1,...]
+                            [--latency-runners prism,flink-local] [--latency-seconds 90] [--report FILE]
 
-* batch: `news-ingest run` over the sample articles on each runner in a fresh process: articles/s and
-  peak RSS summed over the whole process tree (the CLI, Prism, SDK workers), sampled from /proc;
-* streaming latency (Prism, `--window-seconds 10`): one small file lands every `--drop-interval`
-  seconds; the latency of an article is the time from its file landing to the first moment a window
-  file holding it is visible in the output folder. p50/p95 over all articles.
-The Flink rows are absent while Maven Central serves no Beam Flink job server (engines/README.md).
+* batch: `news-ingest run` over the sample articles on each runner in a fresh process: articles/s,
+  model loads (one per model per SDK worker) and the peak RSS of every process that takes part, by
+  role (the CLI with its LOOPBACK SDK workers, Prism, the Flink job server, the cluster's JobManager
+  and TaskManagers), sampled from /proc every 0.5 s. The `flink-cluster-*` runners (re)start the
+  session cluster with that many TaskManagers first (engines/flink.sh);
+* streaming latency (`--window-seconds 10`): one small file lands every `--drop-interval` seconds; the
+  latency of an article is the time from its file landing to the first moment a window file holding
+  it is visible in the output folder. p50/p95 over all articles.
 """
 from __future__ import annotations
 
@@ -29,7 +32,44 @@ import fastavro
 ROOT = Path(__file__).resolve().parent.parent
 NEWS = ROOT.parent / "shared" / "data" / "news" / "articles.jsonl"
 FIXTURE = ROOT / "tests" / "fixtures" / "written_articles.jsonl"
-RUNNER_ARGS = {"fnapi": [], "prism": ["--runner", "PrismRunner"]}
+FLINK_CLUSTER = ["--runner", "FlinkRunner", "--flink_master", "localhost:8081"]
+RUNNER_ARGS = {
+    "fnapi": [],
+    "prism": ["--runner", "PrismRunner"],
+    "flink-local-p1": ["--runner", "FlinkRunner", "--parallelism", "1"],
+    "flink-local-p2": ["--runner", "FlinkRunner", "--parallelism", "2"],
+    "flink-local": ["--runner", "FlinkRunner", "--parallelism", "2"],
+    "flink-cluster-1tm": [*FLINK_CLUSTER, "--parallelism", "2"],
+    "flink-cluster-2tm": [*FLINK_CLUSTER, "--parallelism", "2"],
+    "flink-cluster": [*FLINK_CLUSTER, "--parallelism", "2"],
+}
+# processes by role, recognised by their command line
+ROLES = (("Flink JobManager", "StandaloneSessionClusterEntrypoint"), ("Flink TaskManagers", "TaskManagerRunner"),
+         ("Flink job server", "job-server"), ("Kafka expansion", "kafka-expansion-service"),
+         ("Prism", "/prism"), ("CLI + SDK workers", "pipeline run"))
+
+
+def cluster(taskmanagers: int) -> None:
+    """A fresh session cluster with this many TaskManagers (a fresh one: the runs do not share a JVM)."""
+    env = dict(os.environ, FLINK_TASKMANAGERS=str(taskmanagers))
+    subprocess.run([str(ROOT / "engines" / "flink.sh"), "down"], check=True, capture_output=True)
+    subprocess.run([str(ROOT / "engines" / "flink.sh"), "up"], check=True, capture_output=True, env=env)
+
+
+def _role_rss_kb() -> dict[str, int]:
+    out: dict[str, int] = {}
+    for cmdline in glob.glob("/proc/[0-9]*/cmdline"):
+        try:
+            cmd = open(cmdline, "rb").read().replace(b"\0", b" ").decode(errors="replace")
+            role = next((name for name, needle in ROLES if needle in cmd), None)
+            if role is None:
+                continue
+            for line in open(cmdline.replace("cmdline", "status")):
+                if line.startswith("VmRSS:"):
+                    out[role] = out.get(role, 0) + int(line.split()[1])
+        except OSError:
+            continue
+    return out
 
 
 def _tree_rss_kb(root: int) -> int:
@@ -63,13 +103,21 @@ class PeakRss(threading.Thread):
     def __init__(self, pid: int, every: float = 0.5):
         super().__init__(daemon=True)
         self.pid, self.every, self.peak_kb, self.stopped = pid, every, 0, threading.Event()
+        self.by_role: dict[str, int] = {}
 
     def run(self):
         while not self.stopped.wait(self.every):
             self.peak_kb = max(self.peak_kb, _tree_rss_kb(self.pid))
+            for role, kb in _role_rss_kb().items():
+                self.by_role[role] = max(self.by_role.get(role, 0), kb)
+
+    def roles_mb(self) -> str:
+        return ", ".join(f"{role} {self.by_role[role] // 1024}" for role, _ in ROLES if role in self.by_role)
 
 
 def batch_run(inp: Path, runner: str, extra: list[str]) -> dict:
+    if runner.startswith("flink-cluster-"):
+        cluster(int(runner.rsplit("-", 1)[1].rstrip("tm")))
     with tempfile.TemporaryDirectory() as out:
         started = time.time()
         proc = subprocess.Popen([sys.executable, "-m", "pipeline", "run", "--input", str(inp), "--output", out,
@@ -86,14 +134,16 @@ def batch_run(inp: Path, runner: str, extra: list[str]) -> dict:
     return {"runner": runner, "articles": summary["articles_in"], "records": summary["records_out"],
             "dead_letters": summary["dead_letters"], "wall_s": round(wall, 1),
             "articles_per_s": round(summary["articles_in"] / wall, 2), "peak_rss_mb": sampler.peak_kb // 1024,
+            "rss_by_role_mb": sampler.roles_mb(), "model_loads": summary.get("model_loads"),
             "model_load_s": summary.get("model_load_seconds")}
 
 
-def streaming_latency(articles: list[dict], seconds: float, interval: float, window: int, extra: list[str]) -> dict:
+def streaming_latency(articles: list[dict], seconds: float, interval: float, window: int, extra: list[str],
+                      runner: str = "prism") -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         watch, out = Path(tmp) / "watch", Path(tmp) / "out"
         watch.mkdir()
-        proc = subprocess.Popen([sys.executable, "-m", "pipeline", "run", "--runner", "PrismRunner", "--streaming",
+        proc = subprocess.Popen([sys.executable, "-m", "pipeline", "run", *RUNNER_ARGS[runner], "--streaming",
                                  "--watch", str(watch / "*.jsonl"), "--output", str(out),
                                  "--window-seconds", str(window), "--poll-seconds", "1", "--max-runtime", "0",
                                  *extra],
@@ -146,7 +196,8 @@ def streaming_latency(articles: list[dict], seconds: float, interval: float, win
         lat = sorted(visible[k] - landed[k] for k in landed if k in visible and k != "warmup")
         missing = [k for k in landed if k not in visible]
     q = statistics.quantiles(lat, n=20) if len(lat) >= 2 else [float("nan")] * 19
-    return {"articles": len(lat), "missing": len(missing), "window_s": window, "drop_interval_s": interval,
+    return {"runner": runner, "articles": len(lat), "missing": len(missing), "window_s": window,
+            "drop_interval_s": interval,
             "p50_s": round(statistics.median(lat), 1) if lat else None, "p95_s": round(q[18], 1),
             "max_s": round(max(lat), 1) if lat else None}
 
@@ -156,6 +207,7 @@ def main(argv=None) -> int:
     ap.add_argument("--input", type=Path, default=NEWS if NEWS.exists() else FIXTURE)
     ap.add_argument("--articles", type=int, default=0, help="first N articles (0: all)")
     ap.add_argument("--runners", default="fnapi,prism")
+    ap.add_argument("--latency-runners", default="prism")
     ap.add_argument("--latency-seconds", type=float, default=90)
     ap.add_argument("--drop-interval", type=float, default=2.0)
     ap.add_argument("--window-seconds", type=int, default=10)
@@ -169,8 +221,9 @@ def main(argv=None) -> int:
     lines = [f"# Engines benchmark ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores)", "",
              f"`python -m bench.engines {' '.join(argv if argv is not None else sys.argv[1:])}`", "",
              f"Batch: {len(rows)} articles from `{args.input.name}`.", "",
-             "| runner | articles | records | dead letters | wall s | articles/s | peak RSS MB (all processes) | model load s |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| runner | articles | records | dead letters | wall s | articles/s | peak RSS MB (CLI tree) | "
+             "peak RSS MB by role | model loads | model load s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     with tempfile.TemporaryDirectory() as tmp:
         inp = Path(tmp) / "articles.jsonl"
         inp.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -178,15 +231,20 @@ def main(argv=None) -> int:
             r = batch_run(inp, runner, extra)
             print(json.dumps(r), flush=True)
             lines.append(f"| {r['runner']} | {r['articles']} | {r['records']} | {r['dead_letters']} | {r['wall_s']} | "
-                         f"{r['articles_per_s']} | {r['peak_rss_mb']} | {r['model_load_s']} |")
-    if args.latency_seconds > 0:
-        s = streaming_latency(rows, args.latency_seconds, args.drop_interval, args.window_seconds, extra)
-        print(json.dumps(s), flush=True)
-        lines += ["", f"Streaming on Prism, `--window-seconds {s['window_s']}`, one article landing every "
-                      f"{s['drop_interval_s']} s for {args.latency_seconds:.0f} s: latency from a file landing to "
+                         f"{r['articles_per_s']} | {r['peak_rss_mb']} | {r['rss_by_role_mb']} | {r['model_loads']} | "
+                         f"{r['model_load_s']} |")
+    latency_runners = [r for r in args.latency_runners.split(",") if r] if args.latency_seconds > 0 else []
+    if latency_runners:
+        lines += ["", f"Streaming, `--window-seconds {args.window_seconds}`, one article landing every "
+                      f"{args.drop_interval} s for {args.latency_seconds:.0f} s: latency from a file landing to "
                       f"its window's Avro file being visible.", "",
-                  "| articles | missing | p50 s | p95 s | max s |", "|---|---|---|---|---|",
-                  f"| {s['articles']} | {s['missing']} | {s['p50_s']} | {s['p95_s']} | {s['max_s']} |"]
+                  "| runner | articles | missing | p50 s | p95 s | max s |", "|---|---|---|---|---|---|"]
+    for runner in latency_runners:
+        if runner == "flink-cluster":
+            cluster(1)
+        s = streaming_latency(rows, args.latency_seconds, args.drop_interval, args.window_seconds, extra, runner)
+        print(json.dumps(s), flush=True)
+        lines.append(f"| {runner} | {s['articles']} | {s['missing']} | {s['p50_s']} | {s['p95_s']} | {s['max_s']} |")
     text = "\n".join(lines) + "\n"
     print(text)
     if args.report:

@@ -1,8 +1,10 @@
 """Kafka benchmark: topic-to-topic throughput, latency at a steady rate, and an overload burst.
 
-    make kafka-up && python -m bench.kafka [--backlog 300] [--steady-seconds 60] [--burst 150] [--report FILE]
+    make kafka-up && python -m bench.kafka [--runner prism|flink-local|flink-cluster] [--backlog 300]
+                                           [--steady-seconds 60] [--burst 150] [--report FILE]
 
-One streaming run on Prism (`--kafka-topic IN --kafka-output-topic OUT`, default models and settings):
+One streaming run (`--kafka-topic IN --kafka-output-topic OUT`, default models and settings; Prism by
+default, `flink-cluster` needs `make flink-up`):
 1. backlog: `--backlog` real articles are in the input topic before the job starts; sustained
    articles/s = outputs per second from the first output to the last (model loading excluded);
 2. steady: one article every 1/rate s for `--steady-seconds`, rate = `--steady-fraction` of (1);
@@ -70,6 +72,7 @@ class Topics:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bootstrap", default="127.0.0.1:9092")
+    ap.add_argument("--runner", default="prism", choices=("prism", "flink-local", "flink-cluster"))
     ap.add_argument("--input", type=Path, default=NEWS if NEWS.exists() else FIXTURE)
     ap.add_argument("--backlog", type=int, default=300)
     ap.add_argument("--steady-seconds", type=float, default=60)
@@ -91,7 +94,9 @@ def main(argv=None) -> int:
         topics.send(next_article())
     topics.flush()
     log = tempfile.NamedTemporaryFile("w", prefix="bench-kafka-", suffix=".log", delete=False)
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "run", "--runner", "PrismRunner", "--streaming",
+    from bench.engines import RUNNER_ARGS
+
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "run", *RUNNER_ARGS[args.runner], "--streaming",
                              "--kafka-bootstrap", args.bootstrap, "--kafka-topic", topics.topic_in,
                              "--kafka-group-id", f"bench-{run}", "--kafka-output-topic", f"bench-out-{run}",
                              "--window-seconds", "10", "--max-runtime", "0", *args.extra.split()],
@@ -151,7 +156,7 @@ def main(argv=None) -> int:
     lost = sorted(set(topics.sent) - set(topics.seen))
     lines = [
         f"# Kafka benchmark ({time.strftime('%Y-%m-%d')})", "",
-        f"`python -m bench.kafka {' '.join(argv if argv is not None else sys.argv[1:])}` — Prism, one broker "
+        f"`python -m bench.kafka {' '.join(argv if argv is not None else sys.argv[1:])}` — {args.runner}, one broker "
         "(`make kafka-up`), default models and settings, topic to topic.", "",
         "| phase | articles | result |", "|---|---|---|",
         f"| backlog (throughput) | {args.backlog} | **{capacity:.2f} articles/s** sustained (first output "

@@ -132,12 +132,15 @@ def stage_seconds(metrics: dict) -> dict[str, float]:
             out[f"{stage}_seconds"] = out.get(f"{stage}_seconds", 0.0) + value.sum / 1e6
         elif name.endswith("load_model_latency_milli_secs"):
             out["model_load_seconds"] = out.get("model_load_seconds", 0.0) + value.sum / 1e3
-    return {k: round(v, 2) for k, v in out.items()}
+            out["model_loads"] = out.get("model_loads", 0) + value.count  # one per model per SDK worker
+    return {k: v if k == "model_loads" else round(v, 2) for k, v in out.items()}
 
 
-def summary_line(result, opts: NewsIngestOptions, wall: float) -> dict:
+def summary_line(result, opts: NewsIngestOptions, wall: float, cancelled: bool = False) -> dict:
     summary: dict = {}
     metrics = query_metrics(result)
+    if metrics is not None and cancelled and not counters(metrics):
+        metrics = None  # Flink reports no metrics of a cancelled job: no counts, rather than zeros
     if metrics is None:
         summary["counts"] = "unavailable from this runner"
     else:
@@ -323,7 +326,8 @@ def main(argv=None) -> int:
                 ending = run_until_done_or_stopped(result, streaming,
                                                    opts.max_runtime if opts.kafka_topic else 0, job)
         wall = time.time() - started
-        summary = summary_line(result, opts, wall)  # before the job server stops: it holds the metrics
+        # before the job server stops: it holds the metrics
+        summary = summary_line(result, opts, wall, cancelled=ending in ("stopped", "max-runtime"))
     except engines.EngineUnavailable as e:
         print(f"news-ingest run: error: {e}", file=sys.stderr)
         return 2

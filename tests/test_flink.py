@@ -286,17 +286,25 @@ def test_kafka_on_the_cluster_survives_a_taskmanager_sigkill(broker, cluster, tm
     expected = {i: "record" for i in range(len(articles))}
     expected.update({len(articles) + j: h[2] for j, h in enumerate(hostile)})
     out = tmp_path / "out"
+    jobs_before = {j["jid"] for j in _running_jobs()}
     proc = _start_kafka_run(tmp_path, "run", topic, group, tiny_ner, out)
     try:
         deadline = time.time() + 300
         while not consume_all(f"{topic}-enriched", 1) and time.time() < deadline:
             assert proc.poll() is None, (tmp_path / "run.log").read_text()[-3000:]
+        (job_id,) = {j["jid"] for j in _running_jobs()} - jobs_before
+        # killed once a checkpoint exists, so that the job restores from it (not from the committed offsets)
+        _wait_for(lambda: _rest(f"/jobs/{job_id}/checkpoints")["counts"]["completed"] >= 1, timeout=120, proc=proc)
         before = len(consume_all(f"{topic}-enriched"))
         killed = _tm_pids()
         assert killed, "no TaskManager pid"
         for pid in killed:
             os.kill(pid, signal.SIGKILL)
         t_kill = time.time()
+        # more messages while no TaskManager runs: they must come out of the recovered job
+        late = [dict(a, id=f"late-{i}") for i, a in enumerate(real_articles(60))]
+        produce(topic, [(a["id"].encode(), json.dumps(a).encode()) for a in late])
+        expected.update({len(expected) + i: "record" for i in range(len(late))})
         subprocess.run([str(FLINK_SH), "up"], cwd=ROOT, check=True, capture_output=True, timeout=180)
         assert set(_tm_pids()).isdisjoint(killed)
         _wait_all(proc, tmp_path, "run", topic, len(expected))
@@ -307,10 +315,15 @@ def test_kafka_on_the_cluster_survives_a_taskmanager_sigkill(broker, cluster, tm
     assert proc.returncode == 0, (tmp_path / "run.log").read_text()[-3000:]
     n, duplicates = _check_every_message_once_or_identical(topic, expected)
     summary = _summary((tmp_path / "run.log").read_text())
-    assert _rest(f"/jobs/{summary['flink_job_id']}")["state"] == "CANCELED"
-    assert not [j for j in _running_jobs() if j["jid"] == summary["flink_job_id"]]
+    assert summary["flink_job_id"] == job_id
+    assert _rest(f"/jobs/{job_id}")["state"] == "CANCELED"
+    # the same job went on: it failed over once and restored its state from a checkpoint
+    assert _rest(f"/jobs/{job_id}/exceptions")["exceptionHistory"]["entries"]
+    restored = _rest(f"/jobs/{job_id}/checkpoints")["latest"]["restored"]
+    assert restored is not None and restored["id"] >= 1
     print(f"\nTaskManager SIGKILL: {before} records before the kill; all {len(expected)} messages had outputs "
-          f"{recovered:.0f} s after it; {n} outputs ({duplicates} duplicates, identical)")
+          f"{recovered:.0f} s after it, restored from checkpoint {restored['id']}; {n} outputs ({duplicates} "
+          f"duplicates, identical)")
 
 
 def test_kafka_on_the_cluster_cli_killed_and_restarted_loses_nothing(broker, cluster, tmp_path, tiny_ner):

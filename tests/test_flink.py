@@ -112,6 +112,19 @@ def _unused_port() -> int:
         return s.getsockname()[1]
 
 
+def test_kafka_without_java_is_one_line_exit_2(tmp_path, job_server):
+    """The Kafka reader runs in Java: without a `java` on PATH the run stops before anything starts."""
+    pytest.importorskip("confluent_kafka")
+    env = dict(os.environ, PATH=str(tmp_path))  # the CLI runs by absolute path; no java anywhere on PATH
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "run", "--runner", "FlinkRunner",
+                           "--flink_job_server_jar", job_server, "--streaming", "--kafka-topic", "t",
+                           "--output", str(tmp_path / "out"), "--max-runtime", "5"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no `java` is on PATH" in lines[0], proc.stderr
+
+
 # --- batch ---------------------------------------------------------------------------------------
 
 def _thirty_real_articles(d: Path) -> set[str]:

@@ -111,8 +111,11 @@ class PeakRss(threading.Thread):
             for role, kb in _role_rss_kb().items():
                 self.by_role[role] = max(self.by_role.get(role, 0), kb)
 
-    def roles_mb(self) -> str:
-        return ", ".join(f"{role} {self.by_role[role] // 1024}" for role, _ in ROLES if role in self.by_role)
+    def roles_mb(self, cluster: bool) -> str:
+        """Peak MB per role; the session cluster's processes only for a run on it (they idle otherwise)."""
+        return ", ".join(f"{role} {self.by_role[role] // 1024}" for role, _ in ROLES
+                         if role in self.by_role and (cluster or not role.startswith("Flink J") and
+                                                      not role.startswith("Flink T")))
 
 
 def batch_run(inp: Path, runner: str, extra: list[str]) -> dict:
@@ -134,7 +137,7 @@ def batch_run(inp: Path, runner: str, extra: list[str]) -> dict:
     return {"runner": runner, "articles": summary["articles_in"], "records": summary["records_out"],
             "dead_letters": summary["dead_letters"], "wall_s": round(wall, 1),
             "articles_per_s": round(summary["articles_in"] / wall, 2), "peak_rss_mb": sampler.peak_kb // 1024,
-            "rss_by_role_mb": sampler.roles_mb(), "model_loads": summary.get("model_loads"),
+            "rss_by_role_mb": sampler.roles_mb(cluster=runner.startswith("flink-cluster")), "model_loads": summary.get("model_loads"),
             "model_load_s": summary.get("model_load_seconds")}
 
 

@@ -165,6 +165,12 @@ restart-strategy.fixed-delay.attempts: 50
 restart-strategy.fixed-delay.delay: 3 s
 heartbeat.interval: 2000
 heartbeat.timeout: 10000
+
+# checkpoints on disk: the JobManager-memory default refuses state over 5 MB, and a window's buffered
+# records (a backlog read at once lands in one window) outgrow it ("Size of the state is larger than
+# the maximum permitted memory-backed state"); the failed checkpoint then fails the job
+state.checkpoint-storage: filesystem
+state.checkpoints.dir: file://$BASE/checkpoints
 YAML
 }
 

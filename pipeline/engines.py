@@ -10,6 +10,7 @@ The engines folder is ``$NEWS_INGEST_ENGINES``, else ``.engines/`` at the root o
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -160,6 +161,13 @@ def _flink_args(argv: list[str]) -> list[str]:
             extra += ["--finish_bundle_before_checkpointing"]
         if given(argv, "--shutdown_sources_after_idle_ms") is None:
             extra += ["--shutdown_sources_after_idle_ms", NEVER_MS]
+        master = given(argv, "--flink_master")
+        if (master is None or master.startswith("[")) and given(argv, "--state_backend") is None:
+            # the embedded Flink keeps checkpoints in memory, limited to 5 MB: a window's buffered records
+            # outgrow it and the failed checkpoint fails the job. (A session cluster's own configuration
+            # decides there: `make flink-up` puts them on disk.)
+            extra += ["--state_backend", "filesystem", "--state_backend_storage_path",
+                      f"file://{tempfile.gettempdir()}/news-ingest-flink-checkpoints"]
     return extra
 
 

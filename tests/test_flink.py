@@ -263,17 +263,16 @@ def _wait_all(proc, tmp_path, name, topic, total, timeout=600):
     raise AssertionError(f"not every message had an output after {timeout} s")
 
 
-def _check_every_message_once_or_identical(topic: str, expected: dict[int, str]) -> tuple[int, int]:
+def _check_every_message_once_or_identical(records: list[dict], dead: list[dict],
+                                           expected: dict[int, str]) -> tuple[int, int]:
     """Every offset has outputs of its expected kind only; duplicates are identical. Returns
     (outputs, duplicates)."""
-    records = consume_all(f"{topic}-enriched", timeout=30)
-    dead = consume_all(f"{topic}-enriched.deadletter", timeout=30)
     kinds, versions = defaultdict(set), defaultdict(set)
-    for _, r in records:
+    for r in records:
         kinds[r["source_line"]].add("record")
         versions[r["source_line"]].add(json.dumps({k: r[k] for k in ("id", "title", "text", "entities", "topics",
                                                                       "topic_labels")}, sort_keys=True))
-    for _, d in dead:
+    for d in dead:
         kinds[d["source_line"]].add("dead")
         versions[d["source_line"]].add(json.dumps({k: d[k] for k in ("stage", "error_type", "raw")}, default=str))
     assert set(kinds) == set(expected), f"missing {sorted(set(expected) - set(kinds))[:20]}"
@@ -281,6 +280,15 @@ def _check_every_message_once_or_identical(topic: str, expected: dict[int, str])
     assert [o for o, v in versions.items() if len(v) != 1] == [], "a duplicate differs from the first output"
     n = len(records) + len(dead)
     return n, n - len(expected)
+
+
+def _on_topics(topic: str) -> tuple[list[dict], list[dict]]:
+    return ([r for _, r in consume_all(f"{topic}-enriched", timeout=30)],
+            [d for _, d in consume_all(f"{topic}-enriched.deadletter", timeout=30)])
+
+
+def _in_files(out: Path) -> tuple[list[dict], list[dict]]:
+    return read_avro(str(out / "articles-*.avro")), read_avro(str(out / "deadletter-*.avro"))
 
 
 def _tm_pids() -> list[int]:
@@ -291,7 +299,8 @@ def _tm_pids() -> list[int]:
 def test_kafka_on_the_cluster_survives_a_taskmanager_sigkill(broker, cluster, tmp_path, tiny_ner):
     """Real articles and hostile messages in a topic; the TaskManager is SIGKILLed after the first
     outputs and `make flink-up` starts a new one; the job recovers by itself from its last checkpoint:
-    every message has its output (record or dead letter as expected), duplicates identical."""
+    every message has its output (record or dead letter as expected) on the topics and in the window
+    files, duplicates identical."""
     topic, group = f"flink-{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:8]}"
     articles = real_articles(300)
     hostile = hostile_messages()
@@ -322,11 +331,16 @@ def test_kafka_on_the_cluster_survives_a_taskmanager_sigkill(broker, cluster, tm
         assert set(_tm_pids()).isdisjoint(killed)
         _wait_all(proc, tmp_path, "run", topic, len(expected))
         recovered = time.time() - t_kill
+        # window files trail the topics by a window; wait for them too, while the job runs
+        _wait_for(lambda: {o["source_line"] for kind in _in_files(out) for o in kind} >= set(expected),
+                  timeout=120, proc=proc)
         assert proc.poll() is None
     finally:
         stop(proc)
     assert proc.returncode == 0, (tmp_path / "run.log").read_text()[-3000:]
-    n, duplicates = _check_every_message_once_or_identical(topic, expected)
+    n, duplicates = _check_every_message_once_or_identical(*_on_topics(topic), expected)
+    in_files, file_duplicates = _check_every_message_once_or_identical(*_in_files(out), expected)
+    assert [p.name for p in out.iterdir() if not p.name.endswith(".avro")] == []  # no partial files
     summary = _summary((tmp_path / "run.log").read_text())
     assert summary["flink_job_id"] == job_id
     assert _rest(f"/jobs/{job_id}")["state"] == "CANCELED"
@@ -335,8 +349,8 @@ def test_kafka_on_the_cluster_survives_a_taskmanager_sigkill(broker, cluster, tm
     restored = _rest(f"/jobs/{job_id}/checkpoints")["latest"]["restored"]
     assert restored is not None and restored["id"] >= 1
     print(f"\nTaskManager SIGKILL: {before} records before the kill; all {len(expected)} messages had outputs "
-          f"{recovered:.0f} s after it, restored from checkpoint {restored['id']}; {n} outputs ({duplicates} "
-          f"duplicates, identical)")
+          f"{recovered:.0f} s after it, restored from checkpoint {restored['id']}; on the topics {n} outputs "
+          f"({duplicates} duplicates, identical), in the window files {in_files} ({file_duplicates} duplicates)")
 
 
 def test_kafka_on_the_cluster_cli_killed_and_restarted_loses_nothing(broker, cluster, tmp_path, tiny_ner):
@@ -372,6 +386,6 @@ def test_kafka_on_the_cluster_cli_killed_and_restarted_loses_nothing(broker, clu
     finally:
         stop(second)
     assert second.returncode == 0
-    n, duplicates = _check_every_message_once_or_identical(topic, expected)
+    n, duplicates = _check_every_message_once_or_identical(*_on_topics(topic), expected)
     print(f"\nCLI SIGKILL: {before} records before the kill; {n} outputs for {len(expected)} messages "
           f"after the restart ({duplicates} duplicates, identical)")

@@ -27,7 +27,7 @@ from conftest import FIXTURES, ROOT, SHARED, read_avro, run_pipeline
 from pipeline import engines, flink
 from test_engines import _entity_view, _require_engine, _wait_for, _window_files
 from test_kafka import broker  # noqa: F401 - the Kafka broker fixture
-from test_kafka import consume_all, descendants, hostile_messages, produce, real_articles, stop
+from test_kafka import consume_all, hostile_messages, kill_tree, produce, real_articles, stop, wait_for_first_record
 
 MASTER = os.environ.get("FLINK_MASTER", "localhost:8081")
 FLINK_SH = ROOT / "engines" / "flink.sh"
@@ -248,16 +248,12 @@ def _start_kafka_run(tmp_path: Path, name: str, topic: str, group: str, ner: Pat
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
 
 
-def _outputs(topic: str) -> tuple[list, list]:
-    return consume_all(f"{topic}-enriched"), consume_all(f"{topic}-enriched.deadletter")
-
-
 def _wait_all(proc, tmp_path, name, topic, total, timeout=600):
     deadline = time.time() + timeout
     while time.time() < deadline:
         assert proc.poll() is None, (tmp_path / f"{name}.log").read_text()[-3000:]
-        records, dead = _outputs(topic)
-        if {r["source_line"] for _, r in records} | {d["source_line"] for _, d in dead} >= set(range(total)):
+        records, dead = _on_topics(topic, timeout=5)
+        if {o["source_line"] for o in records + dead} >= set(range(total)):
             return
         time.sleep(3)
     raise AssertionError(f"not every message had an output after {timeout} s")
@@ -282,9 +278,9 @@ def _check_every_message_once_or_identical(records: list[dict], dead: list[dict]
     return n, n - len(expected)
 
 
-def _on_topics(topic: str) -> tuple[list[dict], list[dict]]:
-    return ([r for _, r in consume_all(f"{topic}-enriched", timeout=30)],
-            [d for _, d in consume_all(f"{topic}-enriched.deadletter", timeout=30)])
+def _on_topics(topic: str, timeout: float = 30) -> tuple[list[dict], list[dict]]:
+    return ([r for _, r in consume_all(f"{topic}-enriched", timeout=timeout)],
+            [d for _, d in consume_all(f"{topic}-enriched.deadletter", timeout=timeout)])
 
 
 def _in_files(out: Path) -> tuple[list[dict], list[dict]]:
@@ -311,9 +307,7 @@ def test_kafka_on_the_cluster_survives_a_taskmanager_sigkill(broker, cluster, tm
     jobs_before = {j["jid"] for j in _running_jobs()}
     proc = _start_kafka_run(tmp_path, "run", topic, group, tiny_ner, out)
     try:
-        deadline = time.time() + 300
-        while not consume_all(f"{topic}-enriched", 1) and time.time() < deadline:
-            assert proc.poll() is None, (tmp_path / "run.log").read_text()[-3000:]
+        wait_for_first_record(proc, topic, tmp_path / "run.log")
         (job_id,) = {j["jid"] for j in _running_jobs()} - jobs_before
         # killed once a checkpoint exists, so that the job restores from it (not from the committed offsets)
         _wait_for(lambda: _rest(f"/jobs/{job_id}/checkpoints")["counts"]["completed"] >= 1, timeout=120, proc=proc)
@@ -365,16 +359,9 @@ def test_kafka_on_the_cluster_cli_killed_and_restarted_loses_nothing(broker, clu
     jobs_before = {j["jid"] for j in _running_jobs()}
     first = _start_kafka_run(tmp_path, "first", topic, group, tiny_ner, out)
     try:
-        deadline = time.time() + 300
-        while not consume_all(f"{topic}-enriched", 1) and time.time() < deadline:
-            assert first.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
+        wait_for_first_record(first, topic, tmp_path / "first.log")
     finally:
-        for pid in [first.pid, *descendants(first.pid)]:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        first.wait()
+        kill_tree(first)
     before = len(consume_all(f"{topic}-enriched"))
     assert before < len(articles), "the kill came too late to test a restart"
     for job in _running_jobs():

@@ -103,6 +103,23 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
+def wait_for_first_record(proc: subprocess.Popen, topic: str, log: Path, timeout: float = 300) -> None:
+    """Until the run's first record is on ``<topic>-enriched``; fails if the run exits first."""
+    deadline = time.time() + timeout
+    while not consume_all(f"{topic}-enriched", 1) and time.time() < deadline:
+        assert proc.poll() is None, log.read_text()[-3000:]
+
+
+def kill_tree(proc: subprocess.Popen) -> None:
+    """SIGKILL the process and everything it started (runner, JVMs), as a crash would."""
+    for pid in [proc.pid, *descendants(proc.pid)]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait()
+
+
 def stop(proc: subprocess.Popen, sig=signal.SIGTERM) -> None:
     if proc.poll() is None:
         proc.send_signal(sig)
@@ -208,17 +225,10 @@ def test_kill_and_restart_loses_nothing(broker, tmp_path, tiny_ner):
     out = tmp_path / "out"
     first = start_pipeline(tmp_path, "first", topic, group, tiny_ner, out)
     try:
-        deadline = time.time() + 300
-        while not consume_all(f"{topic}-enriched", 1) and time.time() < deadline:
-            assert first.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
+        wait_for_first_record(first, topic, tmp_path / "first.log")
         # killed at once: a sleep here let a fast run finish all of its articles before the kill
     finally:
-        for pid in [first.pid, *descendants(first.pid)]:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        first.wait()
+        kill_tree(first)
     before = len(consume_all(f"{topic}-enriched"))
     assert before < len(articles), "the kill came too late to test a restart"
     second = start_pipeline(tmp_path, "second", topic, group, tiny_ner, out)

@@ -56,20 +56,33 @@ def cluster(taskmanagers: int) -> None:
     subprocess.run([str(ROOT / "engines" / "flink.sh"), "up"], check=True, capture_output=True, env=env)
 
 
-def _role_rss_kb() -> dict[str, int]:
-    out: dict[str, int] = {}
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _role(cmd: str) -> str | None:
+    if ROLES[-1][1] in cmd:  # the CLI first: its own arguments may name an engine's files
+        return ROLES[-1][0]
+    return next((name for name, needle in ROLES if needle in cmd), None)
+
+
+def _role_samples() -> tuple[dict[str, int], dict[int, tuple[str, float]]]:
+    """(resident KB per role, {pid: (role, CPU seconds so far)}) of the processes that take part."""
+    rss: dict[str, int] = {}
+    cpu: dict[int, tuple[str, float]] = {}
     for cmdline in glob.glob("/proc/[0-9]*/cmdline"):
         try:
             cmd = open(cmdline, "rb").read().replace(b"\0", b" ").decode(errors="replace")
-            role = next((name for name, needle in ROLES if needle in cmd), None)
+            role = _role(cmd)
             if role is None:
                 continue
             for line in open(cmdline.replace("cmdline", "status")):
                 if line.startswith("VmRSS:"):
-                    out[role] = out.get(role, 0) + int(line.split()[1])
-        except OSError:
+                    rss[role] = rss.get(role, 0) + int(line.split()[1])
+            fields = open(cmdline.replace("cmdline", "stat")).read().rsplit(")", 1)[1].split()
+            cpu[int(cmdline.split("/")[2])] = (role, (int(fields[11]) + int(fields[12])) / CLOCK_TICKS)
+        except (OSError, IndexError, ValueError):
             continue
-    return out
+    return rss, cpu
 
 
 def _tree_rss_kb(root: int) -> int:
@@ -104,12 +117,31 @@ class PeakRss(threading.Thread):
         super().__init__(daemon=True)
         self.pid, self.every, self.peak_kb, self.stopped = pid, every, 0, threading.Event()
         self.by_role: dict[str, int] = {}
+        self.first_cpu: dict[int, tuple[str, float]] = {}
+        self.last_cpu: dict[int, tuple[str, float]] = {}
 
     def run(self):
         while not self.stopped.wait(self.every):
             self.peak_kb = max(self.peak_kb, _tree_rss_kb(self.pid))
-            for role, kb in _role_rss_kb().items():
+            rss, cpu = _role_samples()
+            for role, kb in rss.items():
                 self.by_role[role] = max(self.by_role.get(role, 0), kb)
+            for pid, sample in cpu.items():
+                self.first_cpu.setdefault(pid, sample)
+            self.last_cpu.update(cpu)
+
+    def cpu_by_role(self, cluster: bool) -> str:
+        """CPU seconds each role used during the run (processes that were already running count from the
+        first sample; the CLI from its start)."""
+        used: dict[str, float] = {}
+        for pid, (role, seconds) in self.last_cpu.items():
+            before = 0.0 if pid == self.pid else self.first_cpu[pid][1]
+            if pid != self.pid and role == "CLI + SDK workers" and seconds == before:
+                continue
+            used[role] = used.get(role, 0.0) + seconds - before
+        return ", ".join(f"{role} {used[role]:.0f}" for role, _ in ROLES
+                         if role in used and used[role] >= 0.5 and (cluster or not role.startswith("Flink J") and
+                                                                    not role.startswith("Flink T")))
 
     def roles_mb(self, cluster: bool) -> str:
         """Peak MB per role; the session cluster's processes only for a run on it (they idle otherwise)."""
@@ -137,7 +169,9 @@ def batch_run(inp: Path, runner: str, extra: list[str]) -> dict:
     return {"runner": runner, "articles": summary["articles_in"], "records": summary["records_out"],
             "dead_letters": summary["dead_letters"], "wall_s": round(wall, 1),
             "articles_per_s": round(summary["articles_in"] / wall, 2), "peak_rss_mb": sampler.peak_kb // 1024,
-            "rss_by_role_mb": sampler.roles_mb(cluster=runner.startswith("flink-cluster")), "model_loads": summary.get("model_loads"),
+            "rss_by_role_mb": sampler.roles_mb(cluster=runner.startswith("flink-cluster")),
+            "cpu_s_by_role": sampler.cpu_by_role(cluster=runner.startswith("flink-cluster")),
+            "ner_s": summary.get("ner_seconds"), "topics_s": summary.get("topics_seconds"), "model_loads": summary.get("model_loads"),
             "model_load_s": summary.get("model_load_seconds")}
 
 
@@ -225,8 +259,8 @@ def main(argv=None) -> int:
              f"`python -m bench.engines {' '.join(argv if argv is not None else sys.argv[1:])}`", "",
              f"Batch: {len(rows)} articles from `{args.input.name}`.", "",
              "| runner | articles | records | dead letters | wall s | articles/s | peak RSS MB (CLI tree) | "
-             "peak RSS MB by role | model loads | model load s |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "peak RSS MB by role | CPU s by role | NER s | topics s | model loads | model load s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     with tempfile.TemporaryDirectory() as tmp:
         inp = Path(tmp) / "articles.jsonl"
         inp.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -234,7 +268,8 @@ def main(argv=None) -> int:
             r = batch_run(inp, runner, extra)
             print(json.dumps(r), flush=True)
             lines.append(f"| {r['runner']} | {r['articles']} | {r['records']} | {r['dead_letters']} | {r['wall_s']} | "
-                         f"{r['articles_per_s']} | {r['peak_rss_mb']} | {r['rss_by_role_mb']} | {r['model_loads']} | "
+                         f"{r['articles_per_s']} | {r['peak_rss_mb']} | {r['rss_by_role_mb']} | {r['cpu_s_by_role']} | "
+                         f"{r['ner_s']} | {r['topics_s']} | {r['model_loads']} | "
                          f"{r['model_load_s']} |")
     latency_runners = [r for r in args.latency_runners.split(",") if r] if args.latency_seconds > 0 else []
     if latency_runners:

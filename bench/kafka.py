@@ -80,6 +80,7 @@ def main(argv=None) -> int:
     ap.add_argument("--burst", type=int, default=150)
     ap.add_argument("--extra", default="", help="more pipeline flags, space separated")
     ap.add_argument("--report", type=Path)
+    ap.add_argument("--timeline", type=Path, help="write each steady article's send time and latency (JSON lines)")
     args = ap.parse_args(argv)
     rows = [json.loads(line) for line in open(args.input, encoding="utf-8") if line.strip()]
     counter = iter(range(10**9))
@@ -128,6 +129,11 @@ def main(argv=None) -> int:
         while time.time() < deadline and not set(steady_ids) <= set(topics.seen):
             topics.drain()
         latencies = sorted(topics.seen[i] - topics.sent[i] for i in steady_ids if i in topics.seen)
+        if args.timeline:
+            args.timeline.write_text("".join(
+                json.dumps({"id": i, "sent_s": round(topics.sent[i] - t0, 3),
+                            "latency_s": round(topics.seen[i] - topics.sent[i], 3)}) + "\n"
+                for i in steady_ids if i in topics.seen))
         q = statistics.quantiles(latencies, n=20)
         print(f"steady: {len(steady_ids)} articles at {rate:.2f}/s, p50 {statistics.median(latencies):.1f} s, "
               f"p95 {q[18]:.1f} s", flush=True)

@@ -150,6 +150,19 @@ class PeakRss(threading.Thread):
                                                       not role.startswith("Flink T")))
 
 
+def records_digest(out: str) -> str:
+    """A hash of every record and dead letter written, in id order, without the wall-clock fields
+    (``ingested_at``, ``failed_at``): equal digests mean the runs wrote the same records."""
+    import hashlib
+
+    rows = []
+    for path in sorted(glob.glob(os.path.join(out, "*.avro"))):
+        with open(path, "rb") as fh:
+            rows += [json.dumps({k: v for k, v in r.items() if k not in ("ingested_at", "failed_at")}, sort_keys=True, default=str)
+                     for r in fastavro.reader(fh)]
+    return hashlib.sha256("\n".join(sorted(rows)).encode()).hexdigest()[:12]
+
+
 def batch_run(inp: Path, runner: str, extra: list[str]) -> dict:
     if runner.startswith("flink-cluster-"):
         cluster(int(runner.rsplit("-", 1)[1].rstrip("tm")))
@@ -166,13 +179,14 @@ def batch_run(inp: Path, runner: str, extra: list[str]) -> dict:
         if proc.returncode:
             raise RuntimeError(f"{runner} run failed:\n{output[-3000:]}")
         summary = json.loads(output.split("summary: ")[-1].splitlines()[0])
+        digest = records_digest(out)
     return {"runner": runner, "articles": summary["articles_in"], "records": summary["records_out"],
             "dead_letters": summary["dead_letters"], "wall_s": round(wall, 1),
             "articles_per_s": round(summary["articles_in"] / wall, 2), "peak_rss_mb": sampler.peak_kb // 1024,
             "rss_by_role_mb": sampler.roles_mb(cluster=runner.startswith("flink-cluster")),
             "cpu_s_by_role": sampler.cpu_by_role(cluster=runner.startswith("flink-cluster")),
             "ner_s": summary.get("ner_seconds"), "topics_s": summary.get("topics_seconds"), "model_loads": summary.get("model_loads"),
-            "model_load_s": summary.get("model_load_seconds")}
+            "model_load_s": summary.get("model_load_seconds"), "records_digest": digest}
 
 
 def streaming_latency(articles: list[dict], seconds: float, interval: float, window: int, extra: list[str],
@@ -259,8 +273,8 @@ def main(argv=None) -> int:
              f"`python -m bench.engines {' '.join(argv if argv is not None else sys.argv[1:])}`", "",
              f"Batch: {len(rows)} articles from `{args.input.name}`.", "",
              "| runner | articles | records | dead letters | wall s | articles/s | peak RSS MB (CLI tree) | "
-             "peak RSS MB by role | CPU s by role | NER s | topics s | model loads | model load s |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "peak RSS MB by role | CPU s by role | NER s | topics s | model loads | model load s | records digest |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     with tempfile.TemporaryDirectory() as tmp:
         inp = Path(tmp) / "articles.jsonl"
         inp.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -270,7 +284,7 @@ def main(argv=None) -> int:
             lines.append(f"| {r['runner']} | {r['articles']} | {r['records']} | {r['dead_letters']} | {r['wall_s']} | "
                          f"{r['articles_per_s']} | {r['peak_rss_mb']} | {r['rss_by_role_mb']} | {r['cpu_s_by_role']} | "
                          f"{r['ner_s']} | {r['topics_s']} | {r['model_loads']} | "
-                         f"{r['model_load_s']} |")
+                         f"{r['model_load_s']} | {r['records_digest']} |")
     latency_runners = [r for r in args.latency_runners.split(",") if r] if args.latency_seconds > 0 else []
     if latency_runners:
         lines += ["", f"Streaming, `--window-seconds {args.window_seconds}`, one article landing every "

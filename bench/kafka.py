@@ -1,16 +1,19 @@
-"""Kafka benchmark: topic-to-topic throughput, latency at a steady rate, and an overload burst.
+"""Kafka benchmark: topic-to-topic capacity, latency against load, an overload burst, memory; per runner.
 
-    make kafka-up && python -m bench.kafka [--runner prism|flink-local|flink-cluster] [--backlog 300]
-                                           [--steady-seconds 60] [--burst 150] [--report FILE]
+    make kafka-up [flink-up] && python -m bench.kafka [--runners prism,flink-cluster] [--backlog 300]
+        [--loads 0.25,0.5,0.9] [--steady-seconds 40] [--burst 150] [--report FILE] [--plot FILE.png]
 
-One streaming run (`--kafka-topic IN --kafka-output-topic OUT`, default models and settings; Prism by
-default, `flink-cluster` needs `make flink-up`):
-1. backlog: `--backlog` real articles are in the input topic before the job starts; sustained
-   articles/s = outputs per second from the first output to the last (model loading excluded);
-2. steady: one article every 1/rate s for `--steady-seconds`, rate = `--steady-fraction` of (1);
-   latency = output message timestamp - input message timestamp (both CreateTime, same clock), p50/p95;
-3. burst: `--burst` articles at once; lag (inputs without output) sampled every second: its peak,
-   the time until it is back to zero, and whether every input got its output.
+One streaming run per runner (`--kafka-topic IN --kafka-output-topic OUT`, default models and settings;
+`flink-cluster` restarts the session cluster of `make flink-up` with one TaskManager first):
+1. backlog: `--backlog` real articles wait in the input topic when the job starts; capacity = outputs
+   per second from the first output to the last (model loading excluded);
+2. warm-up: `--warmup` articles one by one (the first ones through a fresh job pay for lazy setup);
+3. load: for each fraction of the capacity in `--loads`, one article every 1/rate s for
+   `--steady-seconds`; latency = output message timestamp - input produce time (both this machine's
+   clock), p50/p95/max per level;
+4. burst: `--burst` articles at once; lag (inputs without output) sampled every second until zero.
+Peak resident memory per process role over the whole run (bench.engines' sampler); every input must
+get its output (or dead letter).
 """
 from __future__ import annotations
 
@@ -68,117 +71,186 @@ class Topics:
     def lag(self) -> int:
         return len(set(self.sent) - set(self.seen))
 
+    def wait_for(self, ids, seconds: float, proc) -> None:
+        deadline = time.time() + seconds
+        while time.time() < deadline and not set(ids) <= set(self.seen):
+            if proc.poll() is not None:
+                raise RuntimeError("the pipeline exited")
+            self.drain()
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bootstrap", default="127.0.0.1:9092")
-    ap.add_argument("--runner", default="prism", choices=("prism", "flink-local", "flink-cluster"))
-    ap.add_argument("--input", type=Path, default=NEWS if NEWS.exists() else FIXTURE)
-    ap.add_argument("--backlog", type=int, default=300)
-    ap.add_argument("--steady-seconds", type=float, default=60)
-    ap.add_argument("--steady-fraction", type=float, default=0.5)
-    ap.add_argument("--burst", type=int, default=150)
-    ap.add_argument("--extra", default="", help="more pipeline flags, space separated")
-    ap.add_argument("--report", type=Path)
-    ap.add_argument("--timeline", type=Path, help="write each steady article's send time and latency (JSON lines)")
-    args = ap.parse_args(argv)
-    rows = [json.loads(line) for line in open(args.input, encoding="utf-8") if line.strip()]
-    counter = iter(range(10**9))
 
-    def next_article():
-        i = next(counter)
-        return dict(rows[i % len(rows)], id=f"bench-{i:06d}")
+class Articles:
+    def __init__(self, path: Path):
+        self.rows = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
+        self.i = 0
+
+    def next(self) -> dict:
+        self.i += 1
+        return dict(self.rows[self.i % len(self.rows)], id=f"bench-{self.i:06d}")
+
+
+def paced(topics: Topics, articles: Articles, rate: float, seconds: float) -> list[str]:
+    """One article every 1/rate s for ``seconds``; returns their ids."""
+    ids, t0 = [], time.time()
+    while time.time() - t0 < seconds:
+        a = articles.next()
+        topics.send(a)
+        ids.append(a["id"])
+        until = t0 + len(ids) / rate
+        while time.time() < until:
+            topics.drain(min(0.2, max(0.0, until - time.time())))
+    topics.flush()
+    return ids
+
+
+def latency_stats(topics: Topics, ids: list[str]) -> dict:
+    lat = sorted(topics.seen[i] - topics.sent[i] for i in ids if i in topics.seen)
+    q = statistics.quantiles(lat, n=20) if len(lat) >= 2 else [float("nan")] * 19
+    return {"articles": len(ids), "missing": len(ids) - len(lat), "p50_s": round(statistics.median(lat), 2),
+            "p95_s": round(q[18], 2), "max_s": round(lat[-1], 2)}
+
+
+def start_pipeline(runner: str, bootstrap: str, topic_in: str, topic_out: str, run: str, extra: list[str]):
+    from bench.engines import RUNNER_ARGS, cluster
+
+    if runner == "flink-cluster":
+        cluster(1)
+    log = tempfile.NamedTemporaryFile("w", prefix=f"bench-kafka-{runner}-", suffix=".log", delete=False)
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "run", *RUNNER_ARGS[runner], "--streaming",
+                             "--kafka-bootstrap", bootstrap, "--kafka-topic", topic_in,
+                             "--kafka-group-id", f"bench-{run}", "--kafka-output-topic", topic_out,
+                             "--window-seconds", "10", "--max-runtime", "0", *extra],
+                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    return proc, log.name
+
+
+def bench_runner(runner: str, args, articles: Articles) -> dict:
+    from bench.engines import PeakRss
 
     run = uuid.uuid4().hex[:8]
     topics = Topics(args.bootstrap, f"bench-in-{run}", f"bench-out-{run}")
-    for _ in range(args.backlog):
-        topics.send(next_article())
+    backlog = [articles.next() for _ in range(args.backlog)]
+    for a in backlog:
+        topics.send(a)
     topics.flush()
-    log = tempfile.NamedTemporaryFile("w", prefix="bench-kafka-", suffix=".log", delete=False)
-    from bench.engines import RUNNER_ARGS
-
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "run", *RUNNER_ARGS[args.runner], "--streaming",
-                             "--kafka-bootstrap", args.bootstrap, "--kafka-topic", topics.topic_in,
-                             "--kafka-group-id", f"bench-{run}", "--kafka-output-topic", f"bench-out-{run}",
-                             "--window-seconds", "10", "--max-runtime", "0", *args.extra.split()],
-                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    proc, log = start_pipeline(runner, args.bootstrap, topics.topic_in, f"bench-out-{run}", run,
+                               args.extra.split())
+    sampler = PeakRss(proc.pid)
+    sampler.start()
     started = time.time()
+    result: dict = {"runner": runner, "log": log}
     try:
-        # 1. backlog
-        while len(topics.seen) < args.backlog and time.time() - started < 1800:
-            if proc.poll() is not None:
-                raise RuntimeError(f"pipeline exited; log {log.name}")
-            topics.drain()
+        topics.wait_for([a["id"] for a in backlog], 1800, proc)
         stamps = sorted(topics.seen.values())
         capacity = (len(stamps) - 1) / (stamps[-1] - stamps[0])
-        first_output = stamps[0] - started
-        print(f"backlog: {len(stamps)} articles, {capacity:.2f} articles/s sustained, "
-              f"first output {first_output:.1f} s after start", flush=True)
-        # 2. steady
-        rate = args.steady_fraction * capacity
-        steady_ids, t0 = [], time.time()
-        while time.time() - t0 < args.steady_seconds:
-            a = next_article()
+        result.update(capacity=round(capacity, 2), first_output_s=round(stamps[0] - started, 1))
+        print(f"{runner} backlog: {capacity:.2f} articles/s", flush=True)
+        warm = paced(topics, articles, 1.0, args.warmup)
+        topics.wait_for(warm, 120, proc)
+        result["loads"] = []
+        for fraction in args.loads:
+            ids = paced(topics, articles, fraction * capacity, args.steady_seconds)
+            topics.wait_for(ids, 180, proc)
+            level = {"fraction": fraction, "rate": round(fraction * capacity, 2), **latency_stats(topics, ids)}
+            if args.timeline:
+                with open(args.timeline, "a") as fh:
+                    fh.writelines(json.dumps({"runner": runner, "fraction": fraction, "id": i,
+                                              "sent": round(topics.sent[i], 3),
+                                              "latency_s": round(topics.seen[i] - topics.sent[i], 3)}) + "\n"
+                                  for i in ids if i in topics.seen)
+            result["loads"].append(level)
+            print(f"{runner} load {level}", flush=True)
+        burst = [articles.next() for _ in range(args.burst)]
+        for a in burst:
             topics.send(a)
-            steady_ids.append(a["id"])
-            until = t0 + len(steady_ids) / rate
-            while time.time() < until:
-                topics.drain(min(0.2, max(0.0, until - time.time())))
         topics.flush()
-        deadline = time.time() + 120
-        while time.time() < deadline and not set(steady_ids) <= set(topics.seen):
-            topics.drain()
-        latencies = sorted(topics.seen[i] - topics.sent[i] for i in steady_ids if i in topics.seen)
-        if args.timeline:
-            args.timeline.write_text("".join(
-                json.dumps({"id": i, "sent_s": round(topics.sent[i] - t0, 3),
-                            "latency_s": round(topics.seen[i] - topics.sent[i], 3)}) + "\n"
-                for i in steady_ids if i in topics.seen))
-        q = statistics.quantiles(latencies, n=20)
-        print(f"steady: {len(steady_ids)} articles at {rate:.2f}/s, p50 {statistics.median(latencies):.1f} s, "
-              f"p95 {q[18]:.1f} s", flush=True)
-        # 3. burst
-        burst_ids = []
-        for _ in range(args.burst):
-            a = next_article()
-            topics.send(a)
-            burst_ids.append(a["id"])
-        topics.flush()
-        t_burst, lags = time.time(), []
-        while time.time() - t_burst < 900:
+        t_burst, peak = time.time(), 0
+        while time.time() - t_burst < 900 and topics.lag():
             topics.drain(1.0)
-            lags.append((round(time.time() - t_burst, 1), topics.lag()))
-            if topics.lag() == 0:
-                break
-        recovered = lags[-1][0] if lags and lags[-1][1] == 0 else None
-        print(f"burst: {args.burst} articles, peak lag {max(l for _, l in lags)}, recovered after {recovered} s",
-              flush=True)
+            peak = max(peak, topics.lag())
+        result.update(burst=args.burst, burst_peak_lag=peak,
+                      burst_drained_s=round(time.time() - t_burst, 1) if not topics.lag() else None)
     finally:
         proc.terminate()
         try:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             proc.kill()
-    lost = sorted(set(topics.sent) - set(topics.seen))
-    lines = [
-        f"# Kafka benchmark ({time.strftime('%Y-%m-%d')})", "",
-        f"`python -m bench.kafka {' '.join(argv if argv is not None else sys.argv[1:])}` — {args.runner}, one broker "
-        "(`make kafka-up`), default models and settings, topic to topic.", "",
-        "| phase | articles | result |", "|---|---|---|",
-        f"| backlog (throughput) | {args.backlog} | **{capacity:.2f} articles/s** sustained (first output "
-        f"{first_output:.1f} s after start, model loading included there) |",
-        f"| steady at {args.steady_fraction:.0%} of capacity ({rate:.2f}/s for {args.steady_seconds:.0f} s) | "
-        f"{len(steady_ids)} | latency input → output message: p50 **{statistics.median(latencies):.1f} s**, "
-        f"p95 **{q[18]:.1f} s**, max {latencies[-1]:.1f} s |",
-        f"| burst | {args.burst} | peak lag {max(l for _, l in lags)} articles, back to 0 after "
-        f"{recovered} s |",
-        f"| all | {len(topics.sent)} | {len(lost)} without output |",
-    ]
-    text = "\n".join(lines) + "\n"
+        sampler.stopped.set()
+    result.update(sent=len(topics.sent), lost=topics.lag(),
+                  rss_by_role_mb=sampler.roles_mb(cluster=runner == "flink-cluster"))
+    return result
+
+
+def plot(results: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for r, colour in zip(results, ("tab:blue", "tab:orange", "tab:green", "tab:red")):
+        x = [level["fraction"] * 100 for level in r["loads"]]
+        for key, style in (("p50_s", "-o"), ("p95_s", "--s"), ("max_s", ":^")):
+            ax.plot(x, [level[key] for level in r["loads"]], style, color=colour,
+                    label=f"{r['runner']} {key[:-2]}")
+    ax.axhline(3.0, color="grey", linewidth=0.8)
+    ax.set_xlabel("load, % of the runner's measured capacity")
+    ax.set_ylabel("latency input -> output message, s")
+    ax.set_title("Kafka -> Kafka latency against load (2 cores)")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def report(results: list[dict], argv: list[str], plot_path: Path | None) -> str:
+    lines = [f"# Kafka benchmark ({time.strftime('%Y-%m-%d')})", "",
+             f"`python -m bench.kafka {' '.join(argv)}` — one broker (`make kafka-up`), default models and "
+             "settings, topic to topic, `--window-seconds 10`.", "",
+             "| runner | capacity articles/s | load | rate/s | articles | p50 s | p95 s | max s | missing |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        for level in r["loads"]:
+            lines.append(f"| {r['runner']} | {r['capacity']} | {level['fraction']:.0%} | {level['rate']} | "
+                         f"{level['articles']} | {level['p50_s']} | {level['p95_s']} | {level['max_s']} | "
+                         f"{level['missing']} |")
+    lines += ["", "| runner | first output s (model load incl.) | burst | peak lag | drained in s | inputs | "
+              "without output | peak RSS MB by role |", "|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| {r['runner']} | {r['first_output_s']} | {r['burst']} | {r['burst_peak_lag']} | "
+                     f"{r['burst_drained_s']} | {r['sent']} | {r['lost']} | {r['rss_by_role_mb']} |")
+    if plot_path:
+        lines += ["", f"![latency against load]({plot_path.name})"]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bootstrap", default="127.0.0.1:9092")
+    ap.add_argument("--runners", default="prism", help="prism, flink-local, flink-cluster (comma separated)")
+    ap.add_argument("--input", type=Path, default=NEWS if NEWS.exists() else FIXTURE)
+    ap.add_argument("--backlog", type=int, default=300)
+    ap.add_argument("--warmup", type=int, default=10, help="articles, one a second, before the load levels")
+    ap.add_argument("--loads", type=lambda s: [float(x) for x in s.split(",")], default=[0.25, 0.5, 0.9])
+    ap.add_argument("--steady-seconds", type=float, default=40)
+    ap.add_argument("--burst", type=int, default=150)
+    ap.add_argument("--extra", default="", help="more pipeline flags, space separated")
+    ap.add_argument("--report", type=Path)
+    ap.add_argument("--plot", type=Path, help="latency-against-load chart (PNG)")
+    ap.add_argument("--timeline", type=Path, help="append each load-level article's send time and latency")
+    args = ap.parse_args(argv)
+    articles = Articles(args.input)
+    results = []
+    for runner in [r for r in args.runners.split(",") if r]:
+        results.append(bench_runner(runner, args, articles))
+        print(json.dumps(results[-1]), flush=True)
+    if args.plot:
+        plot(results, args.plot)
+    text = report(results, argv if argv is not None else sys.argv[1:], args.plot)
     print(text)
     if args.report:
         args.report.write_text(text)
-    return 0 if not lost else 1
+    return 0 if not any(r["lost"] for r in results) else 1
 
 
 if __name__ == "__main__":

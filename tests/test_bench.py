@@ -35,3 +35,38 @@ def test_synthetic_sets_have_the_requested_size_and_unique_ids(n):
     source = [{"id": "a", "title": "T", "text": "One two three four five six seven eight nine ten eleven twelve."}]
     rows = synthetic(n, source)
     assert len(rows) == n and len({r["id"] for r in rows}) == n
+
+
+def test_records_digest_compares_records_not_files_or_clocks(tmp_path):
+    """Equal digests mean the same records: file split and order, and the wall-clock fields, do not count."""
+    import fastavro
+
+    from bench.engines import records_digest
+
+    schema = fastavro.parse_schema({"type": "record", "name": "R", "fields": [
+        {"name": "id", "type": "string"}, {"name": "ingested_at", "type": "long"}]})
+    a, b, c = (tmp_path / n for n in ("a", "b", "c"))
+    for folder in (a, b, c):
+        folder.mkdir()
+    with open(a / "articles-0.avro", "wb") as fh:
+        fastavro.writer(fh, schema, [{"id": "x", "ingested_at": 1}, {"id": "y", "ingested_at": 2}])
+    for name, rows in (("articles-0.avro", [{"id": "y", "ingested_at": 9}]),
+                       ("articles-1.avro", [{"id": "x", "ingested_at": 8}])):
+        with open(b / name, "wb") as fh:
+            fastavro.writer(fh, schema, rows)
+    with open(c / "articles-0.avro", "wb") as fh:
+        fastavro.writer(fh, schema, [{"id": "x", "ingested_at": 1}, {"id": "z", "ingested_at": 2}])
+    assert records_digest(str(a)) == records_digest(str(b))
+    assert records_digest(str(a)) != records_digest(str(c))
+
+
+def test_kafka_latency_stats_count_missing_outputs():
+    from bench.kafka import latency_stats
+
+    class Seen:
+        sent = {f"a{i}": 0.0 for i in range(21)}
+        seen = {f"a{i}": float(i) for i in range(20)}  # a20 never came out
+
+    stats = latency_stats(Seen, list(Seen.sent))
+    assert stats["missing"] == 1 and stats["articles"] == 21
+    assert stats["p50_s"] == 9.5 and stats["max_s"] == 19.0

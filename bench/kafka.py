@@ -8,9 +8,9 @@ One streaming run per runner (`--kafka-topic IN --kafka-output-topic OUT`, defau
 1. backlog: `--backlog` real articles wait in the input topic when the job starts; capacity = outputs
    per second from the first output to the last (model loading excluded);
 2. warm-up: `--warmup` articles one by one (the first ones through a fresh job pay for lazy setup);
-3. load: for each fraction of the capacity in `--loads`, one article every 1/rate s for
-   `--steady-seconds`; latency = output message timestamp - input produce time (both this machine's
-   clock), p50/p95/max per level;
+3. load: for each fraction of the capacity in `--loads` (or each fixed rate in `--rates`), one
+   article every 1/rate s for `--steady-seconds`; latency = output message timestamp - input produce
+   time (both this machine's clock), p50/p95/max per level;
 4. burst: `--burst` articles at once; lag (inputs without output) sampled every second until zero.
 Peak resident memory per process role over the whole run (bench.engines' sampler); every input must
 get its output (or dead letter).
@@ -148,10 +148,11 @@ def bench_runner(runner: str, args, articles: Articles) -> dict:
         warm = paced(topics, articles, 1.0, args.warmup)
         topics.wait_for(warm, 120, proc)
         result["loads"] = []
-        for fraction in args.loads:
-            ids = paced(topics, articles, fraction * capacity, args.steady_seconds)
+        levels = [(r / capacity, r) for r in args.rates] or [(f, f * capacity) for f in args.loads]
+        for fraction, rate in levels:
+            ids = paced(topics, articles, rate, args.steady_seconds)
             topics.wait_for(ids, 180, proc)
-            level = {"fraction": fraction, "rate": round(fraction * capacity, 2), **latency_stats(topics, ids)}
+            level = {"fraction": round(fraction, 3), "rate": round(rate, 2), **latency_stats(topics, ids)}
             if args.timeline:
                 with open(args.timeline, "a") as fh:
                     fh.writelines(json.dumps({"runner": runner, "fraction": fraction, "id": i,
@@ -232,6 +233,8 @@ def main(argv=None) -> int:
     ap.add_argument("--backlog", type=int, default=300)
     ap.add_argument("--warmup", type=int, default=10, help="articles, one a second, before the load levels")
     ap.add_argument("--loads", type=lambda s: [float(x) for x in s.split(",")], default=[0.25, 0.5, 0.9])
+    ap.add_argument("--rates", type=lambda s: [float(x) for x in s.split(",")], default=[],
+                    help="fixed articles/s per level instead of --loads (to compare settings at one load)")
     ap.add_argument("--steady-seconds", type=float, default=40)
     ap.add_argument("--burst", type=int, default=150)
     ap.add_argument("--extra", default="", help="more pipeline flags, space separated")

@@ -29,6 +29,10 @@ FLINK_CHECKPOINT_MS = 10_000
 # With checkpointing off, Flink's runner shuts idle sources down, and the end of its impulse source
 # starves the steps after a Kafka read; a streaming job's sources never end.
 NEVER_MS = str(2**63 - 1)
+# Streaming on Flink: a model batch is scored when its bundle ends, and Flink ends a bundle only after
+# --max_bundle_time_mills (1000 ms by default), so articles waited up to a second longer than on Prism;
+# 250 ms took the Kafka latency at 5 articles/s from p95 3.2-3.6 s to 2.6-3.1 s (bench/RESULTS-engines.md).
+FLINK_STREAMING_BUNDLE_MS = 250
 # Beam's portable runner opens the job's state and message streams with --job_server_timeout as their
 # gRPC deadline (default 300 s), so every job running longer than five minutes was torn down by its
 # own client ("Deadline Exceeded"); a streaming job is meant to run for days.
@@ -161,6 +165,8 @@ def _flink_args(argv: list[str]) -> list[str]:
             extra += ["--finish_bundle_before_checkpointing"]
         if given(argv, "--shutdown_sources_after_idle_ms") is None:
             extra += ["--shutdown_sources_after_idle_ms", NEVER_MS]
+        if given(argv, "--max_bundle_time_mills") is None:
+            extra += ["--max_bundle_time_mills", str(FLINK_STREAMING_BUNDLE_MS)]
         master = given(argv, "--flink_master")
         if (master is None or master.startswith("[")) and given(argv, "--state_backend") is None:
             # the embedded Flink keeps checkpoints in memory, limited to 5 MB: a window's buffered records

@@ -68,11 +68,14 @@ def test_runner_flags_are_filled_in_from_the_engines_folder(tmp_path, monkeypatc
     assert engines.given(flink, "--checkpointing_interval") == str(engines.FLINK_CHECKPOINT_MS)
     assert "--finish_bundle_before_checkpointing" in flink
     assert engines.given(flink, "--shutdown_sources_after_idle_ms") == engines.NEVER_MS
+    assert engines.given(flink, "--max_bundle_time_mills") == str(engines.FLINK_STREAMING_BUNDLE_MS)
     assert engines.given(flink, "--state_backend") == "filesystem"  # the embedded Flink's checkpoints on disk
     cluster = engines.complete_runner_args(["--runner", "FlinkRunner", "--streaming", "--flink_master", "h:8081"])
     assert engines.given(cluster, "--state_backend") is None  # a cluster's own configuration decides
     flink = engines.complete_runner_args(["--runner", "FlinkRunner", "--streaming", "--checkpointing_interval=500"])
     assert engines.given(flink, "--checkpointing_interval") == "500"
+    batch = engines.complete_runner_args(["--runner", "FlinkRunner"])
+    assert engines.given(batch, "--max_bundle_time_mills") is None  # batch keeps Flink's 10 s bundles
 
 
 @pytest.mark.parametrize("runner,what", [("PrismRunner", "Prism runner binary"),

@@ -112,6 +112,11 @@ def _tree_rss_kb(root: int) -> int:
     return total
 
 
+def _shown(role: str, cluster: bool) -> bool:
+    """The session cluster's processes count only for a run on it (they idle otherwise)."""
+    return cluster or not role.startswith(("Flink JobManager", "Flink TaskManagers"))
+
+
 class PeakRss(threading.Thread):
     def __init__(self, pid: int, every: float = 0.5):
         super().__init__(daemon=True)
@@ -140,14 +145,12 @@ class PeakRss(threading.Thread):
                 continue
             used[role] = used.get(role, 0.0) + seconds - before
         return ", ".join(f"{role} {used[role]:.0f}" for role, _ in ROLES
-                         if role in used and used[role] >= 0.5 and (cluster or not role.startswith("Flink J") and
-                                                                    not role.startswith("Flink T")))
+                         if role in used and used[role] >= 0.5 and _shown(role, cluster))
 
     def roles_mb(self, cluster: bool) -> str:
         """Peak MB per role; the session cluster's processes only for a run on it (they idle otherwise)."""
         return ", ".join(f"{role} {self.by_role[role] // 1024}" for role, _ in ROLES
-                         if role in self.by_role and (cluster or not role.startswith("Flink J") and
-                                                      not role.startswith("Flink T")))
+                         if role in self.by_role and _shown(role, cluster))
 
 
 def records_digest(out: str) -> str:

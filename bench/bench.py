@@ -34,9 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
-from transforms.article_threads import available_cores
-from transforms.inference_settings import DEFAULT_BACKEND, InferenceSettings
-from transforms.onnx_backend import BACKENDS, CACHE_ENV
+from transforms.inference.threads import available_cores
+from transforms.inference.settings import DEFAULT_BACKEND, InferenceSettings
+from transforms.inference.onnx_runtime import BACKENDS, CACHE_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 NEWS = ROOT.parent / "shared" / "data" / "news" / "articles.jsonl"
@@ -104,9 +104,9 @@ class Models:
     """The models the pipeline uses, loaded once in this process for the naive and roofline runs."""
 
     def __init__(self, backend: str = "torch", **settings):
-        from transforms.ner import NerModelHandler
-        from transforms.taxonomy import load_taxonomy
-        from transforms.topic_embedding import EmbeddingTopicModelHandler
+        from transforms.ner.handler import NerModelHandler
+        from transforms.topics.taxonomy import load_taxonomy
+        from transforms.topics.embedding import EmbeddingTopicModelHandler
 
         self.settings = InferenceSettings(backend=backend, **settings)
         self.ner = NerModelHandler(settings=self.settings).load_model()
@@ -148,7 +148,7 @@ def naive(models: Models, articles, per_passage: bool = True) -> float:
     through the pipeline's batched encoder instead (the naive reference of earlier reports)."""
     from transformers import pipeline as hf_pipeline
 
-    from transforms.topic_embedding import EmbeddingTopicModel
+    from transforms.topics.embedding import EmbeddingTopicModel
 
     ner = hf_pipeline("token-classification", model=models.ner.model, tokenizer=models.ner.tokenizer,
                       aggregation_strategy="first", stride=64)
@@ -171,9 +171,9 @@ def roofline(models: Models, articles) -> tuple[float, int]:
 
     import torch
 
-    from transforms.ner_encoding import CASE_CONFIG_KEY, encode_windows
-    from transforms.ner_inference import length_sorted_batches, pad_batch
-    from transforms.topic_embedding import split_passages
+    from transforms.ner.encoding import CASE_CONFIG_KEY, encode_windows
+    from transforms.ner.inference import length_sorted_batches, pad_batch
+    from transforms.topics.embedding import split_passages
 
     ner = models.ner
     texts = [a.title for a in articles] + [a.text for a in articles]

@@ -54,7 +54,7 @@ class Topics:
         self.producer.flush(30)
 
     def drain(self, seconds: float = 0.5):
-        from transforms import avro_messages
+        from transforms.io import avro_messages
         import schemas
 
         writers = {avro_messages.schema_fingerprint(n): schemas.parsed(n)

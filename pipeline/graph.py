@@ -18,15 +18,15 @@ import schemas
 from pipeline import __version__
 from pipeline.options import NewsIngestOptions
 from transforms import dead_letter as dl
-from transforms.avro_sinks import SINK as FILES_SINK
-from transforms.avro_sinks import WriteAvroFiles, WriteWindowedAvroFiles
+from transforms.io.avro_files import SINK as FILES_SINK
+from transforms.io.avro_files import WriteAvroFiles, WriteWindowedAvroFiles
 from transforms.enrich import EnrichWith
-from transforms.inference_settings import InferenceSettings
-from transforms.ner import NerModelHandler, ner_text_end
+from transforms.inference.settings import InferenceSettings
+from transforms.ner.handler import NerModelHandler, ner_text_end
 from transforms.parse import ParseArticles
 from transforms.records import Provenance, ToRecords
-from transforms.sources import ReadFiles, WatchFiles
-from transforms.taxonomy import load_taxonomy
+from transforms.io.files import ReadFiles, WatchFiles
+from transforms.topics.taxonomy import load_taxonomy
 
 log = logging.getLogger(__name__)
 METRICS_NS = "news_ingest"
@@ -56,9 +56,9 @@ def with_topics(article, result):
 
 def topic_handler(opts: NewsIngestOptions, taxonomy, settings: InferenceSettings):
     if opts.topic_backend == "nli":
-        from transforms.topic_nli import NliTopicModelHandler as Handler
+        from transforms.topics.nli import NliTopicModelHandler as Handler
     else:
-        from transforms.topic_embedding import EmbeddingTopicModelHandler as Handler
+        from transforms.topics.embedding import EmbeddingTopicModelHandler as Handler
     return Handler(taxonomy, model_name=opts.topic_model, settings=settings)
 
 
@@ -134,7 +134,7 @@ class _CountFn(beam.DoFn):
 
 def read_source(p: beam.Pipeline, opts: NewsIngestOptions, streaming: bool, expansion_service=None):
     if opts.kafka_topic:
-        from transforms.kafka_source import ReadKafkaArticles
+        from transforms.io.kafka_read import ReadKafkaArticles
 
         return p | "ReadKafka" >> ReadKafkaArticles(opts.kafka_bootstrap, opts.kafka_topic, opts.kafka_group_id,
                                                     expansion_service, max_bytes=opts.max_article_bytes)
@@ -153,7 +153,7 @@ def write_streaming(records, dead, opts: NewsIngestOptions) -> list:
         acks.append(dead | "WriteDeadLetters" >> WriteWindowedAvroFiles(opts.output, "deadletter",
                                                                           schemas.DEAD_LETTER))
     if opts.kafka_output_topic:
-        from transforms.kafka_sink import WriteKafkaMessages
+        from transforms.io.kafka_write import WriteKafkaMessages
 
         acks.append(records | "ProduceArticles" >> WriteKafkaMessages(opts.kafka_bootstrap, opts.kafka_output_topic,
                                                                        schemas.ENRICHED_ARTICLE))
@@ -167,7 +167,7 @@ def deadletter_topic(opts: NewsIngestOptions) -> str:
 
 
 def sink_names(opts: NewsIngestOptions) -> list[str]:
-    from transforms.kafka_sink import SINK as KAFKA_SINK
+    from transforms.io.kafka_write import SINK as KAFKA_SINK
 
     return ([FILES_SINK] if opts.output else []) + ([KAFKA_SINK] if opts.kafka_output_topic else [])
 
@@ -200,7 +200,7 @@ def build(p: beam.Pipeline, opts: NewsIngestOptions, *, units=None, expansion_se
     if streaming:
         acks = write_streaming(out["records"], dead, opts)
         if opts.kafka_topic:
-            from transforms.kafka_offsets import CommitKafkaOffsets
+            from transforms.io.kafka_offsets import CommitKafkaOffsets
 
             (acks | "AllAcks" >> beam.Flatten()
              | "CommitOffsets" >> CommitKafkaOffsets(opts.kafka_bootstrap, opts.kafka_group_id, sink_names(opts)))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from transforms.model_loading import DEVICES
-from transforms.inference_settings import DEFAULT_BACKEND, MAX_NER_CHARS
-from transforms.ner_encoding import STRIDE_TOKENS, WINDOW_TOKENS
-from transforms.onnx_backend import BACKENDS
+from transforms.inference.loading import DEVICES
+from transforms.inference.settings import DEFAULT_BACKEND, MAX_NER_CHARS
+from transforms.ner.encoding import STRIDE_TOKENS, WINDOW_TOKENS
+from transforms.inference.onnx_runtime import BACKENDS
 
 
 class NewsIngestOptions(PipelineOptions):

@@ -14,10 +14,11 @@ import time
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipeline import engines, flink, graph, output_dir, processes
+from pipeline import graph
+from pipeline.runtime import engines, flink, output_dir, processes
 from pipeline.options import NewsIngestOptions
-from transforms.article_threads import available_cores
-from transforms.model_loading import ModelNotAvailable
+from transforms.inference.threads import available_cores
+from transforms.inference.loading import ModelNotAvailable
 
 log = logging.getLogger("news_ingest")
 
@@ -58,7 +59,7 @@ def check_args(opts: NewsIngestOptions, streaming: bool, explicit_runner: bool =
     if not opts.output and not (streaming and opts.kafka_output_topic):
         return "--output DIR is required (or, streaming, --kafka-output-topic TOPIC)"
     if opts.inference_backend != "torch":
-        from transforms.onnx_backend import OnnxRuntimeUnavailable, require_onnxruntime
+        from transforms.inference.onnx_runtime import OnnxRuntimeUnavailable, require_onnxruntime
 
         try:
             require_onnxruntime()
@@ -312,7 +313,7 @@ def main(argv=None) -> int:
         with contextlib.ExitStack() as services:
             expansion = None
             if opts.kafka_topic:
-                from pipeline.expansion_service import kafka_expansion_service
+                from pipeline.runtime.expansion_service import kafka_expansion_service
 
                 expansion = services.enter_context(kafka_expansion_service(opts.kafka_expansion_service))
             p = make_pipeline(options, explicit_runner)

@@ -38,8 +38,8 @@ def build_tiny_ner(path: Path, *, case_token_types: bool = False, seed: int = 0)
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForTokenClassification
 
-    from pipeline.commands.conll import LABELS
-    from transforms.model_loading import packaged_minilm
+    from pipeline.commands.eval.conll import LABELS
+    from transforms.inference.loading import packaged_minilm
 
     torch.manual_seed(seed)
     tok = AutoTokenizer.from_pretrained(packaged_minilm())

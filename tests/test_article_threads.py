@@ -4,12 +4,12 @@ import pytest
 from test_batch_independence import fixture_articles, private_export_cache, result_bytes  # noqa: F401 - fixture
 
 from transforms.article import Article
-from transforms.article_threads import ArticleThreads
-from transforms.inference_settings import InferenceSettings
-from transforms.model_handler import InferenceFailed
-from transforms.ner import NerModelHandler
-from transforms.taxonomy import load_taxonomy
-from transforms.topic_embedding import EmbeddingTopicModelHandler
+from transforms.inference.threads import ArticleThreads
+from transforms.inference.settings import InferenceSettings
+from transforms.inference.handler import InferenceFailed
+from transforms.ner.handler import NerModelHandler
+from transforms.topics.taxonomy import load_taxonomy
+from transforms.topics.embedding import EmbeddingTopicModelHandler
 
 pytest.importorskip("onnxruntime")
 

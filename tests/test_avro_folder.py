@@ -55,7 +55,7 @@ def test_unreadable_file_names_the_file(tmp_path):
 
 
 def test_eval_ner_reads_through_it(tmp_path, records):
-    from pipeline.commands.eval_ner import spans_from_avro
+    from pipeline.commands.eval.ner import spans_from_avro
 
     af.write_output_dir(tmp_path, records, dead=1, shards=2, windows=True)
     spans = spans_from_avro(tmp_path)

@@ -7,17 +7,17 @@ import pytest
 from conftest import FIXTURES
 
 from transforms.article import Article
-from transforms.inference_settings import InferenceSettings
-from transforms.ner import NerModelHandler
-from transforms.taxonomy import load_taxonomy
-from transforms.topic_embedding import EmbeddingTopicModelHandler
+from transforms.inference.settings import InferenceSettings
+from transforms.ner.handler import NerModelHandler
+from transforms.topics.taxonomy import load_taxonomy
+from transforms.topics.embedding import EmbeddingTopicModelHandler
 
 pytest.importorskip("onnxruntime")
 
 
 @pytest.fixture(scope="module", autouse=True)
 def private_export_cache(tmp_path_factory):
-    from transforms.onnx_backend import CACHE_ENV
+    from transforms.inference.onnx_runtime import CACHE_ENV
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(CACHE_ENV, str(tmp_path_factory.mktemp("onnx-cache")))

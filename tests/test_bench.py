@@ -19,7 +19,7 @@ def test_scaling_separates_fixed_model_loading_from_per_article_cost():
 def test_naive_per_passage_encoder_matches_the_pipeline_encoder():
     """The naive reference does the same maths one passage at a time, so only its speed differs."""
     from bench.bench import PerPassageEncoder
-    from transforms.topic_embedding import SentenceEncoder
+    from transforms.topics.embedding import SentenceEncoder
 
     encoder = SentenceEncoder.load()
     texts = ["Air defence shot down twelve drones overnight.", "Talks resume in Istanbul.",

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from pipeline.commands.calibrate import (
+from pipeline.commands.train.calibrate import (
     PooledLogistic,
     calibrate,
     choose_threshold,
@@ -12,8 +12,8 @@ from pipeline.commands.calibrate import (
     read_labelled,
 )
 from transforms.article import Article
-from transforms.taxonomy import load_taxonomy, save_taxonomy, taxonomy_from_dict
-from transforms.topic_keywords import keyword_labels
+from transforms.topics.taxonomy import load_taxonomy, save_taxonomy, taxonomy_from_dict
+from transforms.topics.keywords import keyword_labels
 
 
 def synthetic(n=200, k=3, seed=0):
@@ -122,7 +122,7 @@ def test_keyword_baseline():
 
 
 def test_eval_table_format():
-    from pipeline.commands.eval_topics import evaluate, format_table
+    from pipeline.commands.eval.topics import evaluate, format_table
 
     ids = ["a", "b"]
     m = evaluate([["a"], ["b"], []], [["a"], [], ["b"]], ids)

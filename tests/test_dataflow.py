@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from pipeline import engines
+from pipeline.runtime import engines
 
 DRY_RUN = ["--runner", "DataflowRunner", "--dry_run", "True", "--no_auth", "--project", "demo",
            "--region", "europe-west1", "--temp_location", "gs://bucket/tmp", "--setup_file", "./setup.py"]
@@ -51,7 +51,7 @@ def sdist(tmp_path_factory) -> Path:
 def test_sdist_carries_model_taxonomy_and_schemas(sdist):
     names = {n.split("/", 1)[1] for n in tarfile.open(sdist).getnames() if "/" in n}
     for required in ("models/ner-minilm-conll03/model.safetensors", "models/ner-minilm-conll03/config.json",
-                     "transforms/taxonomies/default.yaml", "schemas/enriched_article.avsc",
+                     "transforms/topics/taxonomies/default.yaml", "schemas/enriched_article.avsc",
                      "schemas/dead_letter.avsc", "schemas/history/enriched_article-1.1.0.avsc", "setup.py",
                      "models/topics-minilm-exemplars/exemplars.safetensors",
                      "models/topics-minilm-exemplars/encoder-tuned.safetensors", "pyproject.toml"):

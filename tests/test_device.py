@@ -8,8 +8,8 @@ import pytest
 import torch
 from conftest import ROOT, build_tiny_ner, read_avro, run_pipeline
 
-from transforms.model_handler import OnDevice
-from transforms.model_loading import ModelNotAvailable, torch_device
+from transforms.inference.handler import OnDevice
+from transforms.inference.loading import ModelNotAvailable, torch_device
 
 SEED = next((ROOT / "seeds").glob("*.txt"))
 NO_GPU = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the behaviour without a GPU")
@@ -59,7 +59,7 @@ def test_on_device_is_called_like_the_model(tmp_path, case_token_types):
     model takes token_type_ids (the case-aware models need them)."""
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-    from transforms.ner_inference import accepts_token_types, predict_entities
+    from transforms.ner.inference import accepts_token_types, predict_entities
 
     path = build_tiny_ner(tmp_path / "m", case_token_types=case_token_types, seed=3)
     model = AutoModelForTokenClassification.from_pretrained(path).eval()
@@ -73,7 +73,7 @@ def test_on_device_is_called_like_the_model(tmp_path, case_token_types):
 
 
 def test_onnxruntime_providers(caplog):
-    from transforms.onnx_backend import providers
+    from transforms.inference.onnx_runtime import providers
 
     with_cuda = types.SimpleNamespace(get_available_providers=lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
     cpu_only = types.SimpleNamespace(get_available_providers=lambda: ["CPUExecutionProvider"])

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES, ROOT, read_avro, run_pipeline
-from pipeline import engines
+from pipeline.runtime import engines
 from test_hostile_input import DEAD, RECORD, build_corpus
 
 

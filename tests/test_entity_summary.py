@@ -1,5 +1,5 @@
 from transforms.article import Entity
-from transforms.entity_summary import entity_key, summarise
+from transforms.ner.entity_summary import entity_key, summarise
 
 
 def ent(text, label, start, field="text"):

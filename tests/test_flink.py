@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES, ROOT, SHARED, read_avro, run_pipeline
-from pipeline import engines, flink
+from pipeline.runtime import engines, flink
 from test_engines import _entity_view, _require_engine, _wait_for, _window_files
 from test_kafka import broker  # noqa: F401 - the Kafka broker fixture
 from test_kafka import consume_all, hostile_messages, kill_tree, produce, real_articles, stop, wait_for_first_record

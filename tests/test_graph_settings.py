@@ -3,8 +3,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline.graph import topic_handler
 from pipeline.options import NewsIngestOptions
-from transforms.inference_settings import InferenceSettings
-from transforms.taxonomy import load_taxonomy
+from transforms.inference.settings import InferenceSettings
+from transforms.topics.taxonomy import load_taxonomy
 
 
 def test_pipeline_batches_start_at_min_batch_size():
@@ -16,7 +16,7 @@ def test_pipeline_batches_start_at_min_batch_size():
 
 
 def test_settings_from_options_reach_every_handler_unchanged():
-    from transforms.ner import NerModelHandler
+    from transforms.ner.handler import NerModelHandler
 
     opts = PipelineOptions(["--output", "x", "--inference-backend", "torch", "--torch-threads", "3",
                             "--ner-window", "96", "--ner-stride", "24", "--max-ner-chars", "500",
@@ -41,7 +41,7 @@ def test_default_backend_is_onnxruntime_int8():
 
 
 def test_joined_conll_sentences_keep_every_gold_entity_at_its_shifted_offset():
-    from pipeline.commands.conll import Sentence, join_sentences
+    from pipeline.commands.eval.conll import Sentence, join_sentences
 
     a = Sentence(["Zelensky", "met", "Stoltenberg", "."], ["B-PER", "O", "B-PER", "O"])
     b = Sentence(["NATO", "Air", "Policing", "resumed"], ["B-ORG", "B-MISC", "I-MISC", "O"])

@@ -6,10 +6,10 @@ from conftest import ROOT
 
 CHECK = """
 import torch
-from transforms.taxonomy import load_taxonomy
-from transforms.topic_embedding import EmbeddingTopicModelHandler
+from transforms.topics.taxonomy import load_taxonomy
+from transforms.topics.embedding import EmbeddingTopicModelHandler
 before = torch.get_num_threads()
-from transforms.inference_settings import InferenceSettings
+from transforms.inference.settings import InferenceSettings
 EmbeddingTopicModelHandler(load_taxonomy(None), settings=InferenceSettings(backend='torch', threads=1)).load_model()
 print(before, torch.get_num_threads())
 """

@@ -23,11 +23,11 @@ from fastavro.validation import validate
 from pipeline import graph
 from pipeline.options import NewsIngestOptions
 from transforms import dead_letter as dl
-from transforms.inference_settings import InferenceSettings
+from transforms.inference.settings import InferenceSettings
 from transforms.article import Article, RawUnit
 from transforms.enrich import EnrichWith
-from transforms.model_handler import InferenceFailed, run_with_isolation
-from transforms.ner import NerModelHandler
+from transforms.inference.handler import InferenceFailed, run_with_isolation
+from transforms.ner.handler import NerModelHandler
 
 MARKER = "XX-POISON-XX"
 ERROR = "poisoned article: the model cannot handle the marker"

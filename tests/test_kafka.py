@@ -21,8 +21,8 @@ import pytest
 
 import schemas
 from conftest import FIXTURES, ROOT, SHARED, read_avro
-from pipeline import engines
-from transforms import avro_messages
+from pipeline.runtime import engines
+from transforms.io import avro_messages
 
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 WRITERS = {avro_messages.schema_fingerprint(n): schemas.parsed(n) for n in (schemas.ENRICHED_ARTICLE,

@@ -5,9 +5,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.commands.conll import LABELS
-from transforms.ner_decoding import best_tag_path, bio_transitions, decode_entities, viterbi
-from transforms.ner_encoding import Window
+from pipeline.commands.eval.conll import LABELS
+from transforms.ner.decoding import best_tag_path, bio_transitions, decode_entities, viterbi
+from transforms.ner.encoding import Window
 
 ID2LABEL = dict(enumerate(LABELS))
 TEXT = "the Air Defense Command met"

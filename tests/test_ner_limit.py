@@ -2,7 +2,7 @@
 import json
 
 from conftest import read_avro, run_pipeline
-from transforms.ner import ner_text_end
+from transforms.ner.handler import ner_text_end
 
 
 def test_cut_falls_on_a_word_boundary():

@@ -5,10 +5,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from pipeline.commands.conll import LABELS
-from transforms.model_loading import load_tokenizer, packaged_minilm
-from transforms.ner_encoding import case_shape, encode_windows
-from transforms.ner_inference import predict_entities
+from pipeline.commands.eval.conll import LABELS
+from transforms.inference.loading import load_tokenizer, packaged_minilm
+from transforms.ner.encoding import case_shape, encode_windows
+from transforms.ner.inference import predict_entities
 
 B_PER, I_PER = LABELS.index("B-PER"), LABELS.index("I-PER")
 
@@ -88,8 +88,8 @@ def test_batch_of_many_texts_keeps_order(tokenizer):
 
 
 def test_length_sorted_batches_cover_every_window_once_within_the_token_budget():
-    from transforms.ner_encoding import Window
-    from transforms.ner_inference import length_sorted_batches
+    from transforms.ner.encoding import Window
+    from transforms.ner.inference import length_sorted_batches
 
     lengths = [5, 128, 17, 128, 3, 64, 300, 128, 9]
     windows = [Window(0, [1] * n, [0] * n, [(0, 0)] * n, [None] * n) for n in lengths]
@@ -109,10 +109,10 @@ def test_window_defaults_are_one_setting():
 
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from pipeline.commands import train_ner
+    from pipeline.commands.train import ner as train_ner
     from pipeline.options import NewsIngestOptions
-    from transforms.ner import NerModelHandler
-    from transforms.ner_encoding import STRIDE_TOKENS, WINDOW_TOKENS
+    from transforms.ner.handler import NerModelHandler
+    from transforms.ner.encoding import STRIDE_TOKENS, WINDOW_TOKENS
 
     sig = inspect.signature(encode_windows).parameters
     assert (sig["max_length"].default, sig["stride"].default) == (WINDOW_TOKENS, STRIDE_TOKENS)

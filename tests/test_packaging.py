@@ -27,7 +27,7 @@ def test_data_files_of_the_packages_ship():
     data = SETUPTOOLS["package-data"]
     for package, wanted in {"pipeline.commands.report": "templates/report.html.j2",
                             "schemas": "history/enriched_article-1.0.0.avsc",
-                            "transforms": "taxonomies/default.yaml",
+                            "transforms.topics": "taxonomies/default.yaml",
                             "models": "ner-minilm-conll03/model.safetensors"}.items():
         assert (ROOT / package.replace(".", "/") / wanted).is_file()
         assert any(fnmatch.fnmatch(wanted, pattern) for pattern in data[package]), (package, wanted)
@@ -55,7 +55,7 @@ def test_extras():
 def test_train_ner_without_its_extra_names_it(monkeypatch, capsys, tmp_path):
     import sys
 
-    from pipeline.commands import train_ner
+    from pipeline.commands.train import ner as train_ner
 
     monkeypatch.setitem(sys.modules, "tqdm", None)  # import tqdm -> ImportError
     assert train_ner.main(["--data", str(tmp_path), "--out", str(tmp_path / "model")]) == 2

@@ -12,7 +12,7 @@ from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.localfilesystem import LocalFileSystem
 from conftest import ROOT, read_avro, run_pipeline
 
-from transforms.model_loading import ModelNotAvailable, fetch_remote, model_label
+from transforms.inference.loading import ModelNotAvailable, fetch_remote, model_label
 
 SEED = next((ROOT / "seeds").glob("*.txt"))
 
@@ -82,7 +82,7 @@ def test_remote_ner_model_gives_the_local_records_and_is_copied_once(testfs, tin
 
 
 def test_remote_topic_model(testfs, tmp_path):
-    from transforms.model_loading import packaged_minilm
+    from transforms.inference.loading import packaged_minilm
 
     shutil.copytree(packaged_minilm(), testfs / "minilm")
     assert run_pipeline(["--input", str(SEED), "--output", str(tmp_path / "local")]) == 0

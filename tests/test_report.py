@@ -472,7 +472,7 @@ def _record(rid: str, day: int, title: str, *entities: str, label: str = "PER") 
 
 
 def test_case_and_possessive_variants_are_one_entity():
-    """The report merges names with transforms.entity_summary's normalisation (as the records'
+    """The report merges names with transforms.ner.entity_summary's normalisation (as the records'
     entity_summary does): "Zelenskyy", "Zelenskyy's" and "ZELENSKYY" are one entity, shown in its most
     frequent written form."""
     recs = [_record("a", 1, "t1", "Zelenskyy", "Zelenskyy's", "Kyiv"),

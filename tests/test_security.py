@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, read_avro, run_pipeline
-from transforms.model_loading import ModelNotAvailable, load_model
+from transforms.inference.loading import ModelNotAvailable, load_model
 
 SOURCE_DIRS = ("pipeline", "transforms", "schemas")
 
@@ -122,7 +122,7 @@ class _ConnectionRecorder:
 LOAD_SCRIPT = """
 import sys, time
 from transformers import AutoModelForTokenClassification
-from transforms.model_loading import ModelNotAvailable, load_model, load_tokenizer
+from transforms.inference.loading import ModelNotAvailable, load_model, load_tokenizer
 allow = sys.argv[1] == "allow"
 for load in (lambda: load_tokenizer("someone/not-a-local-model", allow),
              lambda: load_model(AutoModelForTokenClassification, "someone/not-a-local-model", allow)):

@@ -43,8 +43,8 @@ def test_long_article_with_the_embedded_model():
     """An article far longer than 512 tokens, tagged through small windows: every repetition of the
     seed body gets its persons and places, spans never overlap or repeat, offsets are exact."""
     from transforms.article import Article
-    from transforms.inference_settings import InferenceSettings
-    from transforms.ner import NerModelHandler
+    from transforms.inference.settings import InferenceSettings
+    from transforms.ner.handler import NerModelHandler
 
     body = (ROOT / "seeds").glob("*.txt").__next__().read_text().split("\n", 1)[1].strip()
     reps = 6

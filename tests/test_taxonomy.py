@@ -1,14 +1,14 @@
 import pytest
 import yaml
 
-from transforms.taxonomy import (
+from transforms.topics.taxonomy import (
     Calibration,
     TaxonomyError,
     load_taxonomy,
     save_taxonomy,
 )
-from transforms.topic_embedding import alias_pattern
-from transforms.topic_result import TopicResult
+from transforms.topics.embedding import alias_pattern
+from transforms.topics.result import TopicResult
 
 FIVE = ["air_defense", "drones", "eu_integration", "anti_corruption", "negotiations"]
 

@@ -5,8 +5,8 @@ import json
 import pytest
 from transformers import AutoTokenizer
 
-from transforms.model_loading import load_tokenizer, packaged_minilm, plain_fast_tokenizer
-from transforms.ner import DEFAULT_NER_MODEL
+from transforms.inference.loading import load_tokenizer, packaged_minilm, plain_fast_tokenizer
+from transforms.ner.handler import DEFAULT_NER_MODEL
 
 TEXTS = [
     "Zelensky met NATO officials in Brussels on Tuesday; the talks covered air-defence systems.",

@@ -1,16 +1,16 @@
 import numpy as np
 import pytest
 
-from transforms.inference_settings import InferenceSettings
+from transforms.inference.settings import InferenceSettings
 from transforms.article import Article
-from transforms.taxonomy import load_taxonomy, taxonomy_from_dict
-from transforms.topic_embedding import (
+from transforms.topics.taxonomy import load_taxonomy, taxonomy_from_dict
+from transforms.topics.embedding import (
     EmbeddingTopicModel,
     EmbeddingTopicModelHandler,
     SentenceEncoder,
     split_passages,
 )
-from transforms.topic_result import TopicResult
+from transforms.topics.result import TopicResult
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def test_split_passages():
 def test_embeddings_match_sentence_transformers(encoder):
     from sentence_transformers import SentenceTransformer
 
-    from transforms.model_loading import packaged_minilm
+    from transforms.inference.loading import packaged_minilm
 
     texts = ["Air defense shot down ten drones.", "The EU opened accession talks with Ukraine and Moldova today."]
     ours = encoder.encode(texts)

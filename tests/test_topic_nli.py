@@ -4,17 +4,17 @@ import math
 import pytest
 import torch
 
-from transforms.inference_settings import InferenceSettings
+from transforms.inference.settings import InferenceSettings
 from transforms.article import Article
-from transforms.taxonomy import Calibration, load_taxonomy, taxonomy_from_dict
-from transforms.topic_nli import (
+from transforms.topics.taxonomy import Calibration, load_taxonomy, taxonomy_from_dict
+from transforms.topics.nli import (
     NliTopicModel,
     NliTopicModelHandler,
     hypotheses_for,
     nli_indices,
     sentence_windows,
 )
-from transforms.topic_result import TopicResult
+from transforms.topics.result import TopicResult
 
 WORDS = (
     "this text is about air defense drones eu integration anti corruption peace negotiations energy the a of "
@@ -89,7 +89,7 @@ def test_scores_match_manual_zero_shot_computation(tiny_nli):
     # manual computation for article 0, topic negotiations
     topic = tax.topic("negotiations")
     hyp = hypotheses_for(topic)[0]
-    from transforms.topic_embedding import split_passages
+    from transforms.topics.embedding import split_passages
 
     windows = sentence_windows(split_passages(ARTICLES[0].title, ARTICLES[0].text), model.tokenizer, model.window_tokens)
     with torch.inference_mode():
@@ -147,7 +147,7 @@ def test_calibrate_nli_backend(tiny_nli, tmp_path):
     """calibrate works for the nli backend too (tiny model, a few labelled articles)."""
     import json
 
-    from pipeline.commands.calibrate import main
+    from pipeline.commands.train.calibrate import main
 
     data = tmp_path / "l.jsonl"
     rows = [{"id": a.id, "title": a.title, "text": a.text, "labels": lab}

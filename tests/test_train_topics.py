@@ -7,8 +7,8 @@ import pytest
 import yaml
 
 from transforms.article import Article
-from transforms.taxonomy import load_taxonomy, taxonomy_from_dict
-from transforms.topic_embedding import (
+from transforms.topics.taxonomy import load_taxonomy, taxonomy_from_dict
+from transforms.topics.embedding import (
     EmbeddingTopicModel,
     Exemplars,
     SentenceEncoder,
@@ -96,9 +96,9 @@ def write_data(tmp_path):
 
 def test_train_topics_end_to_end_and_unlabelled_topic_stays_zero_shot(tmp_path, encoder, capsys):
     from pipeline.cli import COMMANDS
-    from pipeline.commands.train_topics import main
+    from pipeline.commands.train.topics import main
 
-    assert COMMANDS["train-topics"][0] == "pipeline.commands.train_topics"
+    assert COMMANDS["train-topics"][0] == "pipeline.commands.train.topics"
     train, dev, tp = write_data(tmp_path)
     out = tmp_path / "out.yaml"
     report = tmp_path / "report.json"
@@ -146,10 +146,10 @@ def test_tuned_encoder_is_written_referenced_and_loaded(tmp_path, encoder, monke
     (the Beam handler, calibrate's model builder) gets the tuned encoder."""
     import torch
 
-    from pipeline.commands import train_topics
-    from pipeline.commands.calibrate import build_model
-    from transforms.inference_settings import InferenceSettings
-    from transforms.topic_embedding import EmbeddingTopicModelHandler, tuned_weights_path
+    from pipeline.commands.train import topics as train_topics
+    from pipeline.commands.train.calibrate import build_model
+    from transforms.inference.settings import InferenceSettings
+    from transforms.topics.embedding import EmbeddingTopicModelHandler, tuned_weights_path
 
     monkeypatch.setitem(train_topics.CANDIDATES, "tiny-tuned", {
         "method": "exemplars", "npos": 1, "nneg": 3, "top_k": 3, "C": 0.3,
@@ -181,7 +181,7 @@ def test_tuned_encoder_is_written_referenced_and_loaded(tmp_path, encoder, monke
     assert handler_model.score([art])[0].scores == calibrate_model.score([art])[0].scores
 
     # an evidence-only recalibration of that taxonomy is fitted with, and keeps, the tuned encoder
-    from pipeline.commands.calibrate import main as calibrate_main
+    from pipeline.commands.train.calibrate import main as calibrate_main
 
     (tmp_path / "elsewhere").mkdir()
     recal = tmp_path / "elsewhere" / "recal.yaml"
@@ -195,7 +195,7 @@ def test_tuned_weights_for_another_encoder_fail_clearly(tmp_path):
     import torch
     from safetensors.torch import save_file
 
-    from transforms.topic_embedding import apply_tuned_weights
+    from transforms.topics.embedding import apply_tuned_weights
 
     model = SentenceEncoder.load().model
     bad = tmp_path / "bad.safetensors"
@@ -210,7 +210,7 @@ def test_packaged_taxonomy_uses_exemplars_and_new_topic_is_zero_shot():
     """The packaged model (exemplars for the five labelled topics, the encoder tuned on them) plus a
     topic given only by its description and aliases: the new topic is scored zero-shot with the same
     encoder."""
-    from transforms.topic_embedding import tuned_weights_path
+    from transforms.topics.embedding import tuned_weights_path
 
     base = load_taxonomy()
     path = exemplar_path(base)

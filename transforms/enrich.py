@@ -13,7 +13,7 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInf
 
 from transforms import dead_letter as dl
 from transforms.article import Article
-from transforms.model_handler import InferenceFailed
+from transforms.inference.handler import InferenceFailed
 
 
 class EnrichWith(beam.PTransform):

@@ -11,7 +11,7 @@ from fastavro.validation import validate
 import schemas
 from transforms import dead_letter as dl
 from transforms.article import Article
-from transforms.entity_summary import summarise
+from transforms.ner.entity_summary import summarise
 
 
 @dataclass(frozen=True)

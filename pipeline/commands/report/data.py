@@ -4,7 +4,7 @@ Nothing here draws or writes HTML (that is `figures.py` and `page.py`), so tests
 with the Avro records directly. Every function takes the loaded records (dicts with the `_KEEP` fields)
 and returns plain data; `compute` gathers everything the page shows into one `ReportData`.
 
-Entities are counted by (name, label), the name normalised with `transforms.entity_summary.entity_key`,
+Entities are counted by (name, label), the name normalised with `transforms.ner.entity_summary.entity_key`,
 the same rule as the records' `entity_summary`: case and possessive variants are one entity
 ("Zelenskyy", "ZELENSKYY" and "Zelenskyy's"). Its surname rule ("Macron" joining "Emmanuel Macron") is
 not applied: it depends on the other names of one article, while the report counts across articles.
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from pipeline.commands.avro_folder import avro_files, read_files
-from transforms.entity_summary import entity_form, entity_key as name_key
+from transforms.ner.entity_summary import entity_form, entity_key as name_key
 
 NO_TOPIC = "(no topic)"
 KEY_ENTITIES_PER_ARTICLE = 5

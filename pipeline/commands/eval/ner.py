@@ -13,8 +13,8 @@ import tempfile
 from pathlib import Path
 
 from pipeline.commands.avro_folder import AvroFolderError, read_folder
-from pipeline.commands.conll import join_sentences, read_conll
-from pipeline.commands.ner_metrics import format_table, score_spans
+from pipeline.commands.eval.conll import join_sentences, read_conll
+from pipeline.commands.eval.ner_metrics import format_table, score_spans
 
 
 def spans_from_avro(directory: Path) -> dict[str, set[tuple[int, int, str]]]:

@@ -66,7 +66,7 @@ def engines_dir() -> Path:
     configured = os.environ.get("NEWS_INGEST_ENGINES")
     if configured:
         return Path(configured).expanduser()
-    return Path(__file__).resolve().parent.parent / ".engines"
+    return Path(__file__).resolve().parents[2] / ".engines"
 
 
 def prism_binary() -> Path:

@@ -19,7 +19,7 @@ from apache_beam.coders import PickleCoder
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
 from apache_beam.transforms.window import GlobalWindows
 
-from transforms.kafka_source import parse_source_name
+from transforms.io.kafka_read import parse_source_name
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.utils.windowed_value import WindowedValue
 
-from transforms import avro_messages
+from transforms.io import avro_messages
 
 SINK = "kafka"  # the name acknowledgements carry (kafka_offsets)
 

@@ -10,7 +10,7 @@ SEED = next((ROOT / "seeds").glob("*.txt"))
 @pytest.fixture(autouse=True, scope="module")
 def private_export_cache(tmp_path_factory):
     """Exports go to a cache of this test module, not the user's ~/.cache."""
-    from transforms.onnx_backend import CACHE_ENV
+    from transforms.inference.onnx_runtime import CACHE_ENV
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(CACHE_ENV, str(tmp_path_factory.mktemp("onnx-cache")))
@@ -59,8 +59,8 @@ def test_export_keeps_the_torch_call_signature(tiny_ner):
     import torch
     from transformers import AutoModelForTokenClassification
 
-    from transforms.ner_inference import accepts_token_types
-    from transforms.onnx_backend import to_onnxruntime
+    from transforms.ner.inference import accepts_token_types
+    from transforms.inference.onnx_runtime import to_onnxruntime
 
     model = AutoModelForTokenClassification.from_pretrained(tiny_ner).eval()
     ort_model = to_onnxruntime(model, "logits", threads=1)
@@ -77,7 +77,7 @@ def test_export_keeps_the_torch_call_signature(tiny_ner):
 
 
 def test_unknown_backend_is_a_clear_error(tiny_ner):
-    from transforms.onnx_backend import with_backend
+    from transforms.inference.onnx_runtime import with_backend
 
     with pytest.raises(ValueError, match="unknown inference backend"):
         with_backend(object(), "tensorrt", "logits")
@@ -96,26 +96,26 @@ def test_export_is_cached_by_weights(tiny_ner, tmp_path, monkeypatch):
     import torch
     from transformers import AutoModelForTokenClassification
 
-    from transforms import onnx_backend
+    from transforms.inference import onnx_runtime
 
-    monkeypatch.setenv(onnx_backend.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(onnx_runtime.CACHE_ENV, str(tmp_path / "cache"))
     model = AutoModelForTokenClassification.from_pretrained(tiny_ner).eval()
     ids = torch.randint(5, 1000, (2, 9))
-    first = onnx_backend.to_onnxruntime(model, "logits", threads=1, int8=True)
+    first = onnx_runtime.to_onnxruntime(model, "logits", threads=1, int8=True)
     assert len(list((tmp_path / "cache").iterdir())) == 1
 
     def no_export(*args, **kwargs):
         raise AssertionError("exported again although the cache has it")
 
     monkeypatch.setattr(onnx_backend, "export_onnx", no_export)
-    again = onnx_backend.to_onnxruntime(model, "logits", threads=1, int8=True)
+    again = onnx_runtime.to_onnxruntime(model, "logits", threads=1, int8=True)
     mask = torch.ones_like(ids)
     assert torch.equal(first(input_ids=ids, attention_mask=mask).logits, again(input_ids=ids, attention_mask=mask).logits)
 
     with torch.no_grad():  # other weights: another key, so a new export (which no_export refuses)
         next(model.parameters()).add_(0.5)
     with pytest.raises(AssertionError, match="exported again"):
-        onnx_backend.to_onnxruntime(model, "logits", threads=1, int8=True)
+        onnx_runtime.to_onnxruntime(model, "logits", threads=1, int8=True)
     assert [p.name.startswith(".partial-") for p in (tmp_path / "cache").iterdir()] == [False]  # failed one removed
 
 
@@ -124,11 +124,11 @@ def test_cache_off_exports_to_a_temporary_folder(tiny_ner, monkeypatch):
 
     from transformers import AutoModelForTokenClassification
 
-    from transforms import onnx_backend
+    from transforms.inference import onnx_runtime
 
-    monkeypatch.setenv(onnx_backend.CACHE_ENV, "off")
+    monkeypatch.setenv(onnx_runtime.CACHE_ENV, "off")
     model = AutoModelForTokenClassification.from_pretrained(tiny_ner).eval()
-    path, names = onnx_backend.exported(model, "logits", int8=False)
+    path, names = onnx_runtime.exported(model, "logits", int8=False)
     assert path.startswith(tempfile.gettempdir()) and "input_ids" in names
 
 
@@ -137,12 +137,12 @@ def test_warm_cache_never_loads_the_torch_model(tiny_ner, tmp_path, monkeypatch)
     cache without loading (or exporting) the torch model, and scores the same; changed weights miss."""
     import shutil
 
-    from transforms import model_loading, onnx_backend
+    from transforms.inference import loading, onnx_runtime
     from transforms.article import Article
-    from transforms.inference_settings import InferenceSettings
-    from transforms.ner import NerModelHandler
+    from transforms.inference.settings import InferenceSettings
+    from transforms.ner.handler import NerModelHandler
 
-    monkeypatch.setenv(onnx_backend.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(onnx_runtime.CACHE_ENV, str(tmp_path / "cache"))
     folder = tmp_path / "model"
     shutil.copytree(tiny_ner, folder)
     handler = NerModelHandler(str(folder), InferenceSettings(backend="onnxruntime-int8", article_threads=1))
@@ -152,7 +152,7 @@ def test_warm_cache_never_loads_the_torch_model(tiny_ner, tmp_path, monkeypatch)
     def refuse(*args, **kwargs):
         raise AssertionError("the torch model was loaded although the cache has its export")
 
-    monkeypatch.setattr(model_loading, "load_model", refuse)
+    monkeypatch.setattr(loading, "load_model", refuse)
     monkeypatch.setattr(onnx_backend, "export_onnx", refuse)
     again = handler.run_inference([article], handler.load_model())[0].inference
     assert [(e.start, e.end, e.label, e.score) for e in again] == [(e.start, e.end, e.label, e.score) for e in first]
@@ -169,23 +169,23 @@ def test_config_keeps_named_matmuls_in_fp32(tiny_ner, tmp_path, monkeypatch):
     import onnx
     from transformers import AutoModelForTokenClassification
 
-    from transforms import onnx_backend
+    from transforms.inference import onnx_runtime
 
-    monkeypatch.setenv(onnx_backend.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(onnx_runtime.CACHE_ENV, str(tmp_path / "cache"))
     model = AutoModelForTokenClassification.from_pretrained(tiny_ner).eval()
 
     def ops(path):
         return [(n.op_type, n.name) for n in onnx.load(path).graph.node if n.op_type in ("MatMul", "MatMulInteger")]
 
-    plain, _ = onnx_backend.exported(model, "logits", int8=True)
+    plain, _ = onnx_runtime.exported(model, "logits", int8=True)
     assert not [name for op, name in ops(plain) if op == "MatMul" and "dense" in name]  # all weights int8
     model.config.int8_keep_fp32 = ["layer.0/"]
-    kept, _ = onnx_backend.exported(model, "logits", int8=True)
+    kept, _ = onnx_runtime.exported(model, "logits", int8=True)
     assert kept != plain
     weights = {name for op, name in ops(kept) if op == "MatMul" and ("dense" in name or "query" in name)}
     assert weights and all("layer.0/" in n for n in weights)
     assert any("layer.1/" in name for op, name in ops(kept) if op == "MatMulInteger")
     model.config.int8_keep_fp32 = "layer.1/"  # a bare string is one fragment, not its characters
-    one, _ = onnx_backend.exported(model, "logits", int8=True)
+    one, _ = onnx_runtime.exported(model, "logits", int8=True)
     assert {n for op, n in ops(one) if op == "MatMul" and "dense" in n} == {
         n for op, n in ops(one) if "layer.1/" in n and "dense" in n}

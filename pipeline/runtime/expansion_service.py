@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 import time
 
-from pipeline import engines, processes
+from pipeline.runtime import engines, processes
 
 log = logging.getLogger(__name__)
 JVM_HEAP = os.environ.get("NEWS_INGEST_EXPANSION_HEAP", "512m")

@@ -11,10 +11,10 @@ from typing import Any, Iterable, Optional, Sequence
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from transforms.article import Article
-from transforms.article_threads import ArticleThreads, available_cores
-from transforms.inference_settings import InferenceSettings
-from transforms.model_loading import check_remote, torch_device
-from transforms.onnx_backend import cached_export, file_key, onnx_session, with_backend
+from transforms.inference.threads import ArticleThreads, available_cores
+from transforms.inference.settings import InferenceSettings
+from transforms.inference.loading import check_remote, torch_device
+from transforms.inference.onnx_runtime import cached_export, file_key, onnx_session, with_backend
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class ArticleModelHandler(ModelHandler[Article, Any, Any]):
     article) and name ``metrics_namespace`` and ``model_id``. ``run_inference`` retries a failing batch
     one article at a time, so only the culprit gets an ``InferenceFailed`` result (a dead letter). A
     model with ``for_thread()`` (a view of it for one thread) has a batch's articles scored concurrently
-    instead, one ``predict`` call per article (``transforms.article_threads``)."""
+    instead, one ``predict`` call per article (``transforms.inference.threads``)."""
 
     metrics_namespace = "news_ingest"
 
@@ -92,7 +92,7 @@ class ArticleModelHandler(ModelHandler[Article, Any, Any]):
         ``topic_embedding.apply_tuned_weights``), ready on the settings' backend (``engine``). With an
         onnxruntime backend and a model folder on this machine, the export is looked up by the folder's
         files first: a warm cache never loads the torch model, nor imports its class."""
-        from transforms.model_loading import load_model, local_model_files, plain_config
+        from transforms.inference.loading import load_model, local_model_files, plain_config
 
         key = None
         if self.settings.backend != "torch":
@@ -108,14 +108,14 @@ class ArticleModelHandler(ModelHandler[Article, Any, Any]):
 
         model = load_model(getattr(transformers, auto_class), name, self.settings.allow_download)
         if tuned_weights is not None:
-            from transforms.topic_embedding import apply_tuned_weights
+            from transforms.topics.embedding import apply_tuned_weights
 
             apply_tuned_weights(model, tuned_weights)
         return self.engine(model, output_name, key=key)
 
     def engine(self, model, output_name: str, key: str | None = None, exported=None):
         """The loaded torch model (on the settings' device), or its ONNX Runtime export (see
-        ``transforms.onnx_backend``; cached under ``key`` when given, or the already cached ``exported``
+        ``transforms.inference.onnx_runtime``; cached under ``key`` when given, or the already cached ``exported``
         one; CUDA execution provider for a cuda device when onnxruntime has it), with the settings'
         intra-op threads (``InferenceSettings.concurrency``). torch's setting is per process, so every
         handler sets it: a topic handler alone must not depend on the NER handler having run first."""
@@ -206,7 +206,7 @@ class TopicModelHandler(ArticleModelHandler):
 
     @property
     def model_id(self) -> str:
-        from transforms.model_loading import model_label
+        from transforms.inference.loading import model_label
 
         return f"{self.backend}:{model_label(self.model_name) if self.model_name else self.default_model_label}"
 

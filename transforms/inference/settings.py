@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from transforms.ner_encoding import STRIDE_TOKENS, WINDOW_TOKENS
+from transforms.ner.encoding import STRIDE_TOKENS, WINDOW_TOKENS
 
 # Defaults shared by the options and by handlers built without options (tests, benchmarks, notebooks).
 # onnxruntime-int8 is the default engine: per-article forward passes (see ner_inference,

@@ -49,9 +49,9 @@ import numpy as np
 
 
 from transforms.article import Article
-from transforms.model_handler import TopicModelHandler
-from transforms.taxonomy import Calibration, Taxonomy, Topic
-from transforms.topic_result import TopicResult
+from transforms.inference.handler import TopicModelHandler
+from transforms.topics.taxonomy import Calibration, Taxonomy, Topic
+from transforms.topics.result import TopicResult
 
 FEATURES = ("evidence",)
 EXEMPLAR_FEATURES = ("evidence", "knn", "evknn", "evknn2", "alias_frac", "alias_n")  # computed with exemplars
@@ -142,7 +142,7 @@ class SentenceEncoder:
         ``tuned_weights`` (``news-ingest train-topics``) put in place of its own when given."""
         from transformers import AutoModel
 
-        from transforms.model_loading import load_model, load_tokenizer, packaged_minilm
+        from transforms.inference.loading import load_model, load_tokenizer, packaged_minilm
 
         path = model_name or packaged_minilm()
         model = load_model(AutoModel, path, allow_download)
@@ -161,7 +161,7 @@ class SentenceEncoder:
         it whatever else is being scored."""
         import torch
 
-        from transforms.ner_inference import padding_aware_batches
+        from transforms.ner.inference import padding_aware_batches
 
         dim = int(getattr(self.model.config, "hidden_size", 384))
         if not texts:
@@ -308,7 +308,7 @@ def referenced_file(taxonomy: Taxonomy, key: str, backend: str = "embedding") ->
     """A file the taxonomy's calibration block names. A relative path is relative to the taxonomy file;
     where that file is not at hand (a remote worker unpickling the taxonomy), relative to the
     packaged taxonomies folder (the packaged model's files live in the installed ``models``)."""
-    from transforms.taxonomy import DEFAULT_TAXONOMY
+    from transforms.topics.taxonomy import DEFAULT_TAXONOMY
 
     ref = (taxonomy.calibration.get(backend) or {}).get(key)
     if not ref:
@@ -455,7 +455,7 @@ class EmbeddingTopicModelHandler(TopicModelHandler):
     metrics_namespace = "news_ingest_topics_embedding"
 
     def load_model(self) -> EmbeddingTopicModel:
-        from transforms.model_loading import load_tokenizer, packaged_minilm
+        from transforms.inference.loading import load_tokenizer, packaged_minilm
 
         path = self.model_name or packaged_minilm()
         model = self.load_engine("AutoModel", path, "last_hidden_state",

@@ -20,11 +20,11 @@ import numpy as np
 
 
 from transforms.article import Article
-from transforms.inference_settings import InferenceSettings
-from transforms.model_handler import TopicModelHandler
-from transforms.taxonomy import Calibration, Taxonomy, Topic
-from transforms.topic_embedding import alias_count, alias_pattern, split_passages
-from transforms.topic_result import TopicResult
+from transforms.inference.settings import InferenceSettings
+from transforms.inference.handler import TopicModelHandler
+from transforms.topics.taxonomy import Calibration, Taxonomy, Topic
+from transforms.topics.embedding import alias_count, alias_pattern, split_passages
+from transforms.topics.result import TopicResult
 
 FEATURES = ("entail_logit", "alias")
 DEFAULT_TEMPLATE = "This text is about {}."
@@ -101,7 +101,7 @@ class NliTopicModel:
     def load(cls, taxonomy: Taxonomy, model_name: str, allow_download: bool = False, **kw) -> "NliTopicModel":
         from transformers import AutoModelForSequenceClassification
 
-        from transforms.model_loading import load_model, load_tokenizer
+        from transforms.inference.loading import load_model, load_tokenizer
 
         model = load_model(AutoModelForSequenceClassification, model_name, allow_download)
         return cls(taxonomy, model, load_tokenizer(model_name, allow_download), **kw)

@@ -3,7 +3,7 @@
     news-ingest calibrate --data LABELLED.jsonl --topics FILE [--out FILE] [--backend embedding|nli]
                           [--model DIR_OR_ID] [--folds 5] [--repeats 5] [--seed 0] [--C 1.0] [--alias-bonus 0.2]
 
-The backend's raw features (see transforms/topic_embedding.py, transforms/topic_nli.py) are mapped to
+The backend's raw features (see transforms/topics/embedding.py, transforms/topics/nli.py) are mapped to
 a probability by ONE logistic model shared by all topics (shared feature weights, a bias per topic,
 L2-regularised on standardised features): a handful of parameters, so 100-odd labelled articles do
 not get memorised. Cross-validation (repeated k-fold) measures the out-of-fold micro/macro F1 and
@@ -23,7 +23,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from transforms.article import Article
-from transforms.taxonomy import Calibration, Taxonomy, load_taxonomy, save_taxonomy
+from transforms.topics.taxonomy import Calibration, Taxonomy, load_taxonomy, save_taxonomy
 
 THRESHOLD_GRID = tuple(round(float(x), 2) for x in np.arange(0.2, 0.81, 0.05))
 
@@ -169,12 +169,12 @@ def choose_threshold(Y: np.ndarray, oofs: Sequence[np.ndarray]) -> tuple[float, 
 def build_model(taxonomy: Taxonomy, backend: str, model: Optional[str], allow_download: bool = False):
     """The pure (Beam-free) scoring object of a backend: has .features(articles) and .score(articles)."""
     if backend == "embedding":
-        from transforms.topic_embedding import EmbeddingTopicModel, SentenceEncoder, tuned_weights_path
+        from transforms.topics.embedding import EmbeddingTopicModel, SentenceEncoder, tuned_weights_path
 
         encoder = SentenceEncoder.load(model, allow_download, tuned_weights=tuned_weights_path(taxonomy))
         return EmbeddingTopicModel(taxonomy, encoder)
     if backend == "nli":
-        from transforms.topic_nli import NliTopicModel
+        from transforms.topics.nli import NliTopicModel
 
         if not model:
             raise SystemExit("--backend nli needs --model (a local NLI model directory or hub id)")
@@ -184,9 +184,9 @@ def build_model(taxonomy: Taxonomy, backend: str, model: Optional[str], allow_do
 
 def backend_features(backend: str) -> tuple[str, ...]:
     if backend == "embedding":
-        from transforms.topic_embedding import FEATURES
+        from transforms.topics.embedding import FEATURES
     else:
-        from transforms.topic_nli import FEATURES
+        from transforms.topics.nli import FEATURES
     return tuple(FEATURES)
 
 
@@ -250,12 +250,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                          "taxonomy's value, else 0.2)")
     args = ap.parse_args(argv)
 
-    from transforms.taxonomy import DEFAULT_TAXONOMY
+    from transforms.topics.taxonomy import DEFAULT_TAXONOMY
 
     taxonomy = load_taxonomy(args.topics)
     extra = {}
     if args.backend == "embedding":
-        from transforms.topic_embedding import DEFAULT_ALIAS_BONUS
+        from transforms.topics.embedding import DEFAULT_ALIAS_BONUS
 
         block = taxonomy.calibration.setdefault("embedding", {})
         if args.alias_bonus is not None:
@@ -265,7 +265,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.backend == "embedding":
         import os
 
-        from transforms.topic_embedding import tuned_weights_path
+        from transforms.topics.embedding import tuned_weights_path
 
         tuned = tuned_weights_path(taxonomy)
         if tuned is not None:  # the evidence is computed with the tuned encoder: the output keeps it
@@ -275,7 +275,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"{args.data}: no labelled articles", file=sys.stderr)
         return 2
     scorer = build_model(taxonomy, args.backend, args.model, args.allow_download)
-    from transforms.model_loading import model_label
+    from transforms.inference.loading import model_label
 
     label = model_label(args.model) if args.model else "all-MiniLM-L6-v2"
     taxonomy, report = calibrate(

@@ -15,7 +15,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from transforms.ner_encoding import Window
+from transforms.ner.encoding import Window
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,10 @@ import tempfile
 from typing import Optional, Sequence
 
 
-from pipeline.commands.calibrate import f1_scores, label_matrix, read_labelled
+from pipeline.commands.train.calibrate import f1_scores, label_matrix, read_labelled
 from pipeline.commands.avro_folder import AvroFolderError, read_folder
-from transforms.taxonomy import load_taxonomy
-from transforms.topic_keywords import keyword_labels
+from transforms.topics.taxonomy import load_taxonomy
+from transforms.topics.keywords import keyword_labels
 
 
 def pipeline_predictions(
@@ -48,7 +48,7 @@ def pipeline_predictions(
 
 
 def direct_predictions(articles, taxonomy, backend: str, model: Optional[str], allow_download: bool = False):
-    from pipeline.commands.calibrate import build_model
+    from pipeline.commands.train.calibrate import build_model
 
     scorer = build_model(taxonomy, backend, model, allow_download)
     return {a.id: r.labels for a, r in zip(articles, scorer.score(articles))}

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from transforms.article import Article, Entity
-from transforms.inference_settings import MAX_NER_CHARS, InferenceSettings
-from transforms.model_handler import ArticleModelHandler
-from transforms.model_loading import check_remote, load_tokenizer, model_label
+from transforms.inference.settings import MAX_NER_CHARS, InferenceSettings
+from transforms.inference.handler import ArticleModelHandler
+from transforms.inference.loading import check_remote, load_tokenizer, model_label
 
-DEFAULT_NER_MODEL = str(Path(__file__).resolve().parent.parent / "models" / "ner-minilm-conll03")
+DEFAULT_NER_MODEL = str(Path(__file__).resolve().parents[2] / "models" / "ner-minilm-conll03")
 
 
 def ner_text_end(text: str, max_chars: int) -> int:
@@ -37,7 +37,7 @@ class NerModel:
         return dataclasses.replace(self, tokenizer=copy.deepcopy(self.tokenizer))
 
     def entities(self, articles: Sequence[Article]) -> list[list[Entity]]:
-        from transforms.ner_inference import predict_entities
+        from transforms.ner.inference import predict_entities
 
         texts = [a.title for a in articles] + [a.text[: ner_text_end(a.text, self.max_chars)] for a in articles]
         n = len(articles)

@@ -8,13 +8,13 @@ calibration + threshold) from labelled articles, selected by cross-validation.
 What is learned from the labels, per topic that has them:
 
 * for candidates with ``tune``: the encoder's top layer(s), fine-tuned on the article labels
-  (pipeline/commands/topic_tuning.py; the same architecture, so topics cost what they cost before),
+  (pipeline/commands/train/topic_tuning.py; the same architecture, so topics cost what they cost before),
   saved next to the exemplars (``encoder-tuned.safetensors``) and referenced by the taxonomy
   (``calibration.embedding.encoder_weights``); everything below is then computed with the tuned encoder;
 * exemplars: the best-evidence passages of the articles labelled with the topic (positives) and of
   those not labelled with it (near misses), stored as embeddings in a safetensors file that the
   taxonomy references (``calibration.embedding.exemplars``);
-* a logistic calibration on (evidence, knn, evknn) (see transforms/topic_embedding.py);
+* a logistic calibration on (evidence, knn, evknn) (see transforms/topics/embedding.py);
 * one global decision threshold.
 
 Selection is by repeated k-fold cross-validation over ALL the labelled articles (--data and --dev
@@ -37,12 +37,12 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from pipeline.commands.calibrate import (
+from pipeline.commands.train.calibrate import (
     THRESHOLD_GRID, PooledLogistic, f1_scores, label_matrix, newton_logistic, read_labelled,
 )
-from transforms.taxonomy import Calibration, Taxonomy, load_taxonomy, save_taxonomy
+from transforms.topics.taxonomy import Calibration, Taxonomy, load_taxonomy, save_taxonomy
 
-# Encoder tuning of the tuned candidates (TuneConfig in pipeline/commands/topic_tuning.py).
+# Encoder tuning of the tuned candidates (TuneConfig in pipeline/commands/train/topic_tuning.py).
 TUNED = {"layers": 2, "epochs": 4, "lr": 1e-4, "candidates": 8, "tau": 0.05, "batch": 16}
 
 # name -> settings. "pooled" is the previous method (evidence only, shared slope, bias per topic).
@@ -118,7 +118,7 @@ class PassageData:
         """Embeddings from `path` when it holds these articles' passages, else encoded and saved there."""
         import hashlib
 
-        from transforms.topic_embedding import split_passages
+        from transforms.topics.embedding import split_passages
 
         passages = [split_passages(a.title, a.text) or [" "] for a in articles]
         key = hashlib.sha256(json.dumps([[a.id for a in articles], passages]).encode()).hexdigest()
@@ -150,7 +150,7 @@ class PassageData:
 
 
 class EncoderTuning:
-    """Fine-tunes the encoder's top layer(s) on a set of training articles (pipeline/commands/topic_tuning.py)
+    """Fine-tunes the encoder's top layer(s) on a set of training articles (pipeline/commands/train/topic_tuning.py)
     and re-embeds every article's passages and the taxonomy's anchors with the result. The frozen lower
     layers' outputs are computed once and shared by every fold."""
 
@@ -165,7 +165,7 @@ class EncoderTuning:
         self._fits = {}  # (tune settings, training articles) -> fit: candidates sharing a tuning share its folds
 
     def inputs(self, layers: int):
-        from pipeline.commands.topic_tuning import LayerInputs
+        from pipeline.commands.train.topic_tuning import LayerInputs
 
         if layers not in self._inputs:
             t0 = time.time()
@@ -175,7 +175,7 @@ class EncoderTuning:
 
     def fit(self, tune: dict, train: np.ndarray):
         """(model, data, top layers, tuned encoder) for an encoder tuned on the articles ``train``."""
-        from pipeline.commands.topic_tuning import TuneConfig
+        from pipeline.commands.train.topic_tuning import TuneConfig
 
         cfg = TuneConfig.from_dict(tune)
         key = (json.dumps(vars(cfg), sort_keys=True), np.asarray(train).tobytes())
@@ -184,8 +184,8 @@ class EncoderTuning:
         return self._fits[key]
 
     def _fit(self, cfg, train: np.ndarray):
-        from pipeline.commands.topic_tuning import tune as tune_layers, tuned_encoder
-        from transforms.topic_embedding import EmbeddingTopicModel
+        from pipeline.commands.train.topic_tuning import tune as tune_layers, tuned_encoder
+        from transforms.topics.embedding import EmbeddingTopicModel
 
         inputs = self.inputs(cfg.layers)
         best = [np.argsort(-self.data.evidence(i).max(1), kind="stable")[:cfg.candidates] for i in range(len(self.Y))]
@@ -204,7 +204,7 @@ class EncoderTuning:
 def select_exemplars(data: PassageData, Y: np.ndarray, ids: Sequence[str], train: np.ndarray,
                      npos: int, nneg: int, top_k: int):
     """Exemplars from the training articles only, with the owning article of each exemplar."""
-    from transforms.topic_embedding import Exemplars
+    from transforms.topics.embedding import Exemplars
 
     pos, neg, owners = {}, {}, {}
     for k, tid in enumerate(ids):
@@ -306,7 +306,7 @@ def fit_final(model, data, Y, ids, cfg, rows):
 
 
 def keyword_table(articles, Y, ids) -> dict:
-    from transforms.topic_keywords import keyword_labels
+    from transforms.topics.keywords import keyword_labels
 
     pred = np.array([[t in keyword_labels(a, ids) for t in ids] for a in articles], dtype=float)
     return summarise(Y, [pred], ids)
@@ -334,8 +334,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     import os
 
-    from transforms.taxonomy import DEFAULT_TAXONOMY
-    from transforms.topic_embedding import EmbeddingTopicModel, SentenceEncoder
+    from transforms.topics.taxonomy import DEFAULT_TAXONOMY
+    from transforms.topics.embedding import EmbeddingTopicModel, SentenceEncoder
 
     taxonomy = load_taxonomy(args.topics)
     ids = taxonomy.ids
@@ -405,7 +405,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.exemplars:
         ex_path = Path(args.exemplars)
     elif out.resolve() == DEFAULT_TAXONOMY.resolve():
-        ex_path = DEFAULT_TAXONOMY.parents[2] / "models" / "topics-minilm-exemplars" / "exemplars.safetensors"
+        ex_path = DEFAULT_TAXONOMY.parents[3] / "models" / "topics-minilm-exemplars" / "exemplars.safetensors"
     else:
         ex_path = out.with_suffix(".exemplars.safetensors")
     ex_path.parent.mkdir(parents=True, exist_ok=True)
@@ -416,7 +416,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if top is not None:
         from safetensors.torch import save_file
 
-        from pipeline.commands.topic_tuning import tuned_state
+        from pipeline.commands.train.topic_tuning import tuned_state
 
         save_file(tuned_state(encoder, top), str(weights_path),
                   metadata={"base": ex.meta["encoder"], "method": best_name, "tune": json.dumps(cfg["tune"], sort_keys=True),

@@ -7,8 +7,8 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from transforms.ner_decoding import EntitySpan, decode_entities
-from transforms.ner_encoding import CASE_CONFIG_KEY, STRIDE_TOKENS, WINDOW_TOKENS, Window, encode_windows
+from transforms.ner.decoding import EntitySpan, decode_entities
+from transforms.ner.encoding import CASE_CONFIG_KEY, STRIDE_TOKENS, WINDOW_TOKENS, Window, encode_windows
 
 
 # Tokens per forward pass (16 windows of 128): small passes keep the activations in the CPU caches

@@ -18,7 +18,7 @@ import time
 import urllib.error
 import urllib.request
 
-from pipeline.engines import EngineUnavailable
+from pipeline.runtime.engines import EngineUnavailable
 
 log = logging.getLogger(__name__)
 

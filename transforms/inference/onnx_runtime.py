@@ -34,7 +34,7 @@ from typing import Sequence
 
 import numpy as np
 
-from transforms.model_loading import remove_stale_partials
+from transforms.inference.loading import remove_stale_partials
 
 BACKENDS = ("torch", "onnxruntime", "onnxruntime-int8")
 OPSET = 17
@@ -93,7 +93,7 @@ def export_onnx(model, path: str, output_name: str) -> list[str]:
     """Export ``model`` (eval mode, fp32) with dynamic batch and sequence axes; returns its input names."""
     import torch
 
-    from transforms.ner_inference import accepts_token_types
+    from transforms.ner.inference import accepts_token_types
 
     names = ["input_ids", "attention_mask"]
     if accepts_token_types(model):

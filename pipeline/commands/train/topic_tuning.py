@@ -6,7 +6,7 @@ vector c_k (initialised at the mean of the topic's anchor embeddings), and for a
     score_k = tau * logsumexp over its candidate passages p of ( cos(e_p, c_k) + alias_bonus * [alias in p] ) / tau
     P(k)    = sigmoid(a_k * score_k + b_k)
 
-(``score_k`` is the evidence feature of transforms/topic_embedding.py with the max made smooth), trained
+(``score_k`` is the evidence feature of transforms/topics/embedding.py with the max made smooth), trained
 with binary cross-entropy on the article labels. The candidate passages of an article are its
 ``candidates`` best passages by evidence under the packaged encoder (what the max would pick among).
 Only the encoder's top ``layers`` transformer layers learn; c_k, a_k and b_k are thrown away after
@@ -77,7 +77,7 @@ class LayerInputs:
         """Pooled, normalised embeddings of ``rows`` through the layers ``top`` (differentiable)."""
         import torch
 
-        from transforms.topic_embedding import mean_pooled
+        from transforms.topics.embedding import mean_pooled
 
         rows = np.asarray(rows)
         width = int(self.lengths[rows].max())

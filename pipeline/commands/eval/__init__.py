@@ -1,0 +1,1 @@
+"""Offline evaluation through the pipeline: NER on CoNLL-style data, topics against gold labels."""

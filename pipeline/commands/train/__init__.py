@@ -1,0 +1,1 @@
+"""Offline training: the NER model, topic exemplars and calibration."""

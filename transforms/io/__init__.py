@@ -1,0 +1,1 @@
+"""Reading and writing: files, Kafka topics, Avro files and messages, consumer offsets."""

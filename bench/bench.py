@@ -18,6 +18,7 @@ Measured in one run, on the same articles and the same models:
   speed and quality sit in one table.
 Medians of `--repeats` runs are reported (the machine is shared and noisy).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,9 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
-from transforms.inference.threads import available_cores
-from transforms.inference.settings import DEFAULT_BACKEND, InferenceSettings
 from transforms.inference.onnx_runtime import BACKENDS, CACHE_ENV
+from transforms.inference.settings import DEFAULT_BACKEND, InferenceSettings
+from transforms.inference.threads import available_cores
 
 ROOT = Path(__file__).resolve().parent.parent
 NEWS = ROOT.parent / "shared" / "data" / "news" / "articles.jsonl"
@@ -65,8 +66,9 @@ def synthetic(n: int, source: list[dict], seed: int = 7, words: int = 15) -> lis
             s = rng.choice(sentences)
             body.append(s)
             count += len(s.split())
-        out.append({"id": f"syn-{n}-{i}", "title": rng.choice(source)["title"], "text": " ".join(body),
-                    "date": "2025-06-01"})
+        out.append(
+            {"id": f"syn-{n}-{i}", "title": rng.choice(source)["title"], "text": " ".join(body), "date": "2025-06-01"}
+        )
     return out
 
 
@@ -85,8 +87,20 @@ def run_pipeline(input_path: Path, extra: list[str], keep: Path | None = None) -
         "print(p.stdout); print(p.stderr, file=sys.stderr); "
         "print('RSS_KB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(p.returncode)"
     )
-    cmd = [sys.executable, "-c", wrapper, sys.executable, "-m", "pipeline", "run", "--input", str(input_path),
-           "--output", str(out), *extra]
+    cmd = [
+        sys.executable,
+        "-c",
+        wrapper,
+        sys.executable,
+        "-m",
+        "pipeline",
+        "run",
+        "--input",
+        str(input_path),
+        "--output",
+        str(out),
+        *extra,
+    ]
     started = time.time()
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if proc.returncode:
@@ -105,8 +119,8 @@ class Models:
 
     def __init__(self, backend: str = "torch", **settings):
         from transforms.ner.handler import NerModelHandler
-        from transforms.topics.taxonomy import load_taxonomy
         from transforms.topics.embedding import EmbeddingTopicModelHandler
+        from transforms.topics.taxonomy import load_taxonomy
 
         self.settings = InferenceSettings(backend=backend, **settings)
         self.ner = NerModelHandler(settings=self.settings).load_model()
@@ -129,8 +143,12 @@ class PerPassageEncoder:
     def __init__(self, encoder):
         from transformers import pipeline as hf_pipeline
 
-        self.extract = hf_pipeline("feature-extraction", model=encoder.model, tokenizer=encoder.tokenizer,
-                                   tokenize_kwargs={"truncation": True, "max_length": encoder.max_length})
+        self.extract = hf_pipeline(
+            "feature-extraction",
+            model=encoder.model,
+            tokenizer=encoder.tokenizer,
+            tokenize_kwargs={"truncation": True, "max_length": encoder.max_length},
+        )
 
     def encode(self, texts):
         rows = []
@@ -150,10 +168,18 @@ def naive(models: Models, articles, per_passage: bool = True) -> float:
 
     from transforms.topics.embedding import EmbeddingTopicModel
 
-    ner = hf_pipeline("token-classification", model=models.ner.model, tokenizer=models.ner.tokenizer,
-                      aggregation_strategy="first", stride=64)
-    topics = (EmbeddingTopicModel(models.topics.taxonomy, PerPassageEncoder(models.topics.encoder))
-              if per_passage else models.topics)
+    ner = hf_pipeline(
+        "token-classification",
+        model=models.ner.model,
+        tokenizer=models.ner.tokenizer,
+        aggregation_strategy="first",
+        stride=64,
+    )
+    topics = (
+        EmbeddingTopicModel(models.topics.taxonomy, PerPassageEncoder(models.topics.encoder))
+        if per_passage
+        else models.topics
+    )
     started = time.time()
     for a in articles:
         for text in (a.title, a.text):
@@ -177,20 +203,34 @@ def roofline(models: Models, articles) -> tuple[float, int]:
 
     ner = models.ner
     texts = [a.title for a in articles] + [a.text for a in articles]
-    windows = encode_windows(ner.tokenizer, texts, max_length=ner.max_length, stride=ner.stride,
-                             case_token_types=bool(getattr(ner.model.config, CASE_CONFIG_KEY, False)))
-    ner_batches = [pad_batch([windows[i] for i in b], ner.tokenizer.pad_token_id or 0)
-                   for b in length_sorted_batches(windows)]
+    windows = encode_windows(
+        ner.tokenizer,
+        texts,
+        max_length=ner.max_length,
+        stride=ner.stride,
+        case_token_types=bool(getattr(ner.model.config, CASE_CONFIG_KEY, False)),
+    )
+    ner_batches = [
+        pad_batch([windows[i] for i in b], ner.tokenizer.pad_token_id or 0) for b in length_sorted_batches(windows)
+    ]
     enc = models.topics.encoder
     passages = sorted((p for a in articles for p in split_passages(a.title, a.text)), key=len)
-    topic_batches = [enc.tokenizer(passages[i:i + enc.batch_size], padding=True, truncation=True,
-                                   max_length=enc.max_length, return_tensors="pt")
-                     for i in range(0, len(passages), enc.batch_size)]
+    topic_batches = [
+        enc.tokenizer(
+            passages[i : i + enc.batch_size],
+            padding=True,
+            truncation=True,
+            max_length=enc.max_length,
+            return_tensors="pt",
+        )
+        for i in range(0, len(passages), enc.batch_size)
+    ]
+
     def forward(share: int) -> None:
         with torch.inference_mode():
-            for b in ner_batches[share::models.streams]:
+            for b in ner_batches[share :: models.streams]:
                 ner.model(**b)
-            for b in topic_batches[share::models.streams]:
+            for b in topic_batches[share :: models.streams]:
                 enc.model(**b)
 
     started = time.time()
@@ -213,8 +253,10 @@ def scaling_lines(scale: list[dict]) -> list[str]:
     out = []
     for s in scale[1:]:
         ratios = ", ".join(f"{what} {per(s, what) / per(base, what):.2f}×" for what in ("wall", "less load", "model"))
-        out.append(f"\nPer-article time at {s['articles']} vs {base['articles']}: {ratios} "
-                   f"(peak RSS {s['peak_rss_mb']} MB vs {base['peak_rss_mb']} MB)")
+        out.append(
+            f"\nPer-article time at {s['articles']} vs {base['articles']}: {ratios} "
+            f"(peak RSS {s['peak_rss_mb']} MB vs {base['peak_rss_mb']} MB)"
+        )
     return out
 
 
@@ -223,30 +265,69 @@ def quality(backend: str, work: Path) -> dict:
     read as 20-sentence articles) and topic micro/macro-F1 on the labelled dev set."""
     out = {}
     conll = SHARED / "conll2003"
-    for key, data, extra in (("ner_test", conll / "test.txt", []), ("ner_dev", conll / "dev.txt", []),
-                             ("ner_dev_group20", conll / "dev.txt", ["--group", "20"])):
+    for key, data, extra in (
+        ("ner_test", conll / "test.txt", []),
+        ("ner_dev", conll / "dev.txt", []),
+        ("ner_dev_group20", conll / "dev.txt", ["--group", "20"]),
+    ):
         table = work / f"{backend}-{key}.json"
-        subprocess.run([sys.executable, "-m", "pipeline", "eval-ner", "--data", str(data), *extra, "--json", str(table),
-                        "--inference-backend", backend], cwd=ROOT, check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pipeline",
+                "eval-ner",
+                "--data",
+                str(data),
+                *extra,
+                "--json",
+                str(table),
+                "--inference-backend",
+                backend,
+            ],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
         out[key] = json.loads(table.read_text())["overall"]["f1"]
-    proc = subprocess.run([sys.executable, "-m", "pipeline", "eval-topics", "--data", str(SHARED / "topics" / "dev.jsonl"),
-                           "--inference-backend", backend], cwd=ROOT, check=True, capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "eval-topics",
+            "--data",
+            str(SHARED / "topics" / "dev.jsonl"),
+            "--inference-backend",
+            backend,
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     for key in ("micro", "macro"):
         out[f"topics_{key}"] = float(re.search(rf"{key}-F1\s*\|?\s*\**([\d.]+)", proc.stdout, re.I).group(1))
     return out
 
 
 def quality_lines(backends: list[str], work: Path) -> list[str]:
-    lines = ["", "Quality of the same backends, measured in this run (`news-ingest eval-ner --data "
-             "../shared/data/conll2003/{test,dev}.txt [--group 20]`, `news-ingest eval-topics --data "
-             "../shared/data/topics/dev.jsonl`, each with `--inference-backend B`):", "",
-             "| backend | NER test F1 | NER dev F1 | NER dev F1, 20-sentence articles | topic micro-F1 (dev) | topic macro-F1 (dev) |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "",
+        "Quality of the same backends, measured in this run (`news-ingest eval-ner --data "
+        "../shared/data/conll2003/{test,dev}.txt [--group 20]`, `news-ingest eval-topics --data "
+        "../shared/data/topics/dev.jsonl`, each with `--inference-backend B`):",
+        "",
+        "| backend | NER test F1 | NER dev F1 | NER dev F1, 20-sentence articles | topic micro-F1 (dev) | topic macro-F1 (dev) |",
+        "|---|---|---|---|---|---|",
+    ]
     for b in backends:
         q = quality(b, work)
         print(json.dumps({"quality": b, **q}), flush=True)
-        lines.append(f"| {b}{' (default)' if b == DEFAULT_BACKEND else ''} | {q['ner_test']:.4f} | {q['ner_dev']:.4f} | "
-                     f"{q['ner_dev_group20']:.4f} | {q['topics_micro']:.3f} | {q['topics_macro']:.3f} |")
+        lines.append(
+            f"| {b}{' (default)' if b == DEFAULT_BACKEND else ''} | {q['ner_test']:.4f} | {q['ner_dev']:.4f} | "
+            f"{q['ner_dev_group20']:.4f} | {q['topics_micro']:.3f} | {q['topics_macro']:.3f} |"
+        )
     return lines
 
 
@@ -255,8 +336,9 @@ def median(xs):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="bench", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--articles", default=str(NEWS))
     ap.add_argument("--sizes", default="1000,5000,20000", help="synthetic set sizes for the scaling check")
     ap.add_argument("--repeats", type=int, default=3)
@@ -265,16 +347,33 @@ def main(argv=None) -> int:
     ap.add_argument("--report", default=str(ROOT / "bench" / "RESULTS.md"))
     ap.add_argument("--skip-workers", action="store_true")
     ap.add_argument("--keep-output", default=None, help="keep the first real-set pipeline output here")
-    ap.add_argument("--limit", type=int, default=0, help="first N real articles only (0: all); the naive loop "
-                    "then times the same N articles unless --naive-sample is smaller")
-    ap.add_argument("--backend", default=None, choices=BACKENDS,
-                    help="--inference-backend of the main pipeline runs and the roofline (default: no flag, the "
-                         f"default path, {DEFAULT_BACKEND}; the naive loop is always the fp32 torch models: what a "
-                         "user writes first)")
-    ap.add_argument("--compare-backend", action="append", default=[], choices=BACKENDS,
-                    help="also run the real-set pipeline with this backend (repeatable; same repeats)")
-    ap.add_argument("--quality", action="store_true",
-                    help="also run the NER and topic evaluations for every backend of the run (needs ../shared)")
+    ap.add_argument(
+        "--limit",
+        type=int,
+        default=0,
+        help="first N real articles only (0: all); the naive loop "
+        "then times the same N articles unless --naive-sample is smaller",
+    )
+    ap.add_argument(
+        "--backend",
+        default=None,
+        choices=BACKENDS,
+        help="--inference-backend of the main pipeline runs and the roofline (default: no flag, the "
+        f"default path, {DEFAULT_BACKEND}; the naive loop is always the fp32 torch models: what a "
+        "user writes first)",
+    )
+    ap.add_argument(
+        "--compare-backend",
+        action="append",
+        default=[],
+        choices=BACKENDS,
+        help="also run the real-set pipeline with this backend (repeatable; same repeats)",
+    )
+    ap.add_argument(
+        "--quality",
+        action="store_true",
+        help="also run the NER and topic evaluations for every backend of the run (needs ../shared)",
+    )
     args = ap.parse_args(argv)
     backend_args = ["--inference-backend", args.backend] if args.backend else []
     main_backend = args.backend or DEFAULT_BACKEND
@@ -290,33 +389,46 @@ def main(argv=None) -> int:
     def pipeline_row(label, path, n, extra=(), repeats=args.repeats, keep=None, backend=backend_args):
         runs = [run_pipeline(path, [*backend, *extra], keep if i == 0 else None) for i in range(repeats)]
         rate = median([r["articles_in"] / r["wall_seconds"] for r in runs])
-        row = {"run": label, "articles": n, "articles_per_s": round(rate, 2),
-               "wall_s": round(median([r["wall_seconds"] for r in runs]), 1),
-               "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs)),
-               "first_record_s": round(median([r["first_record_s"] for r in runs
-                                                if r["first_record_s"] is not None]), 2),
-               "ner_s": round(median([r.get("ner_seconds", 0) for r in runs]), 1),
-               "topics_s": round(median([r.get("topics_seconds", 0) for r in runs]), 1),
-               "load_s": round(median([r.get("model_load_seconds", 0) for r in runs]), 1)}
+        row = {
+            "run": label,
+            "articles": n,
+            "articles_per_s": round(rate, 2),
+            "wall_s": round(median([r["wall_seconds"] for r in runs]), 1),
+            "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs)),
+            "first_record_s": round(median([r["first_record_s"] for r in runs if r["first_record_s"] is not None]), 2),
+            "ner_s": round(median([r.get("ner_seconds", 0) for r in runs]), 1),
+            "topics_s": round(median([r.get("topics_seconds", 0) for r in runs]), 1),
+            "load_s": round(median([r.get("model_load_seconds", 0) for r in runs]), 1),
+        }
         row["loads"] = [r.get("model_load_seconds", 0) for r in runs]
         rows.append(row)
         print(json.dumps(row), flush=True)
         return row
 
     # 1. real articles: pipeline, naive, roofline
-    pipe = pipeline_row("pipeline, 1 worker" + ("" if args.backend else f" (default: {DEFAULT_BACKEND})"),
-                        real_path, len(real), keep=Path(args.keep_output) if args.keep_output else None)
-    compares = [pipeline_row(f"pipeline, 1 worker, --inference-backend {b}", real_path, len(real),
-                             backend=["--inference-backend", b])
-                for b in args.compare_backend if b != main_backend]
+    pipe = pipeline_row(
+        "pipeline, 1 worker" + ("" if args.backend else f" (default: {DEFAULT_BACKEND})"),
+        real_path,
+        len(real),
+        keep=Path(args.keep_output) if args.keep_output else None,
+    )
+    compares = [
+        pipeline_row(
+            f"pipeline, 1 worker, --inference-backend {b}", real_path, len(real), backend=["--inference-backend", b]
+        )
+        for b in args.compare_backend
+        if b != main_backend
+    ]
     objs = articles_as_objects(real)
     # representative lengths: a seeded sample, or every article when the set is the sample size or smaller
-    sample = (objs if len(objs) <= args.naive_sample
-              else random.Random(11).sample(objs, min(args.naive_sample, len(objs))))
+    sample = (
+        objs if len(objs) <= args.naive_sample else random.Random(11).sample(objs, min(args.naive_sample, len(objs)))
+    )
     reference = Models()
     naive_rate = median([len(sample) / naive(reference, sample) for _ in range(args.ref_repeats)])
-    naive_batched_rate = median([len(sample) / naive(reference, sample, per_passage=False)
-                                 for _ in range(args.ref_repeats)])
+    naive_batched_rate = median(
+        [len(sample) / naive(reference, sample, per_passage=False) for _ in range(args.ref_repeats)]
+    )
     # The roofline is the faster of two ways to run the forward passes alone: the pipeline's default
     # concurrency (onnxruntime on CPU: one single-threaded stream per core), and one stream of calls
     # with every core as intra-op threads.
@@ -333,58 +445,85 @@ def main(argv=None) -> int:
     roof_rate = roof_rates[roof_label]
     workers = single_thread = None
     if not args.skip_workers:
-        workers = pipeline_row("pipeline, 2 workers (multi_processing)", real_path, len(real),
-                               ["--direct_num_workers", "2", "--direct_running_mode", "multi_processing"],
-                               repeats=1)
+        workers = pipeline_row(
+            "pipeline, 2 workers (multi_processing)",
+            real_path,
+            len(real),
+            ["--direct_num_workers", "2", "--direct_running_mode", "multi_processing"],
+            repeats=1,
+        )
         # what one of those workers does alone (run.py gives each of N local workers cores/N threads)
-        single_thread = pipeline_row(f"pipeline, 1 worker, {max(1, (os.cpu_count() or 1) // 2)} thread(s)",
-                                     real_path, len(real),
-                                     ["--torch-threads", str(max(1, (os.cpu_count() or 1) // 2)),
-                                      "--article-threads", "1"], repeats=1)
+        single_thread = pipeline_row(
+            f"pipeline, 1 worker, {max(1, (os.cpu_count() or 1) // 2)} thread(s)",
+            real_path,
+            len(real),
+            ["--torch-threads", str(max(1, (os.cpu_count() or 1) // 2)), "--article-threads", "1"],
+            repeats=1,
+        )
     # 2. scaling on synthetic sets
     scale = []
     for n in [int(s) for s in args.sizes.split(",") if s]:
         path = write_jsonl(synthetic(n, real), tmp / f"syn-{n}.jsonl")
-        scale.append(pipeline_row(f"pipeline, synthetic {n} (about 15 words each)", path, n,
-                                  repeats=1))
+        scale.append(pipeline_row(f"pipeline, synthetic {n} (about 15 words each)", path, n, repeats=1))
 
     lines = [
-        "# Benchmark results", "",
+        "# Benchmark results",
+        "",
         f"Command: `python -m bench.bench {' '.join(argv or sys.argv[1:])}`; machine: {os.cpu_count()} CPUs; "
         f"inference backend of the pipeline and roofline: {main_backend}"
         f"{'' if args.backend else ' (the default: no flag)'}; "
         f"real-set pipeline runs: median of {args.repeats}; naive and roofline: median of {args.ref_repeats}; "
-        f"2 workers and synthetic sets: one run each. Real set: {len(real)} articles, {tokens} NER tokens.", "",
-        "| run (inference backend: " + main_backend + " unless named) | articles | articles/s | wall s | peak RSS MB | first record s | NER s | topics s | model load s |",
+        f"2 workers and synthetic sets: one run each. Real set: {len(real)} articles, {tokens} NER tokens.",
+        "",
+        "| run (inference backend: "
+        + main_backend
+        + " unless named) | articles | articles/s | wall s | peak RSS MB | first record s | NER s | topics s | model load s |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        lines.append(f"| {r['run']} | {r['articles']} | {r['articles_per_s']} | {r['wall_s']} | {r['peak_rss_mb']} | "
-                     f"{r['first_record_s']} | {r['ner_s']} | {r['topics_s']} | {r['load_s']} |")
-    lines += ["", "| reference (real set) | articles/s | pipeline ÷ reference |", "|---|---|---|",
-              f"| naive loop (HF pipeline per article, {len(sample)} {'random ' if len(sample) < len(objs) else ''}articles) | {naive_rate:.2f} | "
-              f"{pipe['articles_per_s'] / naive_rate:.2f}× |",
-              f"| naive loop, but each article's topic passages in one batched call (the earlier reference) | "
-              f"{naive_batched_rate:.2f} | {pipe['articles_per_s'] / naive_batched_rate:.2f}× |",
-              f"| roofline (forward passes only, {main_backend}, {roof_label}: the faster) | {roof_rate:.2f} | "
-              f"{pipe['articles_per_s'] / roof_rate:.0%} |"]
-    lines += [f"| forward passes only, {main_backend}, {label} | {rate:.2f} | {pipe['articles_per_s'] / rate:.0%} |"
-              for label, rate in roof_rates.items() if label != roof_label]
+        lines.append(
+            f"| {r['run']} | {r['articles']} | {r['articles_per_s']} | {r['wall_s']} | {r['peak_rss_mb']} | "
+            f"{r['first_record_s']} | {r['ner_s']} | {r['topics_s']} | {r['load_s']} |"
+        )
+    lines += [
+        "",
+        "| reference (real set) | articles/s | pipeline ÷ reference |",
+        "|---|---|---|",
+        f"| naive loop (HF pipeline per article, {len(sample)} {'random ' if len(sample) < len(objs) else ''}articles) | {naive_rate:.2f} | "
+        f"{pipe['articles_per_s'] / naive_rate:.2f}× |",
+        f"| naive loop, but each article's topic passages in one batched call (the earlier reference) | "
+        f"{naive_batched_rate:.2f} | {pipe['articles_per_s'] / naive_batched_rate:.2f}× |",
+        f"| roofline (forward passes only, {main_backend}, {roof_label}: the faster) | {roof_rate:.2f} | "
+        f"{pipe['articles_per_s'] / roof_rate:.0%} |",
+    ]
+    lines += [
+        f"| forward passes only, {main_backend}, {label} | {rate:.2f} | {pipe['articles_per_s'] / rate:.0%} |"
+        for label, rate in roof_rates.items()
+        if label != roof_label
+    ]
     steady = len(real) / (pipe["wall_s"] - pipe["load_s"])
-    lines.append(f"\nWithout model loading ({pipe['load_s']} s of the median run): {steady:.2f} articles/s, "
-                 f"{steady / roof_rate:.0%} of the roofline (which loads nothing).")
-    lines.append(f"\nModel load of the real-set runs in order: {pipe['loads']} s (the first exports to ONNX "
-                 f"into an empty cache; the others find the export in it).")
+    lines.append(
+        f"\nWithout model loading ({pipe['load_s']} s of the median run): {steady:.2f} articles/s, "
+        f"{steady / roof_rate:.0%} of the roofline (which loads nothing)."
+    )
+    lines.append(
+        f"\nModel load of the real-set runs in order: {pipe['loads']} s (the first exports to ONNX "
+        f"into an empty cache; the others find the export in it)."
+    )
     lines.append(f"\nPipeline tokens/s (NER windows): {tokens / (len(real) / pipe['articles_per_s']):.0f}")
     for c in compares:
-        lines.append(f"\n{main_backend} ÷ {c['run'].rsplit(' ', 1)[1]} (pipeline, real set): "
-                     f"{pipe['articles_per_s'] / c['articles_per_s']:.2f}×")
+        lines.append(
+            f"\n{main_backend} ÷ {c['run'].rsplit(' ', 1)[1]} (pipeline, real set): "
+            f"{pipe['articles_per_s'] / c['articles_per_s']:.2f}×"
+        )
     if args.quality:
         lines += quality_lines([main_backend] + [c["run"].rsplit(" ", 1)[1] for c in compares], tmp)
     if workers:
-        lines.append(f"\n2 workers ÷ 1 worker: {workers['articles_per_s'] / pipe['articles_per_s']:.2f}×; "
-                     f"2 workers ÷ 1 worker with the same threads per worker ({single_thread['run']}): "
-                     f"{workers['articles_per_s'] / single_thread['articles_per_s']:.2f}×")
+        lines.append(
+            f"\n2 workers ÷ 1 worker: {workers['articles_per_s'] / pipe['articles_per_s']:.2f}×; "
+            f"2 workers ÷ 1 worker with the same threads per worker ({single_thread['run']}): "
+            f"{workers['articles_per_s'] / single_thread['articles_per_s']:.2f}×"
+        )
     lines += scaling_lines(scale)
     Path(args.report).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -12,6 +12,7 @@
   latency of an article is the time from its file landing to the first moment a window file holding
   it is visible in the output folder. p50/p95 over all articles.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,9 +45,14 @@ RUNNER_ARGS = {
     "flink-cluster": [*FLINK_CLUSTER, "--parallelism", "2"],
 }
 # processes by role, recognised by their command line
-ROLES = (("Flink JobManager", "StandaloneSessionClusterEntrypoint"), ("Flink TaskManagers", "TaskManagerRunner"),
-         ("Flink job server", "job-server"), ("Kafka expansion", "kafka-expansion-service"),
-         ("Prism", "/prism"), ("CLI + SDK workers", "pipeline run"))
+ROLES = (
+    ("Flink JobManager", "StandaloneSessionClusterEntrypoint"),
+    ("Flink TaskManagers", "TaskManagerRunner"),
+    ("Flink job server", "job-server"),
+    ("Kafka expansion", "kafka-expansion-service"),
+    ("Prism", "/prism"),
+    ("CLI + SDK workers", "pipeline run"),
+)
 
 
 def cluster(taskmanagers: int) -> None:
@@ -144,13 +150,19 @@ class PeakRss(threading.Thread):
             if pid != self.pid and role == "CLI + SDK workers" and seconds == before:
                 continue
             used[role] = used.get(role, 0.0) + seconds - before
-        return ", ".join(f"{role} {used[role]:.0f}" for role, _ in ROLES
-                         if role in used and used[role] >= 0.5 and _shown(role, cluster))
+        return ", ".join(
+            f"{role} {used[role]:.0f}"
+            for role, _ in ROLES
+            if role in used and used[role] >= 0.5 and _shown(role, cluster)
+        )
 
     def roles_mb(self, cluster: bool) -> str:
         """Peak MB per role; the session cluster's processes only for a run on it (they idle otherwise)."""
-        return ", ".join(f"{role} {self.by_role[role] // 1024}" for role, _ in ROLES
-                         if role in self.by_role and _shown(role, cluster))
+        return ", ".join(
+            f"{role} {self.by_role[role] // 1024}"
+            for role, _ in ROLES
+            if role in self.by_role and _shown(role, cluster)
+        )
 
 
 def records_digest(out: str) -> str:
@@ -161,8 +173,12 @@ def records_digest(out: str) -> str:
     rows = []
     for path in sorted(glob.glob(os.path.join(out, "*.avro"))):
         with open(path, "rb") as fh:
-            rows += [json.dumps({k: v for k, v in r.items() if k not in ("ingested_at", "failed_at")}, sort_keys=True, default=str)
-                     for r in fastavro.reader(fh)]
+            rows += [
+                json.dumps(
+                    {k: v for k, v in r.items() if k not in ("ingested_at", "failed_at")}, sort_keys=True, default=str
+                )
+                for r in fastavro.reader(fh)
+            ]
     return hashlib.sha256("\n".join(sorted(rows)).encode()).hexdigest()[:12]
 
 
@@ -171,9 +187,24 @@ def batch_run(inp: Path, runner: str, extra: list[str]) -> dict:
         cluster(int(runner.rsplit("-", 1)[1].rstrip("tm")))
     with tempfile.TemporaryDirectory() as out:
         started = time.time()
-        proc = subprocess.Popen([sys.executable, "-m", "pipeline", "run", "--input", str(inp), "--output", out,
-                                 *RUNNER_ARGS[runner], *extra],
-                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pipeline",
+                "run",
+                "--input",
+                str(inp),
+                "--output",
+                out,
+                *RUNNER_ARGS[runner],
+                *extra,
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         sampler = PeakRss(proc.pid)
         sampler.start()
         output, _ = proc.communicate()
@@ -183,25 +214,55 @@ def batch_run(inp: Path, runner: str, extra: list[str]) -> dict:
             raise RuntimeError(f"{runner} run failed:\n{output[-3000:]}")
         summary = json.loads(output.split("summary: ")[-1].splitlines()[0])
         digest = records_digest(out)
-    return {"runner": runner, "articles": summary["articles_in"], "records": summary["records_out"],
-            "dead_letters": summary["dead_letters"], "wall_s": round(wall, 1),
-            "articles_per_s": round(summary["articles_in"] / wall, 2), "peak_rss_mb": sampler.peak_kb // 1024,
-            "rss_by_role_mb": sampler.roles_mb(cluster=runner.startswith("flink-cluster")),
-            "cpu_s_by_role": sampler.cpu_by_role(cluster=runner.startswith("flink-cluster")),
-            "ner_s": summary.get("ner_seconds"), "topics_s": summary.get("topics_seconds"), "model_loads": summary.get("model_loads"),
-            "model_load_s": summary.get("model_load_seconds"), "records_digest": digest}
+    return {
+        "runner": runner,
+        "articles": summary["articles_in"],
+        "records": summary["records_out"],
+        "dead_letters": summary["dead_letters"],
+        "wall_s": round(wall, 1),
+        "articles_per_s": round(summary["articles_in"] / wall, 2),
+        "peak_rss_mb": sampler.peak_kb // 1024,
+        "rss_by_role_mb": sampler.roles_mb(cluster=runner.startswith("flink-cluster")),
+        "cpu_s_by_role": sampler.cpu_by_role(cluster=runner.startswith("flink-cluster")),
+        "ner_s": summary.get("ner_seconds"),
+        "topics_s": summary.get("topics_seconds"),
+        "model_loads": summary.get("model_loads"),
+        "model_load_s": summary.get("model_load_seconds"),
+        "records_digest": digest,
+    }
 
 
-def streaming_latency(articles: list[dict], seconds: float, interval: float, window: int, extra: list[str],
-                      runner: str = "prism") -> dict:
+def streaming_latency(
+    articles: list[dict], seconds: float, interval: float, window: int, extra: list[str], runner: str = "prism"
+) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         watch, out = Path(tmp) / "watch", Path(tmp) / "out"
         watch.mkdir()
-        proc = subprocess.Popen([sys.executable, "-m", "pipeline", "run", *RUNNER_ARGS[runner], "--streaming",
-                                 "--watch", str(watch / "*.jsonl"), "--output", str(out),
-                                 "--window-seconds", str(window), "--poll-seconds", "1", "--max-runtime", "0",
-                                 *extra],
-                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pipeline",
+                "run",
+                *RUNNER_ARGS[runner],
+                "--streaming",
+                "--watch",
+                str(watch / "*.jsonl"),
+                "--output",
+                str(out),
+                "--window-seconds",
+                str(window),
+                "--poll-seconds",
+                "1",
+                "--max-runtime",
+                "0",
+                *extra,
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         landed: dict[str, float] = {}
         visible: dict[str, float] = {}
         seen_files: set[str] = set()
@@ -250,10 +311,16 @@ def streaming_latency(articles: list[dict], seconds: float, interval: float, win
         lat = sorted(visible[k] - landed[k] for k in landed if k in visible and k != "warmup")
         missing = [k for k in landed if k not in visible]
     q = statistics.quantiles(lat, n=20) if len(lat) >= 2 else [float("nan")] * 19
-    return {"runner": runner, "articles": len(lat), "missing": len(missing), "window_s": window,
-            "drop_interval_s": interval,
-            "p50_s": round(statistics.median(lat), 1) if lat else None, "p95_s": round(q[18], 1),
-            "max_s": round(max(lat), 1) if lat else None}
+    return {
+        "runner": runner,
+        "articles": len(lat),
+        "missing": len(missing),
+        "window_s": window,
+        "drop_interval_s": interval,
+        "p50_s": round(statistics.median(lat), 1) if lat else None,
+        "p95_s": round(q[18], 1),
+        "max_s": round(max(lat), 1) if lat else None,
+    }
 
 
 def main(argv=None) -> int:
@@ -272,28 +339,40 @@ def main(argv=None) -> int:
     rows = [json.loads(line) for line in open(args.input, encoding="utf-8") if line.strip()]
     if args.articles:
         rows = rows[: args.articles]
-    lines = [f"# Engines benchmark ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores)", "",
-             f"`python -m bench.engines {' '.join(argv if argv is not None else sys.argv[1:])}`", "",
-             f"Batch: {len(rows)} articles from `{args.input.name}`.", "",
-             "| runner | articles | records | dead letters | wall s | articles/s | peak RSS MB (CLI tree) | "
-             "peak RSS MB by role | CPU s by role | NER s | topics s | model loads | model load s | records digest |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Engines benchmark ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores)",
+        "",
+        f"`python -m bench.engines {' '.join(argv if argv is not None else sys.argv[1:])}`",
+        "",
+        f"Batch: {len(rows)} articles from `{args.input.name}`.",
+        "",
+        "| runner | articles | records | dead letters | wall s | articles/s | peak RSS MB (CLI tree) | "
+        "peak RSS MB by role | CPU s by role | NER s | topics s | model loads | model load s | records digest |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         inp = Path(tmp) / "articles.jsonl"
         inp.write_text("".join(json.dumps(r) + "\n" for r in rows))
         for runner in [r for r in args.runners.split(",") if r]:
             r = batch_run(inp, runner, extra)
             print(json.dumps(r), flush=True)
-            lines.append(f"| {r['runner']} | {r['articles']} | {r['records']} | {r['dead_letters']} | {r['wall_s']} | "
-                         f"{r['articles_per_s']} | {r['peak_rss_mb']} | {r['rss_by_role_mb']} | {r['cpu_s_by_role']} | "
-                         f"{r['ner_s']} | {r['topics_s']} | {r['model_loads']} | "
-                         f"{r['model_load_s']} | {r['records_digest']} |")
+            lines.append(
+                f"| {r['runner']} | {r['articles']} | {r['records']} | {r['dead_letters']} | {r['wall_s']} | "
+                f"{r['articles_per_s']} | {r['peak_rss_mb']} | {r['rss_by_role_mb']} | {r['cpu_s_by_role']} | "
+                f"{r['ner_s']} | {r['topics_s']} | {r['model_loads']} | "
+                f"{r['model_load_s']} | {r['records_digest']} |"
+            )
     latency_runners = [r for r in args.latency_runners.split(",") if r] if args.latency_seconds > 0 else []
     if latency_runners:
-        lines += ["", f"Streaming, `--window-seconds {args.window_seconds}`, one article landing every "
-                      f"{args.drop_interval} s for {args.latency_seconds:.0f} s: latency from a file landing to "
-                      f"its window's Avro file being visible.", "",
-                  "| runner | articles | missing | p50 s | p95 s | max s |", "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"Streaming, `--window-seconds {args.window_seconds}`, one article landing every "
+            f"{args.drop_interval} s for {args.latency_seconds:.0f} s: latency from a file landing to "
+            f"its window's Avro file being visible.",
+            "",
+            "| runner | articles | missing | p50 s | p95 s | max s |",
+            "|---|---|---|---|---|---|",
+        ]
     for runner in latency_runners:
         if runner == "flink-cluster":
             cluster(1)

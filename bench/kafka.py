@@ -15,6 +15,7 @@ One streaming run per runner (`--kafka-topic IN --kafka-output-topic OUT`, defau
 Peak resident memory per process role over the whole run (bench.engines' sampler); every input must
 get its output (or dead letter).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,10 +39,15 @@ class Topics:
 
         self.topic_in = topic_in
         self.producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": True})
-        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}",
-                                  "enable.auto.commit": False})
-        self.consumer.assign([TopicPartition(topic_out, 0, OFFSET_BEGINNING),
-                              TopicPartition(topic_out + ".deadletter", 0, OFFSET_BEGINNING)])
+        self.consumer = Consumer(
+            {"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}", "enable.auto.commit": False}
+        )
+        self.consumer.assign(
+            [
+                TopicPartition(topic_out, 0, OFFSET_BEGINNING),
+                TopicPartition(topic_out + ".deadletter", 0, OFFSET_BEGINNING),
+            ]
+        )
         self.sent: dict[str, float] = {}  # article id -> produce time (s)
         self.seen: dict[str, float] = {}  # article id -> output message timestamp (s)
 
@@ -54,18 +60,20 @@ class Topics:
         self.producer.flush(30)
 
     def drain(self, seconds: float = 0.5):
-        from transforms.io import avro_messages
         import schemas
+        from transforms.io import avro_messages
 
-        writers = {avro_messages.schema_fingerprint(n): schemas.parsed(n)
-                   for n in (schemas.ENRICHED_ARTICLE, schemas.DEAD_LETTER)}
+        writers = {
+            avro_messages.schema_fingerprint(n): schemas.parsed(n)
+            for n in (schemas.ENRICHED_ARTICLE, schemas.DEAD_LETTER)
+        }
         end = time.time() + seconds
         while time.time() < end:
             m = self.consumer.poll(0.1)
             if m is None or m.error():
                 continue
             record = avro_messages.decode(m.value(), writers)
-            key = record.get("id") or record.get("article_id") or f'@{record["source_line"]}'
+            key = record.get("id") or record.get("article_id") or f"@{record['source_line']}"
             self.seen.setdefault(key, m.timestamp()[1] / 1000)
 
     def lag(self) -> int:
@@ -106,8 +114,13 @@ def paced(topics: Topics, articles: Articles, rate: float, seconds: float) -> li
 def latency_stats(topics: Topics, ids: list[str]) -> dict:
     lat = sorted(topics.seen[i] - topics.sent[i] for i in ids if i in topics.seen)
     q = statistics.quantiles(lat, n=20) if len(lat) >= 2 else [float("nan")] * 19
-    return {"articles": len(ids), "missing": len(ids) - len(lat), "p50_s": round(statistics.median(lat), 2),
-            "p95_s": round(q[18], 2), "max_s": round(lat[-1], 2)}
+    return {
+        "articles": len(ids),
+        "missing": len(ids) - len(lat),
+        "p50_s": round(statistics.median(lat), 2),
+        "p95_s": round(q[18], 2),
+        "max_s": round(lat[-1], 2),
+    }
 
 
 def start_pipeline(runner: str, bootstrap: str, topic_in: str, topic_out: str, run: str, extra: list[str]):
@@ -116,11 +129,32 @@ def start_pipeline(runner: str, bootstrap: str, topic_in: str, topic_out: str, r
     if runner == "flink-cluster":
         cluster(1)
     log = tempfile.NamedTemporaryFile("w", prefix=f"bench-kafka-{runner}-", suffix=".log", delete=False)
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "run", *RUNNER_ARGS[runner], "--streaming",
-                             "--kafka-bootstrap", bootstrap, "--kafka-topic", topic_in,
-                             "--kafka-group-id", f"bench-{run}", "--kafka-output-topic", topic_out,
-                             "--window-seconds", "10", "--max-runtime", "0", *extra],
-                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "run",
+            *RUNNER_ARGS[runner],
+            "--streaming",
+            "--kafka-bootstrap",
+            bootstrap,
+            "--kafka-topic",
+            topic_in,
+            "--kafka-group-id",
+            f"bench-{run}",
+            "--kafka-output-topic",
+            topic_out,
+            "--window-seconds",
+            "10",
+            "--max-runtime",
+            "0",
+            *extra,
+        ],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     return proc, log.name
 
 
@@ -133,8 +167,7 @@ def bench_runner(runner: str, args, articles: Articles) -> dict:
     for a in backlog:
         topics.send(a)
     topics.flush()
-    proc, log = start_pipeline(runner, args.bootstrap, topics.topic_in, f"bench-out-{run}", run,
-                               args.extra.split())
+    proc, log = start_pipeline(runner, args.bootstrap, topics.topic_in, f"bench-out-{run}", run, args.extra.split())
     sampler = PeakRss(proc.pid)
     sampler.start()
     started = time.time()
@@ -155,10 +188,20 @@ def bench_runner(runner: str, args, articles: Articles) -> dict:
             level = {"fraction": round(fraction, 3), "rate": round(rate, 2), **latency_stats(topics, ids)}
             if args.timeline:
                 with open(args.timeline, "a") as fh:
-                    fh.writelines(json.dumps({"runner": runner, "fraction": fraction, "id": i,
-                                              "sent": round(topics.sent[i], 3),
-                                              "latency_s": round(topics.seen[i] - topics.sent[i], 3)}) + "\n"
-                                  for i in ids if i in topics.seen)
+                    fh.writelines(
+                        json.dumps(
+                            {
+                                "runner": runner,
+                                "fraction": fraction,
+                                "id": i,
+                                "sent": round(topics.sent[i], 3),
+                                "latency_s": round(topics.seen[i] - topics.sent[i], 3),
+                            }
+                        )
+                        + "\n"
+                        for i in ids
+                        if i in topics.seen
+                    )
             result["loads"].append(level)
             print(f"{runner} load {level}", flush=True)
         burst = [articles.next() for _ in range(args.burst)]
@@ -169,8 +212,11 @@ def bench_runner(runner: str, args, articles: Articles) -> dict:
         while time.time() - t_burst < 900 and topics.lag():
             topics.drain(1.0)
             peak = max(peak, topics.lag())
-        result.update(burst=args.burst, burst_peak_lag=peak,
-                      burst_drained_s=round(time.time() - t_burst, 1) if not topics.lag() else None)
+        result.update(
+            burst=args.burst,
+            burst_peak_lag=peak,
+            burst_drained_s=round(time.time() - t_burst, 1) if not topics.lag() else None,
+        )
     finally:
         proc.terminate()
         try:
@@ -178,8 +224,9 @@ def bench_runner(runner: str, args, articles: Articles) -> dict:
         except subprocess.TimeoutExpired:
             proc.kill()
         sampler.stopped.set()
-    result.update(sent=len(topics.sent), lost=topics.lag(),
-                  rss_by_role_mb=sampler.roles_mb(cluster=runner == "flink-cluster"))
+    result.update(
+        sent=len(topics.sent), lost=topics.lag(), rss_by_role_mb=sampler.roles_mb(cluster=runner == "flink-cluster")
+    )
     return result
 
 
@@ -193,8 +240,7 @@ def plot(results: list[dict], path: Path) -> None:
     for r, colour in zip(results, ("tab:blue", "tab:orange", "tab:green", "tab:red")):
         x = [level["fraction"] * 100 for level in r["loads"]]
         for key, style in (("p50_s", "-o"), ("p95_s", "--s"), ("max_s", ":^")):
-            ax.plot(x, [level[key] for level in r["loads"]], style, color=colour,
-                    label=f"{r['runner']} {key[:-2]}")
+            ax.plot(x, [level[key] for level in r["loads"]], style, color=colour, label=f"{r['runner']} {key[:-2]}")
     ax.axhline(3.0, color="grey", linewidth=0.8)
     ax.set_xlabel("load, % of the runner's measured capacity")
     ax.set_ylabel("latency input -> output message, s")
@@ -205,21 +251,33 @@ def plot(results: list[dict], path: Path) -> None:
 
 
 def report(results: list[dict], argv: list[str], plot_path: Path | None) -> str:
-    lines = [f"# Kafka benchmark ({time.strftime('%Y-%m-%d')})", "",
-             f"`python -m bench.kafka {' '.join(argv)}` — one broker (`make kafka-up`), default models and "
-             "settings, topic to topic, `--window-seconds 10`.", "",
-             "| runner | capacity articles/s | load | rate/s | articles | p50 s | p95 s | max s | missing |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Kafka benchmark ({time.strftime('%Y-%m-%d')})",
+        "",
+        f"`python -m bench.kafka {' '.join(argv)}` — one broker (`make kafka-up`), default models and "
+        "settings, topic to topic, `--window-seconds 10`.",
+        "",
+        "| runner | capacity articles/s | load | rate/s | articles | p50 s | p95 s | max s | missing |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         for level in r["loads"]:
-            lines.append(f"| {r['runner']} | {r['capacity']} | {level['fraction']:.0%} | {level['rate']} | "
-                         f"{level['articles']} | {level['p50_s']} | {level['p95_s']} | {level['max_s']} | "
-                         f"{level['missing']} |")
-    lines += ["", "| runner | first output s (model load incl.) | burst | peak lag | drained in s | inputs | "
-              "without output | peak RSS MB by role |", "|---|---|---|---|---|---|---|---|"]
+            lines.append(
+                f"| {r['runner']} | {r['capacity']} | {level['fraction']:.0%} | {level['rate']} | "
+                f"{level['articles']} | {level['p50_s']} | {level['p95_s']} | {level['max_s']} | "
+                f"{level['missing']} |"
+            )
+    lines += [
+        "",
+        "| runner | first output s (model load incl.) | burst | peak lag | drained in s | inputs | "
+        "without output | peak RSS MB by role |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
-        lines.append(f"| {r['runner']} | {r['first_output_s']} | {r['burst']} | {r['burst_peak_lag']} | "
-                     f"{r['burst_drained_s']} | {r['sent']} | {r['lost']} | {r['rss_by_role_mb']} |")
+        lines.append(
+            f"| {r['runner']} | {r['first_output_s']} | {r['burst']} | {r['burst_peak_lag']} | "
+            f"{r['burst_drained_s']} | {r['sent']} | {r['lost']} | {r['rss_by_role_mb']} |"
+        )
     if plot_path:
         lines += ["", f"![latency against load]({plot_path.name})"]
     return "\n".join(lines) + "\n"
@@ -233,8 +291,12 @@ def main(argv=None) -> int:
     ap.add_argument("--backlog", type=int, default=300)
     ap.add_argument("--warmup", type=int, default=10, help="articles, one a second, before the load levels")
     ap.add_argument("--loads", type=lambda s: [float(x) for x in s.split(",")], default=[0.25, 0.5, 0.9])
-    ap.add_argument("--rates", type=lambda s: [float(x) for x in s.split(",")], default=[],
-                    help="fixed articles/s per level instead of --loads (to compare settings at one load)")
+    ap.add_argument(
+        "--rates",
+        type=lambda s: [float(x) for x in s.split(",")],
+        default=[],
+        help="fixed articles/s per level instead of --loads (to compare settings at one load)",
+    )
     ap.add_argument("--steady-seconds", type=float, default=40)
     ap.add_argument("--burst", type=int, default=150)
     ap.add_argument("--extra", default="", help="more pipeline flags, space separated")

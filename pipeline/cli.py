@@ -1,4 +1,5 @@
 """`news-ingest` command line: one sub-command per task, each a module with ``main(argv)``."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,8 +11,14 @@ COMMANDS = {
     "train-ner": ("pipeline.commands.train.ner", "fine-tune the embedded NER model on CoNLL-2003"),
     "eval-ner": ("pipeline.commands.eval.ner", "NER precision/recall/F1 on CoNLL data, measured through the pipeline"),
     "calibrate": ("pipeline.commands.train.calibrate", "fit topic score calibration and thresholds into a taxonomy"),
-    "train-topics": ("pipeline.commands.train.topics", "fit topic exemplars, per-topic calibration and threshold by cross-validation"),
-    "eval-topics": ("pipeline.commands.eval.topics", "topic precision/recall/F1 through the pipeline vs. a keyword baseline"),
+    "train-topics": (
+        "pipeline.commands.train.topics",
+        "fit topic exemplars, per-topic calibration and threshold by cross-validation",
+    ),
+    "eval-topics": (
+        "pipeline.commands.eval.topics",
+        "topic precision/recall/F1 through the pipeline vs. a keyword baseline",
+    ),
     "report": ("pipeline.commands.report", "self-contained HTML report from Avro output"),
     "inspect": ("pipeline.commands.inspect_avro", "print Avro records as JSON lines, or the schema"),
 }

@@ -3,6 +3,7 @@
 Batch and streaming share ``EnrichArticles``; only the source (read once vs. watch) and the sink
 (sharded files vs. per-window files) differ.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -18,14 +19,14 @@ import schemas
 from pipeline import __version__
 from pipeline.options import NewsIngestOptions
 from transforms import dead_letter as dl
-from transforms.io.avro_files import SINK as FILES_SINK
-from transforms.io.avro_files import WriteAvroFiles, WriteWindowedAvroFiles
 from transforms.enrich import EnrichWith
 from transforms.inference.settings import InferenceSettings
+from transforms.io.avro_files import SINK as FILES_SINK
+from transforms.io.avro_files import WriteAvroFiles, WriteWindowedAvroFiles
+from transforms.io.files import ReadFiles, WatchFiles
 from transforms.ner.handler import NerModelHandler, ner_text_end
 from transforms.parse import ParseArticles
 from transforms.records import Provenance, ToRecords
-from transforms.io.files import ReadFiles, WatchFiles
 from transforms.topics.taxonomy import load_taxonomy
 
 log = logging.getLogger(__name__)
@@ -39,10 +40,12 @@ def event_time_windows(seconds: int) -> beam.WindowInto:
     """Fixed event-time windows, fired when the watermark passes their end and again for late data."""
     from apache_beam.transforms import trigger
 
-    return beam.WindowInto(window.FixedWindows(seconds),
-                           trigger=trigger.AfterWatermark(late=trigger.AfterCount(1)),
-                           accumulation_mode=trigger.AccumulationMode.DISCARDING,
-                           allowed_lateness=ALLOWED_LATENESS_SECONDS)
+    return beam.WindowInto(
+        window.FixedWindows(seconds),
+        trigger=trigger.AfterWatermark(late=trigger.AfterCount(1)),
+        accumulation_mode=trigger.AccumulationMode.DISCARDING,
+        allowed_lateness=ALLOWED_LATENESS_SECONDS,
+    )
 
 
 def with_entities(article, entities, max_ner_chars: int):
@@ -72,15 +75,17 @@ class EnrichArticles(beam.PTransform):
 
     def expand(self, units):
         parsed = units | "Parse" >> ParseArticles()
-        ner = parsed["articles"] | "NER" >> EnrichWith(self.ner_handler, dl.NER,
-                                                       functools.partial(with_entities,
-                                                                         max_ner_chars=self.ner_handler.max_chars))
+        ner = parsed["articles"] | "NER" >> EnrichWith(
+            self.ner_handler, dl.NER, functools.partial(with_entities, max_ner_chars=self.ner_handler.max_chars)
+        )
         topics = ner["articles"] | "Topics" >> EnrichWith(self.topic_handler, dl.TOPICS, with_topics)
         records = topics["articles"] | "Records" >> ToRecords(self.provenance, self.topic_order)
         dead = (
-            (parsed[dl.DEAD_LETTER], ner[dl.DEAD_LETTER], topics[dl.DEAD_LETTER], records[dl.DEAD_LETTER])
-            | "AllDeadLetters" >> beam.Flatten()
-        )
+            parsed[dl.DEAD_LETTER],
+            ner[dl.DEAD_LETTER],
+            topics[dl.DEAD_LETTER],
+            records[dl.DEAD_LETTER],
+        ) | "AllDeadLetters" >> beam.Flatten()
         return {"records": records["records"] | "Count" >> beam.ParDo(_CountRecordsFn()), dl.DEAD_LETTER: dead}
 
 
@@ -115,8 +120,11 @@ class _CountRecordsFn(beam.DoFn):
             log.info("first record at %.3f (unix time)", now)
         if now - self.last >= self.every:
             self.last = now
-            log.info("progress: %d articles enriched by this worker (%.1f articles/s)",
-                     self.done, self.done / (now - self.started))
+            log.info(
+                "progress: %d articles enriched by this worker (%.1f articles/s)",
+                self.done,
+                self.done / (now - self.started),
+            )
         yield record
 
 
@@ -136,11 +144,21 @@ def read_source(p: beam.Pipeline, opts: NewsIngestOptions, streaming: bool, expa
     if opts.kafka_topic:
         from transforms.io.kafka_read import ReadKafkaArticles
 
-        return p | "ReadKafka" >> ReadKafkaArticles(opts.kafka_bootstrap, opts.kafka_topic, opts.kafka_group_id,
-                                                    expansion_service, max_bytes=opts.max_article_bytes)
+        return p | "ReadKafka" >> ReadKafkaArticles(
+            opts.kafka_bootstrap,
+            opts.kafka_topic,
+            opts.kafka_group_id,
+            expansion_service,
+            max_bytes=opts.max_article_bytes,
+        )
     if streaming:
-        return p | "WatchInput" >> WatchFiles(opts.watch, interval=opts.poll_seconds, max_runtime=opts.max_runtime,
-                                              fmt=opts.format, max_bytes=opts.max_article_bytes)
+        return p | "WatchInput" >> WatchFiles(
+            opts.watch,
+            interval=opts.poll_seconds,
+            max_runtime=opts.max_runtime,
+            fmt=opts.format,
+            max_bytes=opts.max_article_bytes,
+        )
     return p | "ReadInput" >> ReadFiles(opts.input, fmt=opts.format, max_bytes=opts.max_article_bytes)
 
 
@@ -148,17 +166,23 @@ def write_streaming(records, dead, opts: NewsIngestOptions) -> list:
     """Window files and/or Kafka topics; returns each sink's acknowledgements."""
     acks = []
     if opts.output:
-        acks.append(records | "WriteArticles" >> WriteWindowedAvroFiles(opts.output, "articles",
-                                                                          schemas.ENRICHED_ARTICLE))
-        acks.append(dead | "WriteDeadLetters" >> WriteWindowedAvroFiles(opts.output, "deadletter",
-                                                                          schemas.DEAD_LETTER))
+        acks.append(
+            records | "WriteArticles" >> WriteWindowedAvroFiles(opts.output, "articles", schemas.ENRICHED_ARTICLE)
+        )
+        acks.append(dead | "WriteDeadLetters" >> WriteWindowedAvroFiles(opts.output, "deadletter", schemas.DEAD_LETTER))
     if opts.kafka_output_topic:
         from transforms.io.kafka_write import WriteKafkaMessages
 
-        acks.append(records | "ProduceArticles" >> WriteKafkaMessages(opts.kafka_bootstrap, opts.kafka_output_topic,
-                                                                       schemas.ENRICHED_ARTICLE))
-        acks.append(dead | "ProduceDeadLetters" >> WriteKafkaMessages(opts.kafka_bootstrap,
-                                                                       deadletter_topic(opts), schemas.DEAD_LETTER))
+        acks.append(
+            records
+            | "ProduceArticles"
+            >> WriteKafkaMessages(opts.kafka_bootstrap, opts.kafka_output_topic, schemas.ENRICHED_ARTICLE)
+        )
+        acks.append(
+            dead
+            | "ProduceDeadLetters"
+            >> WriteKafkaMessages(opts.kafka_bootstrap, deadletter_topic(opts), schemas.DEAD_LETTER)
+        )
     return acks
 
 
@@ -192,20 +216,26 @@ def build(p: beam.Pipeline, opts: NewsIngestOptions, *, units=None, expansion_se
         units = units | "Window" >> event_time_windows(opts.window_seconds)
     else:
         units = units | "Spread" >> beam.Reshuffle()
-    out = units | "Enrich" >> EnrichArticles(ner, topics, provenance,
-                                             [t.id for t in taxonomy.topics])
+    out = units | "Enrich" >> EnrichArticles(ner, topics, provenance, [t.id for t in taxonomy.topics])
     dead = (read_dead + [out[dl.DEAD_LETTER]]) | "DeadLetters" >> beam.Flatten()
-    dead = (dead | "CapRaw" >> beam.Map(cap_raw, opts.max_deadletter_bytes)
-            | "CountDeadLetters" >> beam.ParDo(_CountFn("dead_letters")))
+    dead = (
+        dead
+        | "CapRaw" >> beam.Map(cap_raw, opts.max_deadletter_bytes)
+        | "CountDeadLetters" >> beam.ParDo(_CountFn("dead_letters"))
+    )
     if streaming:
         acks = write_streaming(out["records"], dead, opts)
         if opts.kafka_topic:
             from transforms.io.kafka_offsets import CommitKafkaOffsets
 
-            (acks | "AllAcks" >> beam.Flatten()
-             | "CommitOffsets" >> CommitKafkaOffsets(opts.kafka_bootstrap, opts.kafka_group_id, sink_names(opts)))
+            (
+                acks
+                | "AllAcks" >> beam.Flatten()
+                | "CommitOffsets" >> CommitKafkaOffsets(opts.kafka_bootstrap, opts.kafka_group_id, sink_names(opts))
+            )
     else:
-        out["records"] | "WriteArticles" >> WriteAvroFiles(opts.output, "articles", schemas.ENRICHED_ARTICLE,
-                                                           opts.num_shards)
+        out["records"] | "WriteArticles" >> WriteAvroFiles(
+            opts.output, "articles", schemas.ENRICHED_ARTICLE, opts.num_shards
+        )
         dead | "WriteDeadLetters" >> WriteAvroFiles(opts.output, "deadletter", schemas.DEAD_LETTER, opts.num_shards)
     return {"records": out["records"], "dead_letters": dead}

@@ -1,4 +1,5 @@
 """`news-ingest run`: build the graph from options, run it, print a summary."""
+
 from __future__ import annotations
 
 import argparse
@@ -15,10 +16,10 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from pipeline import graph
-from pipeline.runtime import engines, flink, output_dir, processes
 from pipeline.options import NewsIngestOptions
-from transforms.inference.threads import available_cores
+from pipeline.runtime import engines, flink, output_dir, processes
 from transforms.inference.loading import ModelNotAvailable
+from transforms.inference.threads import available_cores
 
 log = logging.getLogger("news_ingest")
 
@@ -39,9 +40,13 @@ cancelled on the cluster too)."""
 
 
 def help_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="news-ingest run", usage=USAGE, epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     description="Enrich news articles with NER and zero-shot topics; write Avro.")
+    parser = argparse.ArgumentParser(
+        prog="news-ingest run",
+        usage=USAGE,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Enrich news articles with NER and zero-shot topics; write Avro.",
+    )
     parser.add_argument("--streaming", action="store_true", help="streaming mode (with --watch)")
     NewsIngestOptions._add_argparse_args(parser)
     return parser
@@ -69,8 +74,10 @@ def check_args(opts: NewsIngestOptions, streaming: bool, explicit_runner: bool =
         if not streaming:
             return "Kafka topics need --streaming"
         if not explicit_runner:
-            return ("Kafka needs a streaming runner, e.g. --runner PrismRunner: the default in-process runner "
-                    "writes windows only when its source ends, and a topic never ends")
+            return (
+                "Kafka needs a streaming runner, e.g. --runner PrismRunner: the default in-process runner "
+                "writes windows only when its source ends, and a topic never ends"
+            )
         try:
             import confluent_kafka  # noqa: F401
         except ImportError:
@@ -81,8 +88,10 @@ def check_args(opts: NewsIngestOptions, streaming: bool, explicit_runner: bool =
         if opts.watch and opts.kafka_topic:
             return "--watch and --kafka-topic: choose one source"
         if opts.max_runtime <= 0 and not explicit_runner:
-            return ("--max-runtime 0 (run until stopped) needs a streaming runner, e.g. --runner PrismRunner: "
-                    "the default in-process runner writes windows only when the watch ends")
+            return (
+                "--max-runtime 0 (run until stopped) needs a streaming runner, e.g. --runner PrismRunner: "
+                "the default in-process runner writes windows only when the watch ends"
+            )
         return None
     if not opts.input:
         return "--input GLOB is required (or --streaming --watch GLOB)"
@@ -128,7 +137,7 @@ def stage_seconds(metrics: dict) -> dict[str, float]:
         value = d.committed or d.attempted
         if not ns.startswith("news_ingest_") or value is None:
             continue
-        stage = ns[len("news_ingest_"):].split("_")[0]
+        stage = ns[len("news_ingest_") :].split("_")[0]
         if name.endswith("inference_batch_latency_micro_secs"):
             out[f"{stage}_seconds"] = out.get(f"{stage}_seconds", 0.0) + value.sum / 1e6
         elif name.endswith("load_model_latency_milli_secs"):
@@ -146,14 +155,16 @@ def summary_line(result, opts: NewsIngestOptions, wall: float, cancelled: bool =
         summary["counts"] = "unavailable from this runner"
     else:
         c = counters(metrics)
-        summary.update({
-            "articles_in": c.get("units", 0),
-            "records_out": c.get("records", 0),
-            "dead_letters": c.get("dead_letters", 0),
-            "entities": c.get("entities", 0),
-            "topic_labels": c.get("topic_labels", 0),
-            "ner_truncated": c.get("ner_truncated", 0),
-        })
+        summary.update(
+            {
+                "articles_in": c.get("units", 0),
+                "records_out": c.get("records", 0),
+                "dead_letters": c.get("dead_letters", 0),
+                "entities": c.get("entities", 0),
+                "topic_labels": c.get("topic_labels", 0),
+                "ner_truncated": c.get("ner_truncated", 0),
+            }
+        )
     summary["wall_seconds"] = round(wall, 2)
     if metrics is not None:
         summary["articles_per_second"] = round(summary["articles_in"] / wall, 2) if wall else 0.0
@@ -258,9 +269,11 @@ def _java_environment_problem(error: Exception) -> str | None:
     start here (Docker, Java's default)."""
     text = str(error)
     if "docker" in text.lower() and ("beam_java" in text or "java" in text.lower()):
-        return ("the Java Kafka IO asked the runner for a Docker environment, and none can run here: use the "
-                "expansion service the CLI starts (it offers an EXTERNAL Java worker), or start yours with "
-                "--defaultEnvironmentType=EXTERNAL --defaultEnvironmentConfig=HOST:PORT")
+        return (
+            "the Java Kafka IO asked the runner for a Docker environment, and none can run here: use the "
+            "expansion service the CLI starts (it offers an EXTERNAL Java worker), or start yours with "
+            "--defaultEnvironmentType=EXTERNAL --defaultEnvironmentConfig=HOST:PORT"
+        )
     return None
 
 
@@ -324,8 +337,7 @@ def main(argv=None) -> int:
             if engines.runs_remotely(argv):
                 ending = "submitted"  # the job runs on: its id and state are in the summary
             else:
-                ending = run_until_done_or_stopped(result, streaming,
-                                                   opts.max_runtime if opts.kafka_topic else 0, job)
+                ending = run_until_done_or_stopped(result, streaming, opts.max_runtime if opts.kafka_topic else 0, job)
         wall = time.time() - started
         # before the job server stops: it holds the metrics
         summary = summary_line(result, opts, wall, cancelled=ending in ("stopped", "max-runtime"))

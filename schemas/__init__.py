@@ -1,8 +1,9 @@
 """Avro schemas consumers depend on (`.avsc` files next to this module)."""
+
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 SCHEMA_DIR = Path(__file__).resolve().parent
@@ -14,12 +15,12 @@ def schema_path(name: str) -> Path:
     return SCHEMA_DIR / f"{name}.avsc"
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_json(name: str) -> dict:
     return json.loads(schema_path(name).read_text())
 
 
-@lru_cache(maxsize=None)
+@cache
 def parsed(name: str):
     import fastavro
 

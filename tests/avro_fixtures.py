@@ -7,6 +7,7 @@ enrichment: topics from keyword counts, entities from a small gazetteer matched 
 (real offsets, so `field[start:end] == text` holds). No models are involved: the point is to test what
 consumes the records.
 """
+
 from __future__ import annotations
 
 import copy
@@ -14,9 +15,9 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Optional
 
 import fastavro
 
@@ -42,14 +43,43 @@ TOPIC_THRESHOLD = 0.5
 
 # Gazetteer: surface form -> label. Matched case-sensitively on word boundaries.
 GAZETTEER: dict[str, str] = {
-    "Ukraine": "LOC", "Russia": "LOC", "Kyiv": "LOC", "Moscow": "LOC", "Crimea": "LOC",
-    "Donbas": "LOC", "Kharkiv": "LOC", "Mariupol": "LOC", "Poland": "LOC", "Germany": "LOC",
-    "United States": "LOC", "France": "LOC", "Odesa": "LOC", "Europe": "LOC", "Belarus": "LOC",
-    "Zelensky": "PER", "Zelenskyy": "PER", "Volodymyr Zelenskyy": "PER", "Putin": "PER",
-    "Biden": "PER", "Trump": "PER", "Shmyhal": "PER", "Kuleba": "PER", "Macron": "PER",
-    "NATO": "ORG", "EU": "ORG", "European Union": "ORG", "United Nations": "ORG", "UN": "ORG",
-    "IMF": "ORG", "Verkhovna Rada": "ORG", "Cabinet of Ministers": "ORG", "Armed Forces": "ORG",
-    "COVID-19": "MISC", "Ukrainian": "MISC", "Russian": "MISC", "European": "MISC",
+    "Ukraine": "LOC",
+    "Russia": "LOC",
+    "Kyiv": "LOC",
+    "Moscow": "LOC",
+    "Crimea": "LOC",
+    "Donbas": "LOC",
+    "Kharkiv": "LOC",
+    "Mariupol": "LOC",
+    "Poland": "LOC",
+    "Germany": "LOC",
+    "United States": "LOC",
+    "France": "LOC",
+    "Odesa": "LOC",
+    "Europe": "LOC",
+    "Belarus": "LOC",
+    "Zelensky": "PER",
+    "Zelenskyy": "PER",
+    "Volodymyr Zelenskyy": "PER",
+    "Putin": "PER",
+    "Biden": "PER",
+    "Trump": "PER",
+    "Shmyhal": "PER",
+    "Kuleba": "PER",
+    "Macron": "PER",
+    "NATO": "ORG",
+    "EU": "ORG",
+    "European Union": "ORG",
+    "United Nations": "ORG",
+    "UN": "ORG",
+    "IMF": "ORG",
+    "Verkhovna Rada": "ORG",
+    "Cabinet of Ministers": "ORG",
+    "Armed Forces": "ORG",
+    "COVID-19": "MISC",
+    "Ukrainian": "MISC",
+    "Russian": "MISC",
+    "European": "MISC",
 }
 # Longest first, so "Volodymyr Zelenskyy" wins over "Zelenskyy" at the same position.
 _GAZ_RE = re.compile(
@@ -60,8 +90,7 @@ HOSTILE_TITLE = '<script>window.__pwned = 1</script><img src=x onerror="document
 HOSTILE_URL = 'javascript:window.__pwned=1//"><script>window.__pwned=1</script>'
 
 
-def load_articles(n: Optional[int] = 100, path: Path = ARTICLES_JSONL, *,
-                  spread: bool = True) -> list[tuple[int, dict]]:
+def load_articles(n: int | None = 100, path: Path = ARTICLES_JSONL, *, spread: bool = True) -> list[tuple[int, dict]]:
     """(1-based line, article) for `n` articles of the articles file (all when n is None): evenly
     spaced over the file when `spread` (so they cover its whole period, 2021-2025), else the first n."""
     with open(path, encoding="utf-8") as f:
@@ -73,7 +102,7 @@ def load_articles(n: Optional[int] = 100, path: Path = ARTICLES_JSONL, *,
     return [rows[(i * len(rows)) // n] for i in range(n)]
 
 
-def _parse_date(value) -> Optional[datetime]:
+def _parse_date(value) -> datetime | None:
     if not value:
         return None
     try:
@@ -108,11 +137,16 @@ def synthetic_entities(title: str, text: str) -> list[dict]:
     for field, s in (("title", title), ("text", text)):
         for m in _GAZ_RE.finditer(s):
             surface = m.group(1)
-            ents.append({
-                "field": field, "start": m.start(1), "end": m.end(1), "text": surface,
-                "label": GAZETTEER[surface],
-                "score": round(0.6 + 0.39 * _stable_unit(field, surface, str(m.start(1))), 4),
-            })
+            ents.append(
+                {
+                    "field": field,
+                    "start": m.start(1),
+                    "end": m.end(1),
+                    "text": surface,
+                    "label": GAZETTEER[surface],
+                    "score": round(0.6 + 0.39 * _stable_unit(field, surface, str(m.start(1))), 4),
+                }
+            )
     return ents
 
 
@@ -122,8 +156,13 @@ def entity_summary(entities: list[dict]) -> list[dict]:
     for e in entities:
         key = (e["text"], e["label"])
         if key not in summary:
-            summary[key] = {"text": e["text"], "label": e["label"], "mentions": 0,
-                            "first_start": e["start"], "first_field": e["field"]}
+            summary[key] = {
+                "text": e["text"],
+                "label": e["label"],
+                "mentions": 0,
+                "first_start": e["start"],
+                "first_field": e["field"],
+            }
         summary[key]["mentions"] += 1
     return list(summary.values())
 
@@ -149,8 +188,10 @@ def make_record(raw: dict, line: int, *, source_file: str = "articles.jsonl", ex
         "topic_labels": labels,
         "extra": {},
         "provenance": {
-            "pipeline_version": "test", "ner_model": "gazetteer-fixture",
-            "topic_model": "keywords-fixture", "taxonomy_version": "fixture@1",
+            "pipeline_version": "test",
+            "ner_model": "gazetteer-fixture",
+            "topic_model": "keywords-fixture",
+            "taxonomy_version": "fixture@1",
         },
     }
     if extended:
@@ -159,21 +200,31 @@ def make_record(raw: dict, line: int, *, source_file: str = "articles.jsonl", ex
     return rec
 
 
-def make_records(n: Optional[int] = 100, *, extended: bool = False, hostile: bool = False,
-                 undated: int = 0, spread: bool = True) -> list[dict]:
+def make_records(
+    n: int | None = 100, *, extended: bool = False, hostile: bool = False, undated: int = 0, spread: bool = True
+) -> list[dict]:
     """Records for the first `n` articles. `undated` records lose published_at (report falls back to
     ingested_at); `hostile` appends one record whose strings try to inject markup."""
     recs = [make_record(a, line, extended=extended) for line, a in load_articles(n, spread=spread)]
     for rec in recs[:undated]:
         rec["published_at"] = None
     if hostile:
-        bad = make_record({"id": "hostile-1", "title": HOSTILE_TITLE, "url": HOSTILE_URL,
-                           "publisher": "<b>evil</b>", "date": "2021-11-01T00:00:00Z",
-                           "text": "Ukraine </td></tr></table><script>window.__pwned=1</script> NATO war"},
-                          10**6, extended=extended)
+        bad = make_record(
+            {
+                "id": "hostile-1",
+                "title": HOSTILE_TITLE,
+                "url": HOSTILE_URL,
+                "publisher": "<b>evil</b>",
+                "date": "2021-11-01T00:00:00Z",
+                "text": "Ukraine </td></tr></table><script>window.__pwned=1</script> NATO war",
+            },
+            10**6,
+            extended=extended,
+        )
         # An entity whose text/label are markup too (offsets still valid).
-        bad["entities"].append({"field": "title", "start": 0, "end": 8, "text": HOSTILE_TITLE[:8],
-                                "label": "<i>X</i>", "score": 0.5})
+        bad["entities"].append(
+            {"field": "title", "start": 0, "end": 8, "text": HOSTILE_TITLE[:8], "label": "<i>X</i>", "score": 0.5}
+        )
         bad["topic_labels"] = ["war_security", "politics"]
         recs.append(bad)
     return recs
@@ -195,16 +246,25 @@ def write_avro(path: Path, records: Iterable[dict], schema, codec: str = "deflat
 
 
 def dead_letters(k: int = 3) -> list[dict]:
-    return [{
-        "raw": b"{not json \xff\x00" + str(i).encode(), "raw_truncated": False,
-        "source_file": "articles.jsonl", "source_line": 1000 + i, "stage": "parse",
-        "error_type": "JSONDecodeError", "error_message": f"Expecting property name <{i}>",
-        "article_id": None, "failed_at": INGESTED_AT,
-    } for i in range(k)]
+    return [
+        {
+            "raw": b"{not json \xff\x00" + str(i).encode(),
+            "raw_truncated": False,
+            "source_file": "articles.jsonl",
+            "source_line": 1000 + i,
+            "stage": "parse",
+            "error_type": "JSONDecodeError",
+            "error_message": f"Expecting property name <{i}>",
+            "article_id": None,
+            "failed_at": INGESTED_AT,
+        }
+        for i in range(k)
+    ]
 
 
-def write_output_dir(out: Path, records: list[dict], *, dead: int = 3, shards: int = 2,
-                     windows: bool = False, extended: bool = False) -> Path:
+def write_output_dir(
+    out: Path, records: list[dict], *, dead: int = 3, shards: int = 2, windows: bool = False, extended: bool = False
+) -> Path:
     """Lay records out like the pipeline's output: `articles-XXXXX-of-NNNNN.avro` shards and a
     dead-letter file; with `windows`, shards go into per-window subfolders (streaming layout)."""
     out = Path(out)

@@ -1,4 +1,5 @@
 """Shared fixtures: tiny real Hugging Face models built in the test (no network) and pipeline runs."""
+
 from __future__ import annotations
 
 import glob
@@ -19,8 +20,11 @@ NEEDS_SHARED = "needs ../shared/data (the project's shared corpus); absent in th
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "needs_shared: reads ../shared/data (corpus-sized or CoNLL quality "
-                                       "checks); skipped where that folder is absent, fails under CI")
+    config.addinivalue_line(
+        "markers",
+        "needs_shared: reads ../shared/data (corpus-sized or CoNLL quality "
+        "checks); skipped where that folder is absent, fails under CI",
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -44,9 +48,16 @@ def build_tiny_ner(path: Path, *, case_token_types: bool = False, seed: int = 0)
     torch.manual_seed(seed)
     tok = AutoTokenizer.from_pretrained(packaged_minilm())
     config = BertConfig(
-        vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=512, type_vocab_size=4 if case_token_types else 2,
-        num_labels=len(LABELS), id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)},
+        vocab_size=tok.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+        type_vocab_size=4 if case_token_types else 2,
+        num_labels=len(LABELS),
+        id2label=dict(enumerate(LABELS)),
+        label2id={l: i for i, l in enumerate(LABELS)},
     )
     if case_token_types:
         config.case_token_types = True

@@ -1,15 +1,16 @@
 """Articles of a batch scored concurrently (``--article-threads``): the same records as one at a time,
 a failing article fails alone, and the threads and intra-op threads fill the cores as documented."""
+
 import pytest
 from test_batch_independence import fixture_articles, private_export_cache, result_bytes  # noqa: F401 - fixture
 
 from transforms.article import Article
-from transforms.inference.threads import ArticleThreads
-from transforms.inference.settings import InferenceSettings
 from transforms.inference.handler import InferenceFailed
+from transforms.inference.settings import InferenceSettings
+from transforms.inference.threads import ArticleThreads
 from transforms.ner.handler import NerModelHandler
-from transforms.topics.taxonomy import load_taxonomy
 from transforms.topics.embedding import EmbeddingTopicModelHandler
+from transforms.topics.taxonomy import load_taxonomy
 
 pytest.importorskip("onnxruntime")
 
@@ -17,7 +18,10 @@ pytest.importorskip("onnxruntime")
 @pytest.mark.parametrize("backend", ["onnxruntime-int8", "torch"])
 def test_concurrent_articles_give_the_records_of_one_at_a_time(backend):
     batch = fixture_articles()
-    for make in (lambda s: NerModelHandler(None, s), lambda s: EmbeddingTopicModelHandler(load_taxonomy(None), settings=s)):
+    for make in (
+        lambda s: NerModelHandler(None, s),
+        lambda s: EmbeddingTopicModelHandler(load_taxonomy(None), settings=s),
+    ):
         outputs = []
         for n in (1, 3):
             handler = make(InferenceSettings(backend=backend, article_threads=n, threads=1))
@@ -57,16 +61,19 @@ def test_threads_have_their_own_tokenizer_and_share_the_session():
     assert view.encoder.model is model.encoder.model and view.topics is model.topics
 
 
-@pytest.mark.parametrize("settings, device, cores, expected", [
-    (InferenceSettings(), "cpu", 8, (8, 1)),  # onnxruntime on CPU: a single-threaded article per core
-    (InferenceSettings(threads=2), "cpu", 8, (4, 2)),
-    (InferenceSettings(article_threads=2), "cpu", 8, (2, 4)),
-    (InferenceSettings(article_threads=3, threads=1), "cpu", 8, (3, 1)),
-    (InferenceSettings(backend="torch"), "cpu", 8, (1, 0)),  # torch: its own threading
-    (InferenceSettings(backend="torch", threads=2), "cpu", 8, (1, 2)),
-    (InferenceSettings(), "cuda", 8, (1, 0)),
-    (InferenceSettings(), "cpu", 1, (1, 1)),
-])
+@pytest.mark.parametrize(
+    "settings, device, cores, expected",
+    [
+        (InferenceSettings(), "cpu", 8, (8, 1)),  # onnxruntime on CPU: a single-threaded article per core
+        (InferenceSettings(threads=2), "cpu", 8, (4, 2)),
+        (InferenceSettings(article_threads=2), "cpu", 8, (2, 4)),
+        (InferenceSettings(article_threads=3, threads=1), "cpu", 8, (3, 1)),
+        (InferenceSettings(backend="torch"), "cpu", 8, (1, 0)),  # torch: its own threading
+        (InferenceSettings(backend="torch", threads=2), "cpu", 8, (1, 2)),
+        (InferenceSettings(), "cuda", 8, (1, 0)),
+        (InferenceSettings(), "cpu", 1, (1, 1)),
+    ],
+)
 def test_concurrency_fills_the_cores(settings, device, cores, expected):
     assert settings.concurrency(device, cores) == expected
 
@@ -82,6 +89,7 @@ def test_handler_pickles_without_its_threads():
 def test_costliest_articles_start_first_and_results_keep_their_order():
     """Longest-first scheduling: a batch's long articles never start last, so the threads finish it
     together; results still come back in the batch's order."""
+
     class Model:
         def for_thread(self):
             return self

@@ -1,10 +1,11 @@
 """pipeline.commands.avro_folder: the one reader of a pipeline output folder (report, eval-ner,
 eval-topics)."""
+
 from __future__ import annotations
 
+import avro_fixtures as af
 import pytest
 
-import avro_fixtures as af
 from pipeline.commands.avro_folder import AvroFolderError, avro_files, read_files, read_folder
 
 
@@ -18,7 +19,8 @@ def test_reads_articles_in_nested_folders_and_not_dead_letters(tmp_path, records
     af.write_output_dir(tmp_path, records, dead=2, shards=3, windows=True)
     files = avro_files(tmp_path)
     assert [p.relative_to(tmp_path).as_posix() for p in files] == [
-        f"window-{s:02d}/articles-{s:05d}-of-00003.avro" for s in range(3)]
+        f"window-{s:02d}/articles-{s:05d}-of-00003.avro" for s in range(3)
+    ]
     assert sorted(r["id"] for r in read_folder(tmp_path)) == sorted(r["id"] for r in records)
     dead = list(read_folder(tmp_path, "deadletter"))
     assert len(dead) == 2 and all("stage" in r for r in dead)
@@ -26,10 +28,14 @@ def test_reads_articles_in_nested_folders_and_not_dead_letters(tmp_path, records
 
 def test_skips_beam_temp_and_hidden_folders(tmp_path, records):
     af.write_output_dir(tmp_path, records[:2], dead=0, shards=1)
-    af.write_avro(tmp_path / "beam-temp-articles-1234" / "articles-00000-of-00001.avro", records[2:4],
-                  af.schemas.parsed("enriched_article"))
-    af.write_avro(tmp_path / ".snapshot" / "articles-00000-of-00001.avro", records[4:],
-                  af.schemas.parsed("enriched_article"))
+    af.write_avro(
+        tmp_path / "beam-temp-articles-1234" / "articles-00000-of-00001.avro",
+        records[2:4],
+        af.schemas.parsed("enriched_article"),
+    )
+    af.write_avro(
+        tmp_path / ".snapshot" / "articles-00000-of-00001.avro", records[4:], af.schemas.parsed("enriched_article")
+    )
     assert [p.name for p in avro_files(tmp_path)] == ["articles-00000-of-00001.avro"]
     assert [r["id"] for r in read_folder(tmp_path)] == [r["id"] for r in records[:2]]
 

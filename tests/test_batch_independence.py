@@ -1,6 +1,7 @@
 """A record never depends on batching: the same article gives byte-identical entity spans and scores
 and topic scores alone and inside different batches, with every inference backend (the int8 default
 quantizes activations per forward pass, so this holds only because no forward pass mixes articles)."""
+
 import json
 
 import pytest
@@ -9,8 +10,8 @@ from conftest import FIXTURES
 from transforms.article import Article
 from transforms.inference.settings import InferenceSettings
 from transforms.ner.handler import NerModelHandler
-from transforms.topics.taxonomy import load_taxonomy
 from transforms.topics.embedding import EmbeddingTopicModelHandler
+from transforms.topics.taxonomy import load_taxonomy
 
 pytest.importorskip("onnxruntime")
 
@@ -51,7 +52,10 @@ def test_same_article_same_bytes_alone_and_in_any_batch(backend):
     long = sorted(others, key=lambda a: -len(a.text))[:5]  # wider padding and larger activations around it
     batches = [[target], short[:2] + [target] + short[2:], long + [target], [long[0], target, short[0], long[1]]]
     settings = InferenceSettings(backend=backend)
-    for handler in (NerModelHandler(None, settings), EmbeddingTopicModelHandler(load_taxonomy(None), settings=settings)):
+    for handler in (
+        NerModelHandler(None, settings),
+        EmbeddingTopicModelHandler(load_taxonomy(None), settings=settings),
+    ):
         model = handler.load_model()
         seen = [result_bytes(handler, model, batch)[target.id] for batch in batches]
         assert seen[0], f"{type(handler).__name__}: the article must produce something to compare"

@@ -1,4 +1,5 @@
 """The benchmark's own logic (the benchmark itself is `make bench`, a script with a report, not a test)."""
+
 import numpy as np
 import pytest
 
@@ -22,8 +23,11 @@ def test_naive_per_passage_encoder_matches_the_pipeline_encoder():
     from transforms.topics.embedding import SentenceEncoder
 
     encoder = SentenceEncoder.load()
-    texts = ["Air defence shot down twelve drones overnight.", "Talks resume in Istanbul.",
-             "The anti-corruption bureau charged a deputy minister with embezzlement in the drone programme."]
+    texts = [
+        "Air defence shot down twelve drones overnight.",
+        "Talks resume in Istanbul.",
+        "The anti-corruption bureau charged a deputy minister with embezzlement in the drone programme.",
+    ]
     np.testing.assert_allclose(PerPassageEncoder(encoder).encode(texts), encoder.encode(texts), atol=1e-5)
     assert PerPassageEncoder(encoder).encode([]).shape == (0, 384)
 
@@ -43,15 +47,22 @@ def test_records_digest_compares_records_not_files_or_clocks(tmp_path):
 
     from bench.engines import records_digest
 
-    schema = fastavro.parse_schema({"type": "record", "name": "R", "fields": [
-        {"name": "id", "type": "string"}, {"name": "ingested_at", "type": "long"}]})
+    schema = fastavro.parse_schema(
+        {
+            "type": "record",
+            "name": "R",
+            "fields": [{"name": "id", "type": "string"}, {"name": "ingested_at", "type": "long"}],
+        }
+    )
     a, b, c = (tmp_path / n for n in ("a", "b", "c"))
     for folder in (a, b, c):
         folder.mkdir()
     with open(a / "articles-0.avro", "wb") as fh:
         fastavro.writer(fh, schema, [{"id": "x", "ingested_at": 1}, {"id": "y", "ingested_at": 2}])
-    for name, rows in (("articles-0.avro", [{"id": "y", "ingested_at": 9}]),
-                       ("articles-1.avro", [{"id": "x", "ingested_at": 8}])):
+    for name, rows in (
+        ("articles-0.avro", [{"id": "y", "ingested_at": 9}]),
+        ("articles-1.avro", [{"id": "x", "ingested_at": 8}]),
+    ):
         with open(b / name, "wb") as fh:
             fastavro.writer(fh, schema, rows)
     with open(c / "articles-0.avro", "wb") as fh:

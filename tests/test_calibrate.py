@@ -1,4 +1,3 @@
-
 import numpy as np
 import pytest
 
@@ -12,8 +11,8 @@ from pipeline.commands.train.calibrate import (
     read_labelled,
 )
 from transforms.article import Article
-from transforms.topics.taxonomy import load_taxonomy, save_taxonomy, taxonomy_from_dict
 from transforms.topics.keywords import keyword_labels
+from transforms.topics.taxonomy import load_taxonomy, save_taxonomy, taxonomy_from_dict
 
 
 def synthetic(n=200, k=3, seed=0):
@@ -75,11 +74,16 @@ class FakeScorer:
 
 
 def test_calibrate_writes_calibration_and_thresholds(tmp_path):
-    tax = taxonomy_from_dict({
-        "name": "t", "version": "2", "topics": [
-            {"id": "alpha", "description": "Alpha things."},
-            {"id": "beta", "description": "Beta things."},
-        ]})
+    tax = taxonomy_from_dict(
+        {
+            "name": "t",
+            "version": "2",
+            "topics": [
+                {"id": "alpha", "description": "Alpha things."},
+                {"id": "beta", "description": "Beta things."},
+            ],
+        }
+    )
     rng = np.random.default_rng(0)
     articles, labels = [], []
     for i in range(60):
@@ -87,8 +91,7 @@ def test_calibrate_writes_calibration_and_thresholds(tmp_path):
         text = " ".join(lab * 2 + ["filler"] * 5)
         articles.append(Article(id=str(i), title="", text=text))
         labels.append(lab)
-    tax, report = calibrate(tax, articles, labels, FakeScorer(), "embedding", folds=3, repeats=2,
-                            log=lambda *a: None)
+    tax, report = calibrate(tax, articles, labels, FakeScorer(), "embedding", folds=3, repeats=2, log=lambda *a: None)
     cv = report["cv"]
     assert cv["micro_f1"] > 0.95 and set(cv["per_topic_f1"]) == {"alpha", "beta"}
     assert all(t.threshold == cv["threshold"] for t in tax.topics)
@@ -104,8 +107,10 @@ def test_calibrate_writes_calibration_and_thresholds(tmp_path):
 
 def test_read_labelled(tmp_path):
     p = tmp_path / "d.jsonl"
-    p.write_text('{"id": "1", "title": "T", "text": "x", "labels": ["drones"]}\n\n'
-                 '{"id": "2", "text": "y", "labels": []}\n', encoding="utf-8")
+    p.write_text(
+        '{"id": "1", "title": "T", "text": "x", "labels": ["drones"]}\n\n{"id": "2", "text": "y", "labels": []}\n',
+        encoding="utf-8",
+    )
     arts, labels = read_labelled(str(p))
     assert [a.id for a in arts] == ["1", "2"] and labels == [["drones"], []]
     assert label_matrix(labels, ["drones", "x"]).tolist() == [[1, 0], [0, 0]]

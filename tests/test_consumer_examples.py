@@ -1,13 +1,13 @@
 """The reading examples of README.md, run exactly as written on a fixture output folder."""
+
 from __future__ import annotations
 
 import re
 from collections import Counter
 from pathlib import Path
 
-import pytest
-
 import avro_fixtures as af
+import pytest
 
 DOC = Path(__file__).resolve().parents[1] / "README.md"
 N = 40

@@ -1,4 +1,5 @@
 """--max-deadletter-bytes sets the raw bytes a dead letter keeps, above the 1 MiB default as well as below."""
+
 from conftest import read_avro, run_pipeline
 
 MIB = 1 << 20
@@ -8,8 +9,12 @@ def _run(tmp_path, ner, cap: int) -> dict:
     inp = tmp_path / f"in-{cap}.jsonl"
     inp.write_bytes(b'{"text": "' + b"x" * (2 * MIB) + b'"\xff}\n')  # 2 MiB line, invalid UTF-8 at its end
     out = tmp_path / f"out-{cap}"
-    assert run_pipeline(["--input", str(inp), "--output", str(out), "--max-deadletter-bytes", str(cap),
-                         "--ner-model", str(ner)]) == 0
+    assert (
+        run_pipeline(
+            ["--input", str(inp), "--output", str(out), "--max-deadletter-bytes", str(cap), "--ner-model", str(ner)]
+        )
+        == 0
+    )
     (dead,) = read_avro(str(out / "deadletter-*.avro"))
     return dead
 

@@ -1,8 +1,10 @@
 """deploy/dataflow: the flex template's parameters are flags of `news-ingest run`; the launcher runs the CLI.
 (Docker images cannot be built here; the Dockerfiles are checked for what the project relies on.)"""
+
 import json
 
 from conftest import ROOT
+
 from pipeline.run import help_parser
 
 DEPLOY = ROOT / "deploy" / "dataflow"

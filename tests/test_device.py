@@ -1,5 +1,6 @@
 """--device auto|cpu|cuda: cpu (the default) and auto on a machine without a GPU give today's records;
 cuda without a GPU is a clear error. The GPU path itself (OnDevice) is exercised here on the CPU."""
+
 from __future__ import annotations
 
 import types
@@ -24,8 +25,10 @@ def records(folder) -> list[dict]:
 def test_cpu_and_auto_give_the_default_records(tiny_ner, tmp_path):
     runs = {}
     for name, extra in (("default", []), ("cpu", ["--device", "cpu"]), ("auto", ["--device", "auto"])):
-        assert run_pipeline(["--input", str(SEED), "--output", str(tmp_path / name), "--ner-model", str(tiny_ner),
-                             *extra]) == 0
+        assert (
+            run_pipeline(["--input", str(SEED), "--output", str(tmp_path / name), "--ner-model", str(tiny_ner), *extra])
+            == 0
+        )
         runs[name] = records(tmp_path / name)
     assert runs["default"] and runs["cpu"] == runs["default"] and runs["auto"] == runs["default"]
 
@@ -35,8 +38,20 @@ def test_cpu_and_auto_give_the_default_records(tiny_ner, tmp_path):
 def test_cuda_without_a_gpu_is_exit_2_with_a_clear_message(tiny_ner, tmp_path, capsys, backend):
     if backend != "torch":
         pytest.importorskip("onnxruntime")
-    rc = run_pipeline(["--input", str(SEED), "--output", str(tmp_path / "o"), "--ner-model", str(tiny_ner),
-                       "--device", "cuda", "--inference-backend", backend])
+    rc = run_pipeline(
+        [
+            "--input",
+            str(SEED),
+            "--output",
+            str(tmp_path / "o"),
+            "--ner-model",
+            str(tiny_ner),
+            "--device",
+            "cuda",
+            "--inference-backend",
+            backend,
+        ]
+    )
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("news-ingest run: error:")]
     assert rc == 2 and len(errors) == 1 and "--device cuda" in errors[0] and "no CUDA GPU" in errors[0], errors
 

@@ -4,6 +4,7 @@ streaming, and the runner flags that find engine files without ever downloading.
 Engine tests skip on a clone where `make engines` was not run; .ci/run fetches the engines and sets
 NEWS_INGEST_REQUIRE_ENGINES=1, which turns a missing engine into a failure there.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,10 +17,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from conftest import FIXTURES, ROOT, read_avro, run_pipeline
-from pipeline.runtime import engines
 from test_hostile_input import DEAD, RECORD, build_corpus
+
+from pipeline.runtime import engines
 
 
 def _require_engine(path: Path):
@@ -37,17 +38,23 @@ def prism():
 
 # --- runner flags --------------------------------------------------------------------------------
 
+
 def test_runner_flags_are_filled_in_from_the_engines_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("NEWS_INGEST_ENGINES", str(tmp_path))
     (tmp_path / "bin").mkdir()
     (tmp_path / "bin" / "prism").write_bytes(b"")
     long = ["--job_server_timeout", str(engines.JOB_STREAM_TIMEOUT_SECONDS)]
     assert engines.complete_runner_args(["--runner", "PrismRunner"]) == [
-        "--runner", "PrismRunner", "--prism_location", str(tmp_path / "bin" / "prism"), *long]
+        "--runner",
+        "PrismRunner",
+        "--prism_location",
+        str(tmp_path / "bin" / "prism"),
+        *long,
+    ]
     # what the user gave is kept as given
-    assert engines.complete_runner_args(["--runner=PrismRunner", "--prism_location=/x/prism",
-                                         "--job_server_timeout=60"]) == [
-        "--runner=PrismRunner", "--prism_location=/x/prism", "--job_server_timeout=60"]
+    assert engines.complete_runner_args(
+        ["--runner=PrismRunner", "--prism_location=/x/prism", "--job_server_timeout=60"]
+    ) == ["--runner=PrismRunner", "--prism_location=/x/prism", "--job_server_timeout=60"]
     # the in-process default is left alone
     assert engines.complete_runner_args(["--input", "x"]) == ["--input", "x"]
     jar = engines.flink_job_server_jar("1.19")
@@ -55,8 +62,19 @@ def test_runner_flags_are_filled_in_from_the_engines_folder(tmp_path, monkeypatc
     jar.write_bytes(b"")
     flink = engines.complete_runner_args(["--runner", "FlinkRunner", "--flink_master", "localhost:8081"])
     assert flink[:-1] == [
-        "--runner", "FlinkRunner", "--flink_master", "localhost:8081", *long, "--flink_job_server_jar", str(jar),
-        "--flink_version", "1.19", "--environment_type", "LOOPBACK", "--job_name"]
+        "--runner",
+        "FlinkRunner",
+        "--flink_master",
+        "localhost:8081",
+        *long,
+        "--flink_job_server_jar",
+        str(jar),
+        "--flink_version",
+        "1.19",
+        "--environment_type",
+        "LOOPBACK",
+        "--job_name",
+    ]
     assert flink[-1].startswith("news-ingest-")
     # Beam's official jar, where a registry serves it, is preferred to the one built from the Java libraries
     official = engines.flink_job_server_jars("1.19")[0]
@@ -78,14 +96,31 @@ def test_runner_flags_are_filled_in_from_the_engines_folder(tmp_path, monkeypatc
     assert engines.given(batch, "--max_bundle_time_mills") is None  # batch keeps Flink's 10 s bundles
 
 
-@pytest.mark.parametrize("runner,what", [("PrismRunner", "Prism runner binary"),
-                                         ("FlinkRunner", "Flink 1.19 job server jar")])
+@pytest.mark.parametrize(
+    "runner,what", [("PrismRunner", "Prism runner binary"), ("FlinkRunner", "Flink 1.19 job server jar")]
+)
 def test_missing_engine_is_one_line_naming_the_make_target(tmp_path, runner, what):
     env = dict(os.environ, NEWS_INGEST_ENGINES=str(tmp_path / "none"))
     started = time.time()
-    proc = subprocess.run([sys.executable, "-m", "pipeline", "run", "--runner", runner, "--input",
-                           str(ROOT / "seeds" / "*"), "--output", str(tmp_path / "out")],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "run",
+            "--runner",
+            runner,
+            "--input",
+            str(ROOT / "seeds" / "*"),
+            "--output",
+            str(tmp_path / "out"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and what in lines[0] and "make engines" in lines[0], proc.stderr
@@ -94,9 +129,13 @@ def test_missing_engine_is_one_line_naming_the_make_target(tmp_path, runner, wha
 
 # --- Prism, batch --------------------------------------------------------------------------------
 
+
 def _entity_view(record):
-    return (record["id"], tuple((e["field"], e["start"], e["end"], e["text"], e["label"]) for e in record["entities"]),
-            tuple(record["topic_labels"]))
+    return (
+        record["id"],
+        tuple((e["field"], e["start"], e["end"], e["text"], e["label"]) for e in record["entities"]),
+        tuple(record["topic_labels"]),
+    )
 
 
 def test_batch_on_prism_gives_the_records_of_the_in_process_runner(tmp_path, prism, tiny_ner):
@@ -112,8 +151,10 @@ def test_batch_on_prism_gives_the_records_of_the_in_process_runner(tmp_path, pri
     assert run_pipeline([*common, "--output", str(tmp_path / "prism"), "--runner", "PrismRunner"]) == 0
 
     def outputs(name):
-        return (read_avro(str(tmp_path / name / "articles-*.avro")),
-                read_avro(str(tmp_path / name / "deadletter-*.avro")))
+        return (
+            read_avro(str(tmp_path / name / "articles-*.avro")),
+            read_avro(str(tmp_path / name / "deadletter-*.avro")),
+        )
 
     records, dead = outputs("prism")
     key = lambda r: (Path(r["source_file"]).name, r["source_line"])  # noqa: E731
@@ -126,11 +167,13 @@ def test_batch_on_prism_gives_the_records_of_the_in_process_runner(tmp_path, pri
 
     ref_records, ref_dead = outputs("fnapi")
     assert sorted(map(_entity_view, records)) == sorted(map(_entity_view, ref_records))
-    assert sorted((key(d), d["stage"], d["error_type"]) for d in dead) == \
-        sorted((key(d), d["stage"], d["error_type"]) for d in ref_dead)
+    assert sorted((key(d), d["stage"], d["error_type"]) for d in dead) == sorted(
+        (key(d), d["stage"], d["error_type"]) for d in ref_dead
+    )
 
 
 # --- Prism, streaming ----------------------------------------------------------------------------
+
 
 def _window_files(out: Path) -> list[Path]:
     return sorted(p for p in out.glob("*.avro"))
@@ -153,15 +196,38 @@ def test_streaming_on_prism_writes_windows_while_running_and_stops_cleanly(tmp_p
     watch.mkdir()
     log = open(tmp_path / "run.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "run", "--runner", "PrismRunner", "--streaming",
-         "--watch", str(watch / "*.jsonl"), "--output", str(out), "--ner-model", str(tiny_ner),
-         "--window-seconds", "5", "--poll-seconds", "1", "--max-runtime", "0", "--torch-threads", "1"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "run",
+            "--runner",
+            "PrismRunner",
+            "--streaming",
+            "--watch",
+            str(watch / "*.jsonl"),
+            "--output",
+            str(out),
+            "--ner-model",
+            str(tiny_ner),
+            "--window-seconds",
+            "5",
+            "--poll-seconds",
+            "1",
+            "--max-runtime",
+            "0",
+            "--torch-threads",
+            "1",
+        ],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         articles = [json.loads(line) for line in (FIXTURES / "written_articles.jsonl").read_text().splitlines()[:6]]
         sent = set()
         for i in range(3):  # three drops, each landing in a later window than the one before
-            batch = articles[2 * i: 2 * i + 2]
+            batch = articles[2 * i : 2 * i + 2]
             body = "\n".join(json.dumps(a) for a in batch) + "\n"
             if i == 1:
                 body += "{not json\n"  # a dead letter in the middle of the stream

@@ -5,6 +5,7 @@ TaskManager SIGKILLed mid-stream.
 Engine tests skip on a clone where `make engines` / `make flink-up` were not run; .ci/run fetches and
 starts them and sets NEWS_INGEST_REQUIRE_ENGINES=1, which turns a missing engine into a failure there.
 """
+
 from __future__ import annotations
 
 import http.server
@@ -22,12 +23,20 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-
 from conftest import FIXTURES, ROOT, SHARED, read_avro, run_pipeline
-from pipeline.runtime import engines, flink
 from test_engines import _entity_view, _require_engine, _wait_for, _window_files
-from test_kafka import broker  # noqa: F401 - the Kafka broker fixture
-from test_kafka import consume_all, hostile_messages, kill_tree, produce, real_articles, stop, wait_for_first_record
+from test_kafka import (
+    broker,  # noqa: F401 - the Kafka broker fixture
+    consume_all,
+    hostile_messages,
+    kill_tree,
+    produce,
+    real_articles,
+    stop,
+    wait_for_first_record,
+)
+
+from pipeline.runtime import engines, flink
 
 MASTER = os.environ.get("FLINK_MASTER", "localhost:8081")
 FLINK_SH = ROOT / "engines" / "flink.sh"
@@ -69,6 +78,7 @@ def _summary(log_text: str) -> dict:
 
 # --- errors a user can act on --------------------------------------------------------------------
 
+
 class _FakeRest(http.server.BaseHTTPRequestHandler):
     """Answers /overview as a Flink 1.20.3 JobManager does (the version check reads only that)."""
 
@@ -84,9 +94,25 @@ class _FakeRest(http.server.BaseHTTPRequestHandler):
 
 
 def _run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline", "run", "--runner", "FlinkRunner",
-                           "--input", str(ROOT / "seeds" / "*"), "--output", str(tmp_path / "out"), *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "run",
+            "--runner",
+            "FlinkRunner",
+            "--input",
+            str(ROOT / "seeds" / "*"),
+            "--output",
+            str(tmp_path / "out"),
+            *args,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_unreachable_master_and_wrong_flink_version_are_one_line_exit_2(tmp_path, job_server):
@@ -116,16 +142,37 @@ def test_kafka_without_java_is_one_line_exit_2(tmp_path, job_server):
     """The Kafka reader runs in Java: without a `java` on PATH the run stops before anything starts."""
     pytest.importorskip("confluent_kafka")
     env = dict(os.environ, PATH=str(tmp_path))  # the CLI runs by absolute path; no java anywhere on PATH
-    proc = subprocess.run([sys.executable, "-m", "pipeline", "run", "--runner", "FlinkRunner",
-                           "--flink_job_server_jar", job_server, "--streaming", "--kafka-topic", "t",
-                           "--output", str(tmp_path / "out"), "--max-runtime", "5"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "run",
+            "--runner",
+            "FlinkRunner",
+            "--flink_job_server_jar",
+            job_server,
+            "--streaming",
+            "--kafka-topic",
+            "t",
+            "--output",
+            str(tmp_path / "out"),
+            "--max-runtime",
+            "5",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stderr[-2000:]
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "no `java` is on PATH" in lines[0], proc.stderr
 
 
 # --- batch ---------------------------------------------------------------------------------------
+
 
 def _thirty_real_articles(d: Path) -> set[str]:
     path = SHARED / "data" / "news" / "articles.jsonl"
@@ -153,9 +200,28 @@ def test_batch_on_flink_gives_the_records_of_the_in_process_runner(request, wher
     out = root / ("flink-" + where.strip("[]"))
     log = root / f"{out.name}.log"
     with open(log, "w") as fh:
-        rc = subprocess.run([sys.executable, "-m", "pipeline", "run", "--runner", "FlinkRunner", "--flink_master",
-                             master, "--parallelism", "2", "--input", str(root / "in" / "*"), "--output", str(out)],
-                            cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, timeout=600).returncode
+        rc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pipeline",
+                "run",
+                "--runner",
+                "FlinkRunner",
+                "--flink_master",
+                master,
+                "--parallelism",
+                "2",
+                "--input",
+                str(root / "in" / "*"),
+                "--output",
+                str(out),
+            ],
+            cwd=ROOT,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            timeout=600,
+        ).returncode
     assert rc == 0, log.read_text()[-3000:]
     records = read_avro(str(out / "articles-*.avro"))
     dead = read_avro(str(out / "deadletter-*.avro"))
@@ -169,8 +235,9 @@ def test_batch_on_flink_gives_the_records_of_the_in_process_runner(request, wher
         assert summary["flink_job_id"] and summary["flink_web_ui"].startswith(f"http://{MASTER}/#/job/")
         assert _rest(f"/jobs/{summary['flink_job_id']}")["state"] == "FINISHED"
     # the job server JVM the CLI started is gone
-    assert not [p for p in Path("/proc").glob("[0-9]*/cmdline")
-                if job_server.encode() in _read(p) and b"java" in _read(p)]
+    assert not [
+        p for p in Path("/proc").glob("[0-9]*/cmdline") if job_server.encode() in _read(p) and b"java" in _read(p)
+    ]
 
 
 def _read(path: Path) -> bytes:
@@ -182,20 +249,46 @@ def _read(path: Path) -> bytes:
 
 # --- streaming (files) ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("where", ["[local]", "cluster"])
-def test_streaming_on_flink_writes_each_window_while_running_and_stops_on_sigterm(request, where, tmp_path,
-                                                                                   job_server, tiny_ner):
+def test_streaming_on_flink_writes_each_window_while_running_and_stops_on_sigterm(
+    request, where, tmp_path, job_server, tiny_ner
+):
     master = request.getfixturevalue("cluster") if where == "cluster" else "[local]"
     watch, out = tmp_path / "watch", tmp_path / "out"
     watch.mkdir()
     window = 5
     log = open(tmp_path / "run.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "run", "--runner", "FlinkRunner", "--flink_master", master,
-         "--parallelism", "2", "--streaming", "--watch", str(watch / "*.jsonl"), "--output", str(out),
-         "--ner-model", str(tiny_ner), "--window-seconds", str(window), "--poll-seconds", "1",
-         "--max-runtime", "0"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "run",
+            "--runner",
+            "FlinkRunner",
+            "--flink_master",
+            master,
+            "--parallelism",
+            "2",
+            "--streaming",
+            "--watch",
+            str(watch / "*.jsonl"),
+            "--output",
+            str(out),
+            "--ner-model",
+            str(tiny_ner),
+            "--window-seconds",
+            str(window),
+            "--poll-seconds",
+            "1",
+            "--max-runtime",
+            "0",
+        ],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     articles = [json.loads(line) for line in (FIXTURES / "written_articles.jsonl").read_text().splitlines()[:6]]
 
     def ids_in_files():
@@ -207,11 +300,11 @@ def test_streaming_on_flink_writes_each_window_while_running_and_stops_on_sigter
         _wait_for(lambda: articles[0]["id"] in ids_in_files(), timeout=240, proc=proc)
         latencies = []
         for i in (1, 2):
-            batch = articles[2 * i - 1: 2 * i + 1]
+            batch = articles[2 * i - 1 : 2 * i + 1]
             body = "\n".join(json.dumps(a) for a in batch) + "\n" + ("{not json\n" if i == 1 else "")
             dropped = time.time()
             (watch / f"drop-{i}.jsonl").write_text(body)
-            _wait_for(lambda: {a["id"] for a in batch} <= ids_in_files(), timeout=60, proc=proc)
+            _wait_for(lambda batch=batch: {a["id"] for a in batch} <= ids_in_files(), timeout=60, proc=proc)
             latencies.append(time.time() - dropped)
         assert proc.poll() is None, "windows must be written while the job runs"
         _wait_for(lambda: read_avro(str(out / "deadletter-*.avro")), timeout=30, proc=proc)
@@ -238,14 +331,43 @@ def test_streaming_on_flink_writes_each_window_while_running_and_stops_on_sigter
 
 # --- Kafka on the session cluster ----------------------------------------------------------------
 
+
 def _start_kafka_run(tmp_path: Path, name: str, topic: str, group: str, ner: Path, out: Path) -> subprocess.Popen:
     log = open(tmp_path / f"{name}.log", "w")
     return subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "run", "--runner", "FlinkRunner", "--flink_master", MASTER,
-         "--parallelism", "2", "--checkpointing_interval", "2000", "--streaming",
-         "--kafka-topic", topic, "--kafka-group-id", group, "--kafka-output-topic", f"{topic}-enriched",
-         "--output", str(out), "--ner-model", str(ner), "--window-seconds", "5", "--max-runtime", "0"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "run",
+            "--runner",
+            "FlinkRunner",
+            "--flink_master",
+            MASTER,
+            "--parallelism",
+            "2",
+            "--checkpointing_interval",
+            "2000",
+            "--streaming",
+            "--kafka-topic",
+            topic,
+            "--kafka-group-id",
+            group,
+            "--kafka-output-topic",
+            f"{topic}-enriched",
+            "--output",
+            str(out),
+            "--ner-model",
+            str(ner),
+            "--window-seconds",
+            "5",
+            "--max-runtime",
+            "0",
+        ],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def _wait_all(proc, tmp_path, name, topic, total, timeout=600):
@@ -259,15 +381,17 @@ def _wait_all(proc, tmp_path, name, topic, total, timeout=600):
     raise AssertionError(f"not every message had an output after {timeout} s")
 
 
-def _check_every_message_once_or_identical(records: list[dict], dead: list[dict],
-                                           expected: dict[int, str]) -> tuple[int, int]:
+def _check_every_message_once_or_identical(
+    records: list[dict], dead: list[dict], expected: dict[int, str]
+) -> tuple[int, int]:
     """Every offset has outputs of its expected kind only; duplicates are identical. Returns
     (outputs, duplicates)."""
     kinds, versions = defaultdict(set), defaultdict(set)
     for r in records:
         kinds[r["source_line"]].add("record")
-        versions[r["source_line"]].add(json.dumps({k: r[k] for k in ("id", "title", "text", "entities", "topics",
-                                                                      "topic_labels")}, sort_keys=True))
+        versions[r["source_line"]].add(
+            json.dumps({k: r[k] for k in ("id", "title", "text", "entities", "topics", "topic_labels")}, sort_keys=True)
+        )
     for d in dead:
         kinds[d["source_line"]].add("dead")
         versions[d["source_line"]].add(json.dumps({k: d[k] for k in ("stage", "error_type", "raw")}, default=str))
@@ -279,8 +403,10 @@ def _check_every_message_once_or_identical(records: list[dict], dead: list[dict]
 
 
 def _on_topics(topic: str, timeout: float = 30) -> tuple[list[dict], list[dict]]:
-    return ([r for _, r in consume_all(f"{topic}-enriched", timeout=timeout)],
-            [d for _, d in consume_all(f"{topic}-enriched.deadletter", timeout=timeout)])
+    return (
+        [r for _, r in consume_all(f"{topic}-enriched", timeout=timeout)],
+        [d for _, d in consume_all(f"{topic}-enriched.deadletter", timeout=timeout)],
+    )
 
 
 def _in_files(out: Path) -> tuple[list[dict], list[dict]]:
@@ -292,7 +418,7 @@ def _tm_pids() -> list[int]:
     return [int(p) for p in out.split()]
 
 
-def test_kafka_on_the_cluster_survives_a_taskmanager_sigkill(broker, cluster, tmp_path, tiny_ner):
+def test_kafka_on_the_cluster_survives_a_taskmanager_sigkill(broker, cluster, tmp_path, tiny_ner):  # noqa: F811 - the fixture imported above
     """Real articles and hostile messages in a topic; the TaskManager is SIGKILLed after the first
     outputs and `make flink-up` starts a new one; the job recovers by itself from its last checkpoint:
     every message has its output (record or dead letter as expected) on the topics and in the window
@@ -326,8 +452,9 @@ def test_kafka_on_the_cluster_survives_a_taskmanager_sigkill(broker, cluster, tm
         _wait_all(proc, tmp_path, "run", topic, len(expected))
         recovered = time.time() - t_kill
         # window files trail the topics by a window; wait for them too, while the job runs
-        _wait_for(lambda: {o["source_line"] for kind in _in_files(out) for o in kind} >= set(expected),
-                  timeout=120, proc=proc)
+        _wait_for(
+            lambda: {o["source_line"] for kind in _in_files(out) for o in kind} >= set(expected), timeout=120, proc=proc
+        )
         assert proc.poll() is None
     finally:
         stop(proc)
@@ -342,12 +469,14 @@ def test_kafka_on_the_cluster_survives_a_taskmanager_sigkill(broker, cluster, tm
     assert _rest(f"/jobs/{job_id}/exceptions")["exceptionHistory"]["entries"]
     restored = _rest(f"/jobs/{job_id}/checkpoints")["latest"]["restored"]
     assert restored is not None and restored["id"] >= 1
-    print(f"\nTaskManager SIGKILL: {before} records before the kill; all {len(expected)} messages had outputs "
-          f"{recovered:.0f} s after it, restored from checkpoint {restored['id']}; on the topics {n} outputs "
-          f"({duplicates} duplicates, identical), in the window files {in_files} ({file_duplicates} duplicates)")
+    print(
+        f"\nTaskManager SIGKILL: {before} records before the kill; all {len(expected)} messages had outputs "
+        f"{recovered:.0f} s after it, restored from checkpoint {restored['id']}; on the topics {n} outputs "
+        f"({duplicates} duplicates, identical), in the window files {in_files} ({file_duplicates} duplicates)"
+    )
 
 
-def test_kafka_on_the_cluster_cli_killed_and_restarted_loses_nothing(broker, cluster, tmp_path, tiny_ner):
+def test_kafka_on_the_cluster_cli_killed_and_restarted_loses_nothing(broker, cluster, tmp_path, tiny_ner):  # noqa: F811 - the fixture imported above
     """SIGKILL the CLI (and the job server and expansion JVMs it started) mid-stream; its job on the
     cluster cannot run without its LOOPBACK worker and is cancelled as an operator would; a new CLI with
     the same consumer group gives every message its output."""
@@ -374,5 +503,7 @@ def test_kafka_on_the_cluster_cli_killed_and_restarted_loses_nothing(broker, clu
         stop(second)
     assert second.returncode == 0
     n, duplicates = _check_every_message_once_or_identical(*_on_topics(topic), expected)
-    print(f"\nCLI SIGKILL: {before} records before the kill; {n} outputs for {len(expected)} messages "
-          f"after the restart ({duplicates} duplicates, identical)")
+    print(
+        f"\nCLI SIGKILL: {before} records before the kill; {n} outputs for {len(expected)} messages "
+        f"after the restart ({duplicates} duplicates, identical)"
+    )

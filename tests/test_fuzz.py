@@ -1,4 +1,5 @@
 """Property-based fuzzing (hypothesis) of reading, parsing and the whole pipeline."""
+
 from __future__ import annotations
 
 import io
@@ -9,11 +10,11 @@ import unicodedata
 from pathlib import Path
 
 import fastavro
+from conftest import read_avro, run_pipeline
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import schemas
-from conftest import read_avro, run_pipeline
 from transforms.article import Article, RawUnit
 from transforms.parse import parse_unit, read_units
 from transforms.records import Provenance, to_record
@@ -33,17 +34,23 @@ FAST = settings(max_examples=300 * SCALE, deadline=None, suppress_health_check=[
 any_char = st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=())
 nasty_text = st.one_of(
     st.text(any_char, max_size=40),
-    st.text(st.sampled_from(list(" \t\r\n\x00\x0b\x1f\x7f\x85\u00a0\u200b\u2028\ufeffaé\u0301日👍\ud800")),
-            max_size=20),
+    st.text(
+        st.sampled_from(list(" \t\r\n\x00\x0b\x1f\x7f\x85\u00a0\u200b\u2028\ufeffaé\u0301日👍\ud800")), max_size=20
+    ),
     st.sampled_from(["", " ", "Kyiv", "e\u0301", "NaN", "1e400", "2025-01-01", "9999-12-31T23:59:59-05:00"]),
 )
 json_scalar = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(10**30), max_value=10**30),
-    st.floats(allow_nan=True, allow_infinity=True), nasty_text,
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.floats(allow_nan=True, allow_infinity=True),
+    nasty_text,
 )
-json_value = st.recursive(json_scalar, lambda kids: st.one_of(st.lists(kids, max_size=4),
-                                                               st.dictionaries(nasty_text, kids, max_size=4)),
-                          max_leaves=12)
+json_value = st.recursive(
+    json_scalar,
+    lambda kids: st.one_of(st.lists(kids, max_size=4), st.dictionaries(nasty_text, kids, max_size=4)),
+    max_leaves=12,
+)
 FIELDS = ["id", "title", "text", "date", "published_at", "url", "source", "publisher"]
 article_obj = st.dictionaries(st.one_of(st.sampled_from(FIELDS), nasty_text), json_value, max_size=8)
 article_obj_with_text = st.builds(lambda d, t: {**d, "text": t}, article_obj, st.one_of(nasty_text, json_value))
@@ -77,16 +84,15 @@ def parse_or_dead_letter(unit: RawUnit) -> None:
 
 # --- (a) parse_unit ----------------------------------------------------------------------------
 
+
 @FAST
-@given(data=st.binary(max_size=300), fmt=st.sampled_from(["jsonl", "seed", "text"]),
-       truncated=st.booleans())
+@given(data=st.binary(max_size=300), fmt=st.sampled_from(["jsonl", "seed", "text"]), truncated=st.booleans())
 def test_parse_unit_on_arbitrary_bytes(data, fmt, truncated):
     parse_or_dead_letter(RawUnit("f", 1, data, fmt, truncated))
 
 
 @FAST
-@given(value=st.one_of(json_value, article_obj, article_obj_with_text), ascii_only=st.booleans(),
-       bom=st.booleans())
+@given(value=st.one_of(json_value, article_obj, article_obj_with_text), ascii_only=st.booleans(), bom=st.booleans())
 def test_parse_unit_on_arbitrary_json(value, ascii_only, bom):
     try:
         data = json.dumps(value, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
@@ -96,14 +102,19 @@ def test_parse_unit_on_arbitrary_json(value, ascii_only, bom):
 
 
 @FAST
-@given(title=nasty_text, body=nasty_text, date=st.sampled_from(["2025-01-01", "0000-00-00", "9999-12-31"]),
-       fmt=st.sampled_from(["seed", "text"]))
+@given(
+    title=nasty_text,
+    body=nasty_text,
+    date=st.sampled_from(["2025-01-01", "0000-00-00", "9999-12-31"]),
+    fmt=st.sampled_from(["seed", "text"]),
+)
 def test_parse_unit_on_text_files(title, body, date, fmt):
     head = f"date {date} {title}" if fmt == "seed" else title
     parse_or_dead_letter(RawUnit("f.txt", None, f"{head}\n{body}".encode("utf-8", "surrogatepass"), fmt))
 
 
 # --- (b) read_units ----------------------------------------------------------------------------
+
 
 def _expected_jsonl_units(data: bytes, max_bytes: int) -> list[tuple[int, bytes, bool]]:
     out = []
@@ -119,14 +130,19 @@ line_bytes = st.one_of(
     st.binary(max_size=40),
     st.builds(lambda b, n: (b or b"x") * n, st.binary(max_size=8), st.integers(500, 40_000)),
 )
-file_bytes = st.builds(lambda lines, seps: b"".join(l + s for l, s in zip(lines, seps)),
-                       st.lists(line_bytes, max_size=12),
-                       st.lists(st.sampled_from([b"\n", b"\r\n", b"", b"\n\n", b"\r"]), min_size=12, max_size=12))
+file_bytes = st.builds(
+    lambda lines, seps: b"".join(l + s for l, s in zip(lines, seps)),
+    st.lists(line_bytes, max_size=12),
+    st.lists(st.sampled_from([b"\n", b"\r\n", b"", b"\n\n", b"\r"]), min_size=12, max_size=12),
+)
 
 
 @settings(max_examples=150 * SCALE, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=file_bytes, max_bytes=st.one_of(st.integers(1, 64), st.just(5 << 20), st.integers(4000, 70_000)),
-       fmt=st.sampled_from(["jsonl", "auto"]))
+@given(
+    data=file_bytes,
+    max_bytes=st.one_of(st.integers(1, 64), st.just(5 << 20), st.integers(4000, 70_000)),
+    fmt=st.sampled_from(["jsonl", "auto"]),
+)
 def test_read_units_accounts_for_every_non_blank_line(data, max_bytes, fmt):
     units = list(read_units("in.jsonl", fmt, lambda _p: io.BytesIO(data), max_bytes))
     if data.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")):  # UTF-16/32: one whole-file unit
@@ -141,7 +157,8 @@ def test_read_units_accounts_for_every_non_blank_line(data, max_bytes, fmt):
 def test_read_units_whole_file_formats(data, max_bytes, fmt):
     units = list(read_units("in.txt", fmt, lambda _p: io.BytesIO(data), max_bytes))
     assert [(u.line, u.data, u.truncated, u.format) for u in units] == [
-        (None, data[:max_bytes], len(data) > max_bytes, fmt)]
+        (None, data[:max_bytes], len(data) > max_bytes, fmt)
+    ]
 
 
 # --- (c) the whole pipeline --------------------------------------------------------------------
@@ -149,8 +166,16 @@ def test_read_units_whole_file_formats(data, max_bytes, fmt):
 good_article = st.builds(
     lambda i, t, extra: json.dumps({"id": f"g{i}", "text": t, **extra}, ensure_ascii=False),
     st.integers(0, 10**6),
-    st.sampled_from(["Drones attacked Odesa overnight.", "Der Bundestag stimmte zu.", "Мирні переговори тривають.",
-                     "東京で会議。", "🚀 launch", "NABU charged an official."]),
+    st.sampled_from(
+        [
+            "Drones attacked Odesa overnight.",
+            "Der Bundestag stimmte zu.",
+            "Мирні переговори тривають.",
+            "東京で会議。",
+            "🚀 launch",
+            "NABU charged an official.",
+        ]
+    ),
     st.dictionaries(st.sampled_from(["title", "date", "url", "tags"]), json_scalar, max_size=2),
 )
 jsonl_line = st.one_of(  # bytes of one line (no newline); blank ones are not units
@@ -161,8 +186,12 @@ jsonl_line = st.one_of(  # bytes of one line (no newline); blank ones are not un
 )
 
 
-@settings(max_examples=5, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=5,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(lines=st.lists(jsonl_line, min_size=1, max_size=25))
 def test_pipeline_every_non_blank_line_is_one_record_or_dead_letter(lines, tiny_ner):
     payload = b"\n".join(lines)

@@ -1,4 +1,5 @@
 """--torch-threads reaches torch through every model handler, not only through the NER handler."""
+
 import subprocess
 import sys
 

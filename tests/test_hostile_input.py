@@ -4,6 +4,7 @@ Invariant: every input unit (a non-blank JSONL line, or a whole text/seed file) 
 enriched record or exactly one dead letter; a dead letter keeps the unit's raw bytes (flagged when a
 cap cut them) and names the stage and the reason. ``pytest -s`` prints the counts per kind.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,10 +18,10 @@ from pathlib import Path
 import avro.datafile
 import avro.io
 import pytest
+from conftest import read_avro, run_pipeline
 from fastavro.validation import validate_many
 
 import schemas
-from conftest import read_avro, run_pipeline
 
 RECORD, DEAD, ANY = "record", "dead", "any"
 STAGES = {"read", "parse", "validate", "ner", "topics", "record"}
@@ -29,15 +30,14 @@ DEADLETTER_CAP = 1 * MIB  # --max-deadletter-bytes default
 
 LANG_TEXTS = {
     "en": "The government announced new measures on Tuesday to support farmers affected by the drought, "
-          "officials said in a statement.",
+    "officials said in a statement.",
     "fr": "Le gouvernement a annoncé mardi de nouvelles mesures pour soutenir les agriculteurs touchés par la "
-          "sécheresse, selon un communiqué.",
+    "sécheresse, selon un communiqué.",
     "ru": "Правительство во вторник объявило о новых мерах поддержки фермеров, пострадавших от засухи, "
-          "говорится в заявлении.",
-    "uk": "Уряд у вівторок оголосив про нові заходи підтримки фермерів, які постраждали від посухи, йдеться в "
-          "заяві.",
+    "говорится в заявлении.",
+    "uk": "Уряд у вівторок оголосив про нові заходи підтримки фермерів, які постраждали від посухи, йдеться в заяві.",
     "de": "Die Regierung hat am Dienstag neue Maßnahmen zur Unterstützung der von der Dürre betroffenen "
-          "Landwirte angekündigt.",
+    "Landwirte angekündigt.",
     "ja": "東京で新しい政策が発表された。政府は火曜日に声明を出した。",
     "ar": "أعلنت الحكومة يوم الثلاثاء عن إجراءات جديدة لدعم المزارعين المتضررين من الجفاف",
 }
@@ -94,53 +94,72 @@ def build_corpus(root: Path) -> Corpus:
     c.jsonl("random_bytes", "random_bytes.jsonl", lines)
     c.whole("random_bytes", "random_bytes.bin", b"\xff\x00" + rnd.randbytes(8192), DEAD)
 
-    c.jsonl("invalid_utf8", "invalid_utf8.jsonl", [
-        (b'{"text": "caf\xe9 latin-1"}', DEAD),
-        (b'{"text": "overlong \xc0\xaf slash"}', DEAD),
-        (b'{"text": "utf-8 encoded surrogate \xed\xa0\x80"}', DEAD),
-        (b'{"text": "truncated sequence \xe2\x82"}', DEAD),
-        (b'{"text": "\xf8\x88\x80\x80\x80 five-byte form"}', DEAD),
-        ('{"text": "valid neighbour: caf\u00e9"}', RECORD),
-    ])
+    c.jsonl(
+        "invalid_utf8",
+        "invalid_utf8.jsonl",
+        [
+            (b'{"text": "caf\xe9 latin-1"}', DEAD),
+            (b'{"text": "overlong \xc0\xaf slash"}', DEAD),
+            (b'{"text": "utf-8 encoded surrogate \xed\xa0\x80"}', DEAD),
+            (b'{"text": "truncated sequence \xe2\x82"}', DEAD),
+            (b'{"text": "\xf8\x88\x80\x80\x80 five-byte form"}', DEAD),
+            ('{"text": "valid neighbour: caf\u00e9"}', RECORD),
+        ],
+    )
     c.whole("invalid_utf8", "invalid_utf8.txt", b"Title\nBody with a cp1252 quote \x93here\x94.", DEAD)
 
     # lone surrogates written as JSON escapes decode to str that cannot be encoded as UTF-8
-    c.jsonl("surrogate_escape", "surrogate_escape.jsonl", [
-        (rb'{"text": "lone \ud800 high surrogate"}', DEAD),
-        (rb'{"text": "fine text", "title": "\udc00"}', DEAD),
-        (rb'{"text": "fine text", "comment": "extra field \udfff"}', DEAD),
-        (rb'{"text": "fine text", "\ud800key": 1}', DEAD),
-        (rb'{"text": "fine text", "date": "2025-01-01\ud800"}', DEAD),
-        (rb'{"text": "a valid pair \ud83d\ude00 is an emoji"}', RECORD),
-    ])
+    c.jsonl(
+        "surrogate_escape",
+        "surrogate_escape.jsonl",
+        [
+            (rb'{"text": "lone \ud800 high surrogate"}', DEAD),
+            (rb'{"text": "fine text", "title": "\udc00"}', DEAD),
+            (rb'{"text": "fine text", "comment": "extra field \udfff"}', DEAD),
+            (rb'{"text": "fine text", "\ud800key": 1}', DEAD),
+            (rb'{"text": "fine text", "date": "2025-01-01\ud800"}', DEAD),
+            (rb'{"text": "a valid pair \ud83d\ude00 is an emoji"}', RECORD),
+        ],
+    )
 
     bom = b"\xef\xbb\xbf"
-    c.jsonl("bom", "bom_utf8.jsonl", [
-        (bom + b'{"id": "bom-1", "text": "A UTF-8 byte order mark starts this file."}', RECORD, "bom-first"),
-        ('{"id": "bom-2", "text": "Second line, no mark."}', RECORD),
-    ])
-    c.whole("bom", "bom_utf8.txt", bom + "A titled text\nThe body of a text file with a BOM.".encode(), RECORD,
-            "bom-text")
+    c.jsonl(
+        "bom",
+        "bom_utf8.jsonl",
+        [
+            (bom + b'{"id": "bom-1", "text": "A UTF-8 byte order mark starts this file."}', RECORD, "bom-first"),
+            ('{"id": "bom-2", "text": "Second line, no mark."}', RECORD),
+        ],
+    )
+    c.whole("bom", "bom_utf8.txt", bom + b"A titled text\nThe body of a text file with a BOM.", RECORD, "bom-text")
     c.whole("bom", "utf16.txt", "A title\nA UTF-16 body.".encode("utf-16"), DEAD, "utf16")
     utf16_jsonl = "\n".join(json.dumps({"text": f"UTF-16 line {i}"}) for i in range(3)).encode("utf-16")
     c.whole("bom", "utf16.jsonl", utf16_jsonl, DEAD, "utf16")
 
-    c.jsonl("control_chars", "control.jsonl", [
-        (r'{"id": "ctl-1", "text": "a\u0000b\u0007c\u001bd\u007fe\u0085f"}', RECORD, "ctl-clean"),
-        (b'{"text": "raw NUL \x00 inside a JSON string"}', DEAD),
-        (b'{"text": "trailing NUL after the object"}\x00', DEAD),
-        (r'{"text": "\u0000\u0001\u0002\u200b\ufeff"}', DEAD),
-        (b'\x00\x00\x00\x00', DEAD),
-    ])
+    c.jsonl(
+        "control_chars",
+        "control.jsonl",
+        [
+            (r'{"id": "ctl-1", "text": "a\u0000b\u0007c\u001bd\u007fe\u0085f"}', RECORD, "ctl-clean"),
+            (b'{"text": "raw NUL \x00 inside a JSON string"}', DEAD),
+            (b'{"text": "trailing NUL after the object"}\x00', DEAD),
+            (r'{"text": "\u0000\u0001\u0002\u200b\ufeff"}', DEAD),
+            (b"\x00\x00\x00\x00", DEAD),
+        ],
+    )
     c.whole("control_chars", "control.txt", b"Title\x00 with NUL\nBody \x01with\x7f control\x1b chars\x0c.", RECORD)
 
-    c.jsonl("empty_whitespace", "empty.jsonl", [
-        ('{"text": ""}', DEAD),
-        ('{"text": "   \\n\\t  \\r\\n "}', DEAD),
-        ('{"title": "Only a title", "text": "\\u00a0\\u2003\\u3000"}', DEAD),
-        None,  # a whitespace-only line is not a unit
-        ('{"text": "\\u200b\\u2028\\u2029"}', DEAD),
-    ])
+    c.jsonl(
+        "empty_whitespace",
+        "empty.jsonl",
+        [
+            ('{"text": ""}', DEAD),
+            ('{"text": "   \\n\\t  \\r\\n "}', DEAD),
+            ('{"title": "Only a title", "text": "\\u00a0\\u2003\\u3000"}', DEAD),
+            None,  # a whitespace-only line is not a unit
+            ('{"text": "\\u200b\\u2028\\u2029"}', DEAD),
+        ],
+    )
     c.whole("empty_whitespace", "empty.txt", b"", DEAD)
     c.whole("empty_whitespace", "whitespace.txt", b" \t\r\n\n  \n", DEAD)
 
@@ -156,81 +175,141 @@ def build_corpus(root: Path) -> Corpus:
     # CJK has no spaces either; every ideograph is a token (300 KB: ~100k tokens, ~400 NER windows)
     c.whole("long_word_1mb", "long_cjk.txt", "無空白\n".encode() + ("東京政府発表" * 17_000).encode(), ANY)
 
-    c.jsonl("deep_nesting", "nested.jsonl", [
-        (b"[" * 100_000, DEAD, "recursion"),
-        (b'{"a": ' * 100_000, DEAD, "recursion"),
-        (b'{"text": "ok", "deep": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", DEAD, "recursion"),
-        ({"id": "shallow-nest", "text": "Moderately nested extra.", "deep": [[[[[[["x"]]]]]]]}, RECORD),
-    ])
+    c.jsonl(
+        "deep_nesting",
+        "nested.jsonl",
+        [
+            (b"[" * 100_000, DEAD, "recursion"),
+            (b'{"a": ' * 100_000, DEAD, "recursion"),
+            (b'{"text": "ok", "deep": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", DEAD, "recursion"),
+            ({"id": "shallow-nest", "text": "Moderately nested extra.", "deep": [[[[[[["x"]]]]]]]}, RECORD),
+        ],
+    )
 
-    c.jsonl("wrong_types", "wrong_types.jsonl", [
-        ('{"text": 42}', DEAD), ('{"text": ["a", "b"]}', DEAD), ('{"text": {"body": "x"}}', DEAD),
-        ('{"text": true}', DEAD), ('{"text": "ok", "title": {"t": 1}}', DEAD),
-        ('{"text": "ok", "title": ["x"]}', DEAD), ('{"text": "ok", "id": 1.5}', DEAD),
-        ('{"text": "ok", "id": ["x"]}', DEAD), ('{"text": "ok", "id": false}', DEAD),
-        ('{"text": "ok", "url": ["http://x"]}', DEAD),
-        ('[{"text": "an array of articles"}]', DEAD), ('"a string"', DEAD), ('12345', DEAD),
-        ('null', DEAD), ('true', DEAD),
-        ('{"id": 7, "text": "integer id and numeric title", "title": 2025, "source": 12}', RECORD, "int-id"),
-        ('{"text": "date as a list", "date": [2025, 1, 1]}', RECORD, "unparsed-date"),
-        ('{"text": "date as bool", "date": true}', RECORD, "unparsed-date"),
-        ('{"text": "date NaN", "date": NaN}', RECORD, "unparsed-date"),
-        ('{"text": "date Infinity", "date": Infinity}', RECORD, "unparsed-date"),
-        ('{"text": "date past year 9999", "date": 1e13}', RECORD, "unparsed-date"),
-        ('{"text": "date before year 1", "date": -1e12}', RECORD, "unparsed-date"),
-        ('{"text": "date far out", "date": 1e300}', RECORD, "unparsed-date"),
-        ('{"text": "offset pushes past 9999", "date": "9999-12-31T23:30:00-01:00"}', RECORD, "unparsed-date"),
-        ('{"text": "offset pushes before year 1", "date": "0001-01-01T00:10:00+01:00"}', RECORD, "unparsed-date"),
-        ('{"text": "nonsense date", "date": "yesterday-ish"}', RECORD, "unparsed-date"),
-        ('{"text": "huge integer", "n": ' + "9" * 5000 + "}", DEAD),
-    ])
+    c.jsonl(
+        "wrong_types",
+        "wrong_types.jsonl",
+        [
+            ('{"text": 42}', DEAD),
+            ('{"text": ["a", "b"]}', DEAD),
+            ('{"text": {"body": "x"}}', DEAD),
+            ('{"text": true}', DEAD),
+            ('{"text": "ok", "title": {"t": 1}}', DEAD),
+            ('{"text": "ok", "title": ["x"]}', DEAD),
+            ('{"text": "ok", "id": 1.5}', DEAD),
+            ('{"text": "ok", "id": ["x"]}', DEAD),
+            ('{"text": "ok", "id": false}', DEAD),
+            ('{"text": "ok", "url": ["http://x"]}', DEAD),
+            ('[{"text": "an array of articles"}]', DEAD),
+            ('"a string"', DEAD),
+            ("12345", DEAD),
+            ("null", DEAD),
+            ("true", DEAD),
+            ('{"id": 7, "text": "integer id and numeric title", "title": 2025, "source": 12}', RECORD, "int-id"),
+            ('{"text": "date as a list", "date": [2025, 1, 1]}', RECORD, "unparsed-date"),
+            ('{"text": "date as bool", "date": true}', RECORD, "unparsed-date"),
+            ('{"text": "date NaN", "date": NaN}', RECORD, "unparsed-date"),
+            ('{"text": "date Infinity", "date": Infinity}', RECORD, "unparsed-date"),
+            ('{"text": "date past year 9999", "date": 1e13}', RECORD, "unparsed-date"),
+            ('{"text": "date before year 1", "date": -1e12}', RECORD, "unparsed-date"),
+            ('{"text": "date far out", "date": 1e300}', RECORD, "unparsed-date"),
+            ('{"text": "offset pushes past 9999", "date": "9999-12-31T23:30:00-01:00"}', RECORD, "unparsed-date"),
+            ('{"text": "offset pushes before year 1", "date": "0001-01-01T00:10:00+01:00"}', RECORD, "unparsed-date"),
+            ('{"text": "nonsense date", "date": "yesterday-ish"}', RECORD, "unparsed-date"),
+            ('{"text": "huge integer", "n": ' + "9" * 5000 + "}", DEAD),
+        ],
+    )
 
-    c.jsonl("missing_null", "missing_null.jsonl", [
-        ("{}", DEAD), ('{"title": "no text"}', DEAD), ('{"text": null}', DEAD),
-        ('{"id": null, "title": null, "text": "All optional fields null.", "date": null, "url": null, '
-         '"source": null, "publisher": null}', RECORD, "nulls"),
-        ('{"text": "Only a text field."}', RECORD),
-    ])
+    c.jsonl(
+        "missing_null",
+        "missing_null.jsonl",
+        [
+            ("{}", DEAD),
+            ('{"title": "no text"}', DEAD),
+            ('{"text": null}', DEAD),
+            (
+                '{"id": null, "title": null, "text": "All optional fields null.", "date": null, "url": null, '
+                '"source": null, "publisher": null}',
+                RECORD,
+                "nulls",
+            ),
+            ('{"text": "Only a text field."}', RECORD),
+        ],
+    )
 
-    c.jsonl("duplicate_ids", "duplicates.jsonl", [
-        ('{"id": "dup-1", "text": "First version of the story."}', RECORD),
-        ('{"id": "dup-1", "text": "Second, corrected version of the story."}', RECORD),
-        ('{"id": "dup-2", "text": "Exactly the same line twice."}', RECORD),
-        ('{"id": "dup-2", "text": "Exactly the same line twice."}', RECORD),
-        ('{"text": "No id, same content twice."}', RECORD),
-        ('{"text": "No id, same content twice."}', RECORD),
-    ])
+    c.jsonl(
+        "duplicate_ids",
+        "duplicates.jsonl",
+        [
+            ('{"id": "dup-1", "text": "First version of the story."}', RECORD),
+            ('{"id": "dup-1", "text": "Second, corrected version of the story."}', RECORD),
+            ('{"id": "dup-2", "text": "Exactly the same line twice."}', RECORD),
+            ('{"id": "dup-2", "text": "Exactly the same line twice."}', RECORD),
+            ('{"text": "No id, same content twice."}', RECORD),
+            ('{"text": "No id, same content twice."}', RECORD),
+        ],
+    )
 
-    c.jsonl("line_endings", "line_endings.jsonl", [
-        ('{"id": "le-1", "text": "CRLF line.\\r\\nWith CRLF inside too."}', RECORD),
-        ('{"id": "le-2", "text": "LF line."}', RECORD),
-        None,
-        ('{"id": "le-3", "text": "After a blank CRLF line."}', RECORD),
-        # a lone CR is not a line break in JSONL: these two objects are one unit (and one dead letter)
-        ('{"id": "le-4", "text": "first"}\r{"id": "le-5", "text": "second"}', DEAD, "lone-cr"),
-        ('{"id": "le-6", "text": "Last line, no newline at end of file."}', RECORD),
-    ], terminators=[b"\r\n", b"\n", b"\r\n", b"\n", b"\r\n", b""])
-    c.whole("line_endings", "line_endings.txt", b"Mixed endings title\r\nline one\rline two\nline three\r\n",
-            RECORD, "mixed-text")
+    c.jsonl(
+        "line_endings",
+        "line_endings.jsonl",
+        [
+            ('{"id": "le-1", "text": "CRLF line.\\r\\nWith CRLF inside too."}', RECORD),
+            ('{"id": "le-2", "text": "LF line."}', RECORD),
+            None,
+            ('{"id": "le-3", "text": "After a blank CRLF line."}', RECORD),
+            # a lone CR is not a line break in JSONL: these two objects are one unit (and one dead letter)
+            ('{"id": "le-4", "text": "first"}\r{"id": "le-5", "text": "second"}', DEAD, "lone-cr"),
+            ('{"id": "le-6", "text": "Last line, no newline at end of file."}', RECORD),
+        ],
+        terminators=[b"\r\n", b"\n", b"\r\n", b"\n", b"\r\n", b""],
+    )
+    c.whole(
+        "line_endings",
+        "line_endings.txt",
+        b"Mixed endings title\r\nline one\rline two\nline three\r\n",
+        RECORD,
+        "mixed-text",
+    )
 
-    c.jsonl("unicode_cjk_rtl_emoji", "unicode.jsonl", [
-        ({"id": "cjk", "text": "東京で新しい政策が発表された。中国外交部发言人表示。한국 정부는 발표했다."}, RECORD),
-        ({"id": "rtl", "title": "\u202eevil override\u202c", "text": "أعلنت الحكومة \u200fיום שלישי\u200e about Kyiv."},
-         RECORD),
-        ({"id": "emoji", "text": "Flags 🇺🇦🇫🇷, family 👨‍👩‍👧‍👦, thumbs 👍🏽 in Kyiv 🚀."}, RECORD),
-        ({"id": "nfd", "text": "Cafe\u0301 in Montre\u0301al and Zu\u0308rich."}, RECORD, "nfd"),
-        ({"id": "zalgo", "text": "Z\u0338\u0322\u031ba\u0337l\u0336g\u0335o " + "e\u0301\u0302\u0303" * 200}, RECORD),
-        ({"id": "emoji-only", "text": "🚀🚀🚀 👍🏽"}, RECORD),
-        ({"id": "separators", "text": "Para one.\u2028Para two.\u2029Para three."}, RECORD),
-    ])
+    c.jsonl(
+        "unicode_cjk_rtl_emoji",
+        "unicode.jsonl",
+        [
+            (
+                {"id": "cjk", "text": "東京で新しい政策が発表された。中国外交部发言人表示。한국 정부는 발표했다."},
+                RECORD,
+            ),
+            (
+                {
+                    "id": "rtl",
+                    "title": "\u202eevil override\u202c",
+                    "text": "أعلنت الحكومة \u200fיום שלישי\u200e about Kyiv.",
+                },
+                RECORD,
+            ),
+            ({"id": "emoji", "text": "Flags 🇺🇦🇫🇷, family 👨‍👩‍👧‍👦, thumbs 👍🏽 in Kyiv 🚀."}, RECORD),
+            ({"id": "nfd", "text": "Cafe\u0301 in Montre\u0301al and Zu\u0308rich."}, RECORD, "nfd"),
+            (
+                {"id": "zalgo", "text": "Z\u0338\u0322\u031ba\u0337l\u0336g\u0335o " + "e\u0301\u0302\u0303" * 200},
+                RECORD,
+            ),
+            ({"id": "emoji-only", "text": "🚀🚀🚀 👍🏽"}, RECORD),
+            ({"id": "separators", "text": "Para one.\u2028Para two.\u2029Para three."}, RECORD),
+        ],
+    )
 
-    c.jsonl("non_english", "languages.jsonl", [
-        ({"id": f"lang-{code}", "text": text}, RECORD, f"lang:{code}") for code, text in LANG_TEXTS.items()
-    ])
-    c.whole("non_english", "seed_ukrainian.txt",
-            ("date 2025-03-01 Новини\n" + LANG_TEXTS["uk"]).encode(), RECORD, "lang:uk")
-    c.whole("non_english", "seed_bad_date.txt", b"date 2025-13-45 Bad calendar date\nBody text.", RECORD,
-            "unparsed-date")
+    c.jsonl(
+        "non_english",
+        "languages.jsonl",
+        [({"id": f"lang-{code}", "text": text}, RECORD, f"lang:{code}") for code, text in LANG_TEXTS.items()],
+    )
+    c.whole(
+        "non_english", "seed_ukrainian.txt", ("date 2025-03-01 Новини\n" + LANG_TEXTS["uk"]).encode(), RECORD, "lang:uk"
+    )
+    c.whole(
+        "non_english", "seed_bad_date.txt", b"date 2025-13-45 Bad calendar date\nBody text.", RECORD, "unparsed-date"
+    )
     return c
 
 
@@ -241,8 +320,9 @@ def hostile_run(tmp_path_factory, tiny_ner):
     inp.mkdir()
     corpus = build_corpus(inp)
     started = time.time()
-    rc = run_pipeline(["--input", str(inp / "*"), "--output", str(out), "--ner-model", str(tiny_ner),
-                       "--torch-threads", "1"])
+    rc = run_pipeline(
+        ["--input", str(inp / "*"), "--output", str(out), "--ner-model", str(tiny_ner), "--torch-threads", "1"]
+    )
     wall = time.time() - started
     assert rc == 0
     records = read_avro(str(out / "articles-*.avro"))
@@ -258,8 +338,10 @@ def test_every_unit_is_exactly_one_record_or_one_dead_letter(hostile_run):
     corpus, records, dead, _, wall = hostile_run
     units = {_key(u.file, u.line): u for u in corpus.units}
     assert len(units) == len(corpus.units)  # constructed keys are unique
-    seen = Counter([_key(r["source_file"], r["source_line"]) for r in records]
-                   + [_key(d["source_file"], d["source_line"]) for d in dead])
+    seen = Counter(
+        [_key(r["source_file"], r["source_line"]) for r in records]
+        + [_key(d["source_file"], d["source_line"]) for d in dead]
+    )
     assert {k: n for k, n in seen.items() if n != 1} == {}, "a unit produced more than one output"
     assert set(seen) == set(units), f"missing: {set(units) - set(seen)}; unexpected: {set(seen) - set(units)}"
     assert len(records) + len(dead) == len(corpus.units)
@@ -275,12 +357,14 @@ def test_every_unit_is_exactly_one_record_or_one_dead_letter(hostile_run):
         table[u.kind][outcome[k]] += 1
     stages = defaultdict(Counter)
     for d in dead:
-        stages[units[_key(d["source_file"], d["source_line"])].kind][f'{d["stage"]}:{d["error_type"]}'] += 1
+        stages[units[_key(d["source_file"], d["source_line"])].kind][f"{d['stage']}:{d['error_type']}"] += 1
     print(f"\n{'kind':24} {'units':>5} {'records':>7} {'dead':>5}  dead letters by stage:error")
     for kind in dict.fromkeys(u.kind for u in corpus.units):
         t = table[kind]
-        print(f"{kind:24} {t['units']:5} {t[RECORD]:7} {t[DEAD]:5}  "
-              + ", ".join(f"{s} x{n}" for s, n in sorted(stages[kind].items())))
+        print(
+            f"{kind:24} {t['units']:5} {t[RECORD]:7} {t[DEAD]:5}  "
+            + ", ".join(f"{s} x{n}" for s, n in sorted(stages[kind].items()))
+        )
     print(f"{'total':24} {len(units):5} {len(records):7} {len(dead):5}  (pipeline wall {wall:.1f} s)")
 
 
@@ -316,7 +400,7 @@ def test_records_are_clean(hostile_run):
             r[f].encode("utf-8")
         assert r["text"].strip()
         for e in r["entities"]:
-            assert r[e["field"]][e["start"]:e["end"]] == e["text"]
+            assert r[e["field"]][e["start"] : e["end"]] == e["text"]
         if u.note.startswith("lang:"):
             assert r["language"] == u.note[5:], (u.note, r["language"])
         if u.note == "unparsed-date":

@@ -5,6 +5,7 @@ article with a marker string; the real graph (``pipeline.graph.build``) runs a b
 with one culprit. Only the culprit may become a dead letter (stage ``ner``, with the model's error);
 its batch neighbours must come out as records.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -16,17 +17,17 @@ from apache_beam.ml.inference.base import ModelHandler
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to, is_empty
-
-import schemas
 from conftest import read_avro
 from fastavro.validation import validate
+
+import schemas
 from pipeline import graph
 from pipeline.options import NewsIngestOptions
 from transforms import dead_letter as dl
-from transforms.inference.settings import InferenceSettings
 from transforms.article import Article, RawUnit
 from transforms.enrich import EnrichWith
 from transforms.inference.handler import InferenceFailed, run_with_isolation
+from transforms.inference.settings import InferenceSettings
 from transforms.ner.handler import NerModelHandler
 
 MARKER = "XX-POISON-XX"
@@ -62,8 +63,9 @@ class PoisonedNerHandler(NerModelHandler):
 
 
 def _units() -> list[RawUnit]:
-    lines = [{"id": f"good-{i}", "text": f"Officials in Kyiv met delegation number {i} on Tuesday."}
-             for i in range(N_GOOD)]
+    lines = [
+        {"id": f"good-{i}", "text": f"Officials in Kyiv met delegation number {i} on Tuesday."} for i in range(N_GOOD)
+    ]
     lines.insert(3, {"id": "culprit", "text": f"This article carries the marker {MARKER} in its text."})
     return [RawUnit("batch.jsonl", i + 1, json.dumps(d).encode(), "jsonl") for i, d in enumerate(lines)]
 
@@ -74,8 +76,9 @@ def test_one_bad_element_does_not_take_the_batch_down(tmp_path, tiny_ner, monkey
     monkeypatch.setattr(graph, "NerModelHandler", PoisonedNerHandler)
     out = tmp_path / "out"
     n = N_GOOD + 1
-    opts = PipelineOptions(["--output", str(out), "--ner-model", str(tiny_ner), "--batch-size", str(n),
-                            "--num-shards", "1"]).view_as(NewsIngestOptions)
+    opts = PipelineOptions(
+        ["--output", str(out), "--ner-model", str(tiny_ner), "--batch-size", str(n), "--num-shards", "1"]
+    ).view_as(NewsIngestOptions)
     with beam.Pipeline(runner=FnApiRunner(), options=opts) as p:
         graph.build(p, opts, units=p | beam.Create(_units()))
     records = read_avro(str(out / "articles-*.avro"))
@@ -94,16 +97,18 @@ def test_one_bad_element_does_not_take_the_batch_down(tmp_path, tiny_ner, monkey
     assert MARKER.encode() in d["raw"] and d["raw_truncated"] is False
     for r in records:  # the neighbours got the real model's output (offsets into their text)
         for e in r["entities"]:
-            assert r[e["field"]][e["start"]:e["end"]] == e["text"]
+            assert r[e["field"]][e["start"] : e["end"]] == e["text"]
 
 
 def test_ner_dead_letter_names_the_models_exception_type():
     article = Article(id="x", title="", text="t", raw=b"{}", source_file="f", source_line=1)
-    from transforms.enrich import _ApplyFn
     from apache_beam.ml.inference.base import PredictionResult
 
-    (tagged,) = list(_ApplyFn(dl.NER, lambda a, r: a).process(
-        PredictionResult(article, InferenceFailed(ValueError(ERROR)))))
+    from transforms.enrich import _ApplyFn
+
+    (tagged,) = list(
+        _ApplyFn(dl.NER, lambda a, r: a).process(PredictionResult(article, InferenceFailed(ValueError(ERROR))))
+    )
     assert tagged.value["error_type"] == "ValueError"
 
 
@@ -122,13 +127,21 @@ class _RaisingHandler(ModelHandler):
 
 def test_a_batch_that_raises_outside_isolation_is_dead_letters_not_a_crash():
     """RunInference's exception handling: nothing is lost when a handler's batch raises."""
-    articles = [Article(id=f"a{i}", title="", text=f"text {i}", raw=f"raw{i}".encode(), source_file="f",
-                        source_line=i) for i in range(5)]
+    articles = [
+        Article(id=f"a{i}", title="", text=f"text {i}", raw=f"raw{i}".encode(), source_file="f", source_line=i)
+        for i in range(5)
+    ]
     expected = [(f"a{i}", "ner", "RuntimeError", "whole batch failed", f"raw{i}".encode(), True) for i in range(5)]
 
     def summary(d):  # schema-valid: a failed batch's error tuple must not reach the Avro sink
-        return (d["article_id"], d["stage"], d["error_type"], d["error_message"], d["raw"],
-                validate(d, schemas.parsed(schemas.DEAD_LETTER), raise_errors=False))
+        return (
+            d["article_id"],
+            d["stage"],
+            d["error_type"],
+            d["error_message"],
+            d["raw"],
+            validate(d, schemas.parsed(schemas.DEAD_LETTER), raise_errors=False),
+        )
 
     with beam.Pipeline(runner=FnApiRunner()) as p:
         out = p | beam.Create(articles) | EnrichWith(_RaisingHandler(), dl.NER, lambda a, r: a)
@@ -137,6 +150,7 @@ def test_a_batch_that_raises_outside_isolation_is_dead_letters_not_a_crash():
 
 
 # --- run_with_isolation ------------------------------------------------------------------------
+
 
 class _Infer:
     def __init__(self, bad=()):

@@ -1,4 +1,5 @@
 """`news-ingest inspect`: JSON lines round-trip, --schema, --limit, and one-line errors with status 2."""
+
 from __future__ import annotations
 
 import base64
@@ -8,10 +9,10 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+import avro_fixtures as af
 import fastavro
 import pytest
 
-import avro_fixtures as af
 import schemas
 from pipeline.commands import inspect_avro
 
@@ -48,8 +49,18 @@ def test_json_lines_round_trip(files, capsys):
     for line, rec in zip(lines, expected):
         got = json.loads(line)
         assert set(got) == set(rec)
-        for k in ("id", "title", "text", "url", "source", "content_hash", "source_line", "topic_labels",
-                  "extra", "provenance"):
+        for k in (
+            "id",
+            "title",
+            "text",
+            "url",
+            "source",
+            "content_hash",
+            "source_line",
+            "topic_labels",
+            "extra",
+            "provenance",
+        ):
             assert got[k] == rec[k]
         assert got["entities"] == [dict(e, score=pytest.approx(e["score"])) for e in rec["entities"]]
         assert parse_ts(got["ingested_at"]) == rec["ingested_at"]
@@ -95,8 +106,7 @@ def test_schema(files, capsys):
     assert names == [f["name"] for f in schemas.load_json("enriched_article")["fields"]]
     # the printed schema can read the file back
     with open(files["articles"], "rb") as f:
-        assert sum(1 for _ in fastavro.reader(f, reader_schema=fastavro.parse_schema(schema))) == len(
-            files["records"])
+        assert sum(1 for _ in fastavro.reader(f, reader_schema=fastavro.parse_schema(schema))) == len(files["records"])
     rc, out, _ = run(capsys, files["dead"], "--schema")
     assert rc == 0 and json.loads(out)["name"].endswith("DeadLetter")
 
@@ -137,8 +147,12 @@ def test_help_states_encodings(capsys):
 
 def test_as_a_process_with_a_closed_pipe(files):
     """python -m pipeline.commands.inspect_avro ... | head -1: no traceback when the reader goes away."""
-    p = subprocess.Popen([sys.executable, "-m", "pipeline.commands.inspect_avro", str(files["articles"])],
-                         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.commands.inspect_avro", str(files["articles"])],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     first = p.stdout.readline()
     p.stdout.close()
     err = p.stderr.read().decode()

@@ -4,6 +4,7 @@ The broker is the project's own (`engines/kafka.sh up`, started and stopped by .
 broker on $KAFKA_BOOTSTRAP (default 127.0.0.1:9092) these tests skip, unless
 NEWS_INGEST_REQUIRE_ENGINES is set (CI), where that is a failure.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,15 +19,16 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from conftest import FIXTURES, ROOT, SHARED, read_avro
 
 import schemas
-from conftest import FIXTURES, ROOT, SHARED, read_avro
 from pipeline.runtime import engines
 from transforms.io import avro_messages
 
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
-WRITERS = {avro_messages.schema_fingerprint(n): schemas.parsed(n) for n in (schemas.ENRICHED_ARTICLE,
-                                                                             schemas.DEAD_LETTER)}
+WRITERS = {
+    avro_messages.schema_fingerprint(n): schemas.parsed(n) for n in (schemas.ENRICHED_ARTICLE, schemas.DEAD_LETTER)
+}
 
 
 def _skip_or_fail(reason: str):
@@ -51,8 +53,9 @@ def broker():
 def produce(topic: str, values: list[tuple[bytes | None, bytes | None]]) -> None:
     from confluent_kafka import Producer
 
-    producer = Producer({"bootstrap.servers": BOOTSTRAP, "message.max.bytes": 16 << 20, "linger.ms": 5,
-                         "enable.idempotence": True})  # keeps the order, so offset i is value i
+    producer = Producer(
+        {"bootstrap.servers": BOOTSTRAP, "message.max.bytes": 16 << 20, "linger.ms": 5, "enable.idempotence": True}
+    )  # keeps the order, so offset i is value i
     errors = []
     for key, value in values:
         producer.produce(topic, key=key, value=value, on_delivery=lambda err, _m: err and errors.append(err))
@@ -64,8 +67,9 @@ def consume_all(topic: str, expected: int = 0, timeout: float = 5) -> list:
     ``expected`` arrived, the topic was idle for 2 s, or ``timeout`` passed."""
     from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-    consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": f"test-reader-{uuid.uuid4().hex}",
-                         "enable.auto.commit": False})
+    consumer = Consumer(
+        {"bootstrap.servers": BOOTSTRAP, "group.id": f"test-reader-{uuid.uuid4().hex}", "enable.auto.commit": False}
+    )
     consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
     got, deadline, last = [], time.time() + timeout, time.time()
     while time.time() < deadline and not (expected and len(got) >= expected) and time.time() - last < 2:
@@ -80,11 +84,37 @@ def consume_all(topic: str, expected: int = 0, timeout: float = 5) -> list:
 def start_pipeline(tmp_path: Path, name: str, topic: str, group: str, ner: Path, out: Path) -> subprocess.Popen:
     log = open(tmp_path / f"{name}.log", "w")
     return subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "run", "--runner", "PrismRunner", "--streaming",
-         "--kafka-bootstrap", BOOTSTRAP, "--kafka-topic", topic, "--kafka-group-id", group,
-         "--kafka-output-topic", f"{topic}-enriched", "--output", str(out), "--ner-model", str(ner),
-         "--window-seconds", "5", "--max-runtime", "0", "--torch-threads", "1"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "run",
+            "--runner",
+            "PrismRunner",
+            "--streaming",
+            "--kafka-bootstrap",
+            BOOTSTRAP,
+            "--kafka-topic",
+            topic,
+            "--kafka-group-id",
+            group,
+            "--kafka-output-topic",
+            f"{topic}-enriched",
+            "--output",
+            str(out),
+            "--ner-model",
+            str(ner),
+            "--window-seconds",
+            "5",
+            "--max-runtime",
+            "0",
+            "--torch-threads",
+            "1",
+        ],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def descendants(pid: int) -> list[int]:
@@ -157,9 +187,15 @@ def hostile_messages() -> list[tuple[bytes | None, bytes | None, str]]:
     ]
     while len(msgs) < 30:
         i = len(msgs)
-        msgs.append((None, b"\x80garbage-" + str(i).encode(), "dead") if i % 2 else
-                    (f"k{i}".encode(), json.dumps({"id": f"short-{i}", "text": f"Talks round {i} in Geneva."}).encode(),
-                     "record"))
+        msgs.append(
+            (None, b"\x80garbage-" + str(i).encode(), "dead")
+            if i % 2
+            else (
+                f"k{i}".encode(),
+                json.dumps({"id": f"short-{i}", "text": f"Talks round {i} in Geneva."}).encode(),
+                "record",
+            )
+        )
     return msgs
 
 
@@ -247,11 +283,14 @@ def test_kill_and_restart_loses_nothing(broker, tmp_path, tiny_ner):
     assert {r["source_line"] for _, r in records} | {d["source_line"] for _, d in dead} == set(range(total))
     versions = defaultdict(set)
     for _, r in records:
-        versions[r["source_line"]].add(json.dumps({k: r[k] for k in ("id", "title", "text", "entities", "topics",
-                                                                      "topic_labels")}, sort_keys=True))
+        versions[r["source_line"]].add(
+            json.dumps({k: r[k] for k in ("id", "title", "text", "entities", "topics", "topic_labels")}, sort_keys=True)
+        )
     assert all(len(v) == 1 for v in versions.values()), "a duplicate differs from the first output"
-    print(f"\n{before} records before the kill, {len(records)} after the restart for {total} messages "
-          f"({len(records) + len(dead) - total} duplicates)")
+    print(
+        f"\n{before} records before the kill, {len(records)} after the restart for {total} messages "
+        f"({len(records) + len(dead) - total} duplicates)"
+    )
 
 
 def test_readme_consumer_example_decodes_the_output_topic(broker, monkeypatch, capsys):
@@ -259,10 +298,9 @@ def test_readme_consumer_example_decodes_the_output_topic(broker, monkeypatch, c
     code (records of the current schema and of 1.1.0, which it must resolve)."""
     import re
 
+    import avro_fixtures as af
     import fastavro
     from confluent_kafka import Producer
-
-    import avro_fixtures as af
 
     topic = f"enriched-{uuid.uuid4().hex[:8]}"
     records = af.make_records(4)

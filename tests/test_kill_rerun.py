@@ -7,6 +7,7 @@ One scenario, in order (``python -m pipeline run`` as a real subprocess):
   B: a run with --num-shards 3, SIGKILLed while it writes;
   C: the rerun of B to completion.
 """
+
 from __future__ import annotations
 
 import glob
@@ -23,7 +24,6 @@ import avro.datafile
 import avro.io
 import fastavro
 import pytest
-
 from conftest import FIXTURES, ROOT
 
 ARTICLES = FIXTURES / "written_articles.jsonl"
@@ -50,8 +50,22 @@ def make_input(d: Path) -> list[str]:
 
 
 def command(inp: Path, out: Path, model: Path, shards: int) -> list[str]:
-    return [sys.executable, "-m", "pipeline", "run", "--input", str(inp / "*.jsonl"), "--output", str(out),
-            "--ner-model", str(model), "--num-shards", str(shards), "--torch-threads", "1"]
+    return [
+        sys.executable,
+        "-m",
+        "pipeline",
+        "run",
+        "--input",
+        str(inp / "*.jsonl"),
+        "--output",
+        str(out),
+        "--ner-model",
+        str(model),
+        "--num-shards",
+        str(shards),
+        "--torch-threads",
+        "1",
+    ]
 
 
 def env() -> dict:
@@ -94,8 +108,9 @@ def comparable(records: list[dict]) -> dict[str, dict]:
 def kill_while_writing(cmd: list[str], out: Path, latest_s: float) -> str:
     """Start ``cmd``; SIGKILL it as soon as a temporary shard file exists (Beam is writing output), or
     ``latest_s`` seconds after start. Returns what triggered the kill."""
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     started, trigger = time.time(), None
     try:
         while proc.poll() is None:
@@ -125,8 +140,9 @@ def test_kill_then_rerun_leaves_complete_valid_output_without_duplicates(tmp_pat
     # A: complete run, 2 shards per kind
     wall_a = run_to_completion(command(inp, out, tiny_ner, 2))
     files_a = visible_outputs(out)
-    assert {f.name for f in files_a} == {f"{k}-0000{i}-of-00002.avro" for k in ("articles", "deadletter")
-                                         for i in range(2)}
+    assert {f.name for f in files_a} == {
+        f"{k}-0000{i}-of-00002.avro" for k in ("articles", "deadletter") for i in range(2)
+    }
     records_a, dead_a = outputs(out)
     assert sorted(r["id"] for r in records_a) == sorted(ids) and len(dead_a) == 2
     assert not glob.glob(str(out / "beam-temp-*"))
@@ -137,18 +153,21 @@ def test_kill_then_rerun_leaves_complete_valid_output_without_duplicates(tmp_pat
     for f in visible_outputs(out):
         read_all(f)  # raises on a truncated or half-written file
     assert {f.name for f in visible_outputs(out)} <= {f.name for f in files_a} | {
-        f"{k}-0000{i}-of-00003.avro" for k in ("articles", "deadletter") for i in range(3)}
+        f"{k}-0000{i}-of-00003.avro" for k in ("articles", "deadletter") for i in range(3)
+    }
 
     # C: rerun to completion, 3 shards: A's 2-shard files go, B's temporary folders go
     run_to_completion(command(inp, out, tiny_ner, 3))
-    assert {f.name for f in visible_outputs(out)} == {f"{k}-0000{i}-of-00003.avro"
-                                                      for k in ("articles", "deadletter") for i in range(3)}
+    assert {f.name for f in visible_outputs(out)} == {
+        f"{k}-0000{i}-of-00003.avro" for k in ("articles", "deadletter") for i in range(3)
+    }
     assert not glob.glob(str(out / "beam-temp-*")), "leftover temporary folders"
     records_c, dead_c = outputs(out)
     got = sorted(r["id"] for r in records_c)
     assert got == sorted(ids), "every input id exactly once"
     assert sorted((d["source_file"], d["source_line"]) for d in dead_c) == sorted(
-        (d["source_file"], d["source_line"]) for d in dead_a)
+        (d["source_file"], d["source_line"]) for d in dead_a
+    )
 
     # determinism: same input, same records apart from ingested_at (A vs C, different shard counts).
     # Model scores are compared to 1e-5: batches differ between runs (Beam sizes them adaptively), and

@@ -1,4 +1,5 @@
 """Joint IOB2 decoding of word labels (Viterbi over valid tag sequences)."""
+
 import itertools
 
 import numpy as np
@@ -28,28 +29,29 @@ def one_window(probs_per_word):
 
 
 def test_a_doubtful_word_does_not_split_a_name():
-    windows, logits = one_window([
-        {"O": 0.99},
-        {"B-ORG": 0.9},
-        {"I-LOC": 0.5, "I-ORG": 0.45},  # argmax alone would cut the name into ORG + LOC
-        {"I-ORG": 0.9},
-        {"O": 0.99},
-    ])
-    spans = [(TEXT[e.start:e.end], e.label) for e in decode_entities(windows, logits, ID2LABEL)]
+    windows, logits = one_window(
+        [
+            {"O": 0.99},
+            {"B-ORG": 0.9},
+            {"I-LOC": 0.5, "I-ORG": 0.45},  # argmax alone would cut the name into ORG + LOC
+            {"I-ORG": 0.9},
+            {"O": 0.99},
+        ]
+    )
+    spans = [(TEXT[e.start : e.end], e.label) for e in decode_entities(windows, logits, ID2LABEL)]
     assert spans == [("Air Defense Command", "ORG")]
-    greedy = [(TEXT[e.start:e.end], e.label)
-              for e in decode_entities(windows, logits, ID2LABEL, constrained=False)]
+    greedy = [(TEXT[e.start : e.end], e.label) for e in decode_entities(windows, logits, ID2LABEL, constrained=False)]
     assert greedy == [("Air", "ORG"), ("Defense", "LOC"), ("Command", "ORG")]
 
 
 def test_an_entity_never_starts_with_a_stray_inside_tag():
     # O -> I-PER is not a valid IOB2 transition; B-PER is all but impossible here, so the word is O
     windows, logits = one_window([{"O": 0.99}, {"I-PER": 0.6, "O": 0.4}, {"O": 0.99}])
-    spans = [(TEXT[e.start:e.end], e.label) for e in decode_entities(windows, logits, ID2LABEL)]
+    spans = [(TEXT[e.start : e.end], e.label) for e in decode_entities(windows, logits, ID2LABEL)]
     assert spans == []
     # with B-PER more likely than O, the same stray I-PER becomes a proper one-word entity
     windows, logits = one_window([{"O": 0.99}, {"I-PER": 0.5, "B-PER": 0.3, "O": 0.2}, {"O": 0.99}])
-    spans = [(TEXT[e.start:e.end], e.label) for e in decode_entities(windows, logits, ID2LABEL)]
+    spans = [(TEXT[e.start : e.end], e.label) for e in decode_entities(windows, logits, ID2LABEL)]
     assert spans == [("Air", "PER")]
     assert all(e.score <= 1.0 for e in decode_entities(windows, logits, ID2LABEL))
 
@@ -59,7 +61,7 @@ def test_io_label_sets_fall_back_to_word_argmax():
     assert bio_transitions(io) is None
     windows, logits = one_window([{"O": 0.9}, {"I-LOC": 0.9}, {"I-LOC": 0.9}])
     logits = [lg[:, [LABELS.index(t) for t in io]] for lg in logits]
-    spans = [(TEXT[e.start:e.end], e.label) for e in decode_entities(windows, logits, dict(enumerate(io)))]
+    spans = [(TEXT[e.start : e.end], e.label) for e in decode_entities(windows, logits, dict(enumerate(io)))]
     assert spans == [("Air Defense", "LOC")]
 
 
@@ -74,10 +76,13 @@ def test_viterbi_finds_the_best_valid_path(n, seed):
     log_probs = np.log(np.random.default_rng(seed).dirichlet(np.ones(len(LABELS)), size=n))
     path = best_tag_path(log_probs, *bio_transitions(LABELS))
     assert valid(path)
-    best = max((p for p in itertools.product(range(len(LABELS)), repeat=n) if valid(p)),
-               key=lambda p: sum(log_probs[t, k] for t, k in enumerate(p)))
-    assert np.isclose(sum(log_probs[t, k] for t, k in enumerate(path)),
-                      sum(log_probs[t, k] for t, k in enumerate(best)))
+    best = max(
+        (p for p in itertools.product(range(len(LABELS)), repeat=n) if valid(p)),
+        key=lambda p: sum(log_probs[t, k] for t, k in enumerate(p)),
+    )
+    assert np.isclose(
+        sum(log_probs[t, k] for t, k in enumerate(path)), sum(log_probs[t, k] for t, k in enumerate(best))
+    )
 
 
 @settings(max_examples=80, deadline=None)

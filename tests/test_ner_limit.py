@@ -1,7 +1,9 @@
 """--max-ner-chars: one huge article cannot hold a batch or a stream; its record says where NER stopped."""
+
 import json
 
 from conftest import read_avro, run_pipeline
+
 from transforms.ner.handler import ner_text_end
 
 
@@ -17,8 +19,21 @@ def test_huge_article_is_read_up_to_the_limit_and_says_so(tmp_path, tiny_ner, ca
     rows = [{"id": "huge", "title": "Long", "text": huge}, {"id": "small", "text": "Talks resumed in Geneva."}]
     inp = tmp_path / "in.jsonl"
     inp.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    assert run_pipeline(["--input", str(inp), "--output", str(tmp_path / "out"), "--ner-model", str(tiny_ner),
-                         "--max-ner-chars", "2000"]) == 0
+    assert (
+        run_pipeline(
+            [
+                "--input",
+                str(inp),
+                "--output",
+                str(tmp_path / "out"),
+                "--ner-model",
+                str(tiny_ner),
+                "--max-ner-chars",
+                "2000",
+            ]
+        )
+        == 0
+    )
     records = {r["id"]: r for r in read_avro(str(tmp_path / "out" / "articles-*.avro"))}
     cut = records["huge"]["ner_truncated_at"]
     assert cut == ner_text_end(records["huge"]["text"], 2000) and 1000 < cut <= 2000

@@ -1,4 +1,5 @@
 """Windowing and sub-word aggregation: exact offsets, no duplicates or cut spans at window edges."""
+
 import re
 from types import SimpleNamespace
 
@@ -71,9 +72,9 @@ def test_window_sizes_do_not_change_the_result(tokenizer, max_length, stride):
 def test_offsets_index_the_original_text_with_unicode_and_punctuation(tokenizer):
     text = "“Zelenskyy’s” aide met Émile Zola — then Łukasz and Ölaf; SAMP/T and Mirage 2000 arrived."
     spans = predict_entities(TitleCaseTagger(), tokenizer, [text])[0]
-    got = {text[s.start:s.end] for s in spans}
+    got = {text[s.start : s.end] for s in spans}
     assert {"Zelenskyy", "Émile Zola", "Łukasz", "Ölaf", "Mirage"} <= got
-    assert all(text[s.start:s.end].strip() == text[s.start:s.end] for s in spans)
+    assert all(text[s.start : s.end].strip() == text[s.start : s.end] for s in spans)
 
 
 def test_case_shape():
@@ -84,7 +85,7 @@ def test_batch_of_many_texts_keeps_order(tokenizer):
     texts = [f"item{i} said hello to Mister Smith" if i % 2 else "nothing here" for i in range(40)]
     out = predict_entities(TitleCaseTagger(), tokenizer, texts, max_batch_tokens=64)
     for text, spans in zip(texts, out):
-        assert {text[s.start:s.end] for s in spans} == ({"Mister Smith"} if "Mister" in text else set())
+        assert {text[s.start : s.end] for s in spans} == ({"Mister Smith"} if "Mister" in text else set())
 
 
 def test_length_sorted_batches_cover_every_window_once_within_the_token_budget():
@@ -111,8 +112,8 @@ def test_window_defaults_are_one_setting():
 
     from pipeline.commands.train import ner as train_ner
     from pipeline.options import NewsIngestOptions
-    from transforms.ner.handler import NerModelHandler
     from transforms.ner.encoding import STRIDE_TOKENS, WINDOW_TOKENS
+    from transforms.ner.handler import NerModelHandler
 
     sig = inspect.signature(encode_windows).parameters
     assert (sig["max_length"].default, sig["stride"].default) == (WINDOW_TOKENS, STRIDE_TOKENS)

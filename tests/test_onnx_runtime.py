@@ -1,4 +1,5 @@
 """The optional ONNX Runtime backends: same call signature as torch, same records (fp32), close (int8)."""
+
 import pytest
 from conftest import ROOT, read_avro, run_pipeline
 
@@ -37,8 +38,10 @@ def test_onnxruntime_backend_writes_the_same_records(tmp_path, torch_record):
     assert record["topic_labels"] == torch_record["topic_labels"]
     for a, b in zip(record["topics"], torch_record["topics"]):
         assert a["label"] == b["label"] and a["score"] == pytest.approx(b["score"], abs=1e-3)
-    for e, f in zip(sorted(record["entities"], key=lambda e: (e["field"], e["start"])),
-                    sorted(torch_record["entities"], key=lambda e: (e["field"], e["start"]))):
+    for e, f in zip(
+        sorted(record["entities"], key=lambda e: (e["field"], e["start"])),
+        sorted(torch_record["entities"], key=lambda e: (e["field"], e["start"])),
+    ):
         assert e["score"] == pytest.approx(f["score"], abs=1e-3)
 
 
@@ -47,7 +50,7 @@ def test_int8_backend_stays_close(tmp_path, torch_record):
     assert run_pipeline(["--input", str(SEED), "--output", str(out), "--inference-backend", "onnxruntime-int8"]) == 0
     (record,) = read_avro(str(out / "articles-*.avro"))
     for e in record["entities"]:
-        assert record[e["field"]][e["start"]:e["end"]] == e["text"]
+        assert record[e["field"]][e["start"] : e["end"]] == e["text"]
     ours, reference = spans(record), spans(torch_record)
     assert len(ours & reference) >= 0.9 * len(reference)
     assert len(ours) <= 1.1 * len(reference)
@@ -59,8 +62,8 @@ def test_export_keeps_the_torch_call_signature(tiny_ner):
     import torch
     from transformers import AutoModelForTokenClassification
 
-    from transforms.ner.inference import accepts_token_types
     from transforms.inference.onnx_runtime import to_onnxruntime
+    from transforms.ner.inference import accepts_token_types
 
     model = AutoModelForTokenClassification.from_pretrained(tiny_ner).eval()
     ort_model = to_onnxruntime(model, "logits", threads=1)
@@ -107,10 +110,12 @@ def test_export_is_cached_by_weights(tiny_ner, tmp_path, monkeypatch):
     def no_export(*args, **kwargs):
         raise AssertionError("exported again although the cache has it")
 
-    monkeypatch.setattr(onnx_backend, "export_onnx", no_export)
+    monkeypatch.setattr(onnx_runtime, "export_onnx", no_export)
     again = onnx_runtime.to_onnxruntime(model, "logits", threads=1, int8=True)
     mask = torch.ones_like(ids)
-    assert torch.equal(first(input_ids=ids, attention_mask=mask).logits, again(input_ids=ids, attention_mask=mask).logits)
+    assert torch.equal(
+        first(input_ids=ids, attention_mask=mask).logits, again(input_ids=ids, attention_mask=mask).logits
+    )
 
     with torch.no_grad():  # other weights: another key, so a new export (which no_export refuses)
         next(model.parameters()).add_(0.5)
@@ -137,8 +142,8 @@ def test_warm_cache_never_loads_the_torch_model(tiny_ner, tmp_path, monkeypatch)
     cache without loading (or exporting) the torch model, and scores the same; changed weights miss."""
     import shutil
 
-    from transforms.inference import loading, onnx_runtime
     from transforms.article import Article
+    from transforms.inference import loading, onnx_runtime
     from transforms.inference.settings import InferenceSettings
     from transforms.ner.handler import NerModelHandler
 
@@ -153,7 +158,7 @@ def test_warm_cache_never_loads_the_torch_model(tiny_ner, tmp_path, monkeypatch)
         raise AssertionError("the torch model was loaded although the cache has its export")
 
     monkeypatch.setattr(loading, "load_model", refuse)
-    monkeypatch.setattr(onnx_backend, "export_onnx", refuse)
+    monkeypatch.setattr(onnx_runtime, "export_onnx", refuse)
     again = handler.run_inference([article], handler.load_model())[0].inference
     assert [(e.start, e.end, e.label, e.score) for e in again] == [(e.start, e.end, e.label, e.score) for e in first]
 
@@ -188,4 +193,5 @@ def test_config_keeps_named_matmuls_in_fp32(tiny_ner, tmp_path, monkeypatch):
     model.config.int8_keep_fp32 = "layer.1/"  # a bare string is one fragment, not its characters
     one, _ = onnx_runtime.exported(model, "logits", int8=True)
     assert {n for op, n in ops(one) if op == "MatMul" and "dense" in n} == {
-        n for op, n in ops(one) if "layer.1/" in n and "dense" in n}
+        n for op, n in ops(one) if "layer.1/" in n and "dense" in n
+    }

@@ -1,10 +1,11 @@
 """pyproject.toml: every package folder and data file ships, and the extras name what the commands import."""
+
 from __future__ import annotations
 
 import fnmatch
 import re
-import tomllib
 
+import tomllib
 from conftest import ROOT
 
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
@@ -17,18 +18,24 @@ def _names(requirements: list[str]) -> set[str]:
 
 
 def test_every_package_folder_is_listed():
-    found = {p.parent.relative_to(ROOT).as_posix().replace("/", ".")
-             for top in TOP_LEVEL for p in (ROOT / top).rglob("__init__.py") if "__pycache__" not in p.parts}
+    found = {
+        p.parent.relative_to(ROOT).as_posix().replace("/", ".")
+        for top in TOP_LEVEL
+        for p in (ROOT / top).rglob("__init__.py")
+        if "__pycache__" not in p.parts
+    }
     assert set(SETUPTOOLS["packages"]) == found
 
 
 def test_data_files_of_the_packages_ship():
     """Every file the code reads at run time (templates, schemas, taxonomies, the embedded model)."""
     data = SETUPTOOLS["package-data"]
-    for package, wanted in {"pipeline.commands.report": "templates/report.html.j2",
-                            "schemas": "history/enriched_article-1.0.0.avsc",
-                            "transforms.topics": "taxonomies/default.yaml",
-                            "models": "ner-minilm-conll03/model.safetensors"}.items():
+    for package, wanted in {
+        "pipeline.commands.report": "templates/report.html.j2",
+        "schemas": "history/enriched_article-1.0.0.avsc",
+        "transforms.topics": "taxonomies/default.yaml",
+        "models": "ner-minilm-conll03/model.safetensors",
+    }.items():
         assert (ROOT / package.replace(".", "/") / wanted).is_file()
         assert any(fnmatch.fnmatch(wanted, pattern) for pattern in data[package]), (package, wanted)
 
@@ -59,6 +66,8 @@ def test_train_ner_without_its_extra_names_it(monkeypatch, capsys, tmp_path):
 
     monkeypatch.setitem(sys.modules, "tqdm", None)  # import tqdm -> ImportError
     assert train_ner.main(["--data", str(tmp_path), "--out", str(tmp_path / "model")]) == 2
-    assert capsys.readouterr().err.strip() == \
-        "news-ingest train-ner: error: tqdm not installed: pip install 'news-ingest[train]'"
+    assert (
+        capsys.readouterr().err.strip()
+        == "news-ingest train-ner: error: tqdm not installed: pip install 'news-ingest[train]'"
+    )
     assert not (tmp_path / "model").exists()

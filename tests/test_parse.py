@@ -4,7 +4,13 @@ import pytest
 
 from transforms.article import RawUnit
 from transforms.parse import (
-    InvalidArticle, detect_format, normalise_text, parse_date, parse_unit, read_units, stable_id,
+    InvalidArticle,
+    detect_format,
+    normalise_text,
+    parse_date,
+    parse_unit,
+    read_units,
+    stable_id,
 )
 
 
@@ -13,11 +19,29 @@ def unit(data, fmt="jsonl", line=1, truncated=False):
 
 
 def test_jsonl_fields_and_extra():
-    a = parse_unit(unit(json.dumps({
-        "id": 7, "title": " A  title\n", "text": "Body\r\nline two", "date": "2025-05-21T21:42:44+00:00",
-        "url": "https://x/y", "publisher": "Kyiv Independent", "tags": ["a", "b"], "lang": "en",
-    })))
-    assert (a.id, a.title, a.text, a.source, a.url) == ("7", "A title", "Body\nline two", "Kyiv Independent", "https://x/y")
+    a = parse_unit(
+        unit(
+            json.dumps(
+                {
+                    "id": 7,
+                    "title": " A  title\n",
+                    "text": "Body\r\nline two",
+                    "date": "2025-05-21T21:42:44+00:00",
+                    "url": "https://x/y",
+                    "publisher": "Kyiv Independent",
+                    "tags": ["a", "b"],
+                    "lang": "en",
+                }
+            )
+        )
+    )
+    assert (a.id, a.title, a.text, a.source, a.url) == (
+        "7",
+        "A title",
+        "Body\nline two",
+        "Kyiv Independent",
+        "https://x/y",
+    )
     assert a.published_at == 1747863764000
     assert a.extra == {"tags": '["a", "b"]', "lang": "en"}
     assert a.source_line == 1
@@ -56,15 +80,18 @@ def test_normalisation_nfc_controls_whitespace():
     assert normalise_text("Cafe\u0301\x00 \t x\u00a0y\r\n\r\n\r\nz  ") == "Caf\u00e9 x y\n\nz"
 
 
-@pytest.mark.parametrize("data,why", [
-    (b"{not json", "Expecting"),
-    (b"[1, 2]", "must be an object"),
-    (b'{"title": "no text"}', "'text' is missing"),
-    (b'{"text": 5}', "must be a string"),
-    (b'{"text": "  \\n "}', "empty"),
-    (b'{"text": "x", "id": {"a": 1}}', "'id'"),
-    (b'{"text": "x", "title": ["a"]}', "'title'"),
-])
+@pytest.mark.parametrize(
+    "data,why",
+    [
+        (b"{not json", "Expecting"),
+        (b"[1, 2]", "must be an object"),
+        (b'{"title": "no text"}', "'text' is missing"),
+        (b'{"text": 5}', "must be a string"),
+        (b'{"text": "  \\n "}', "empty"),
+        (b'{"text": "x", "id": {"a": 1}}', "'id'"),
+        (b'{"text": "x", "title": ["a"]}', "'title'"),
+    ],
+)
 def test_invalid_jsonl(data, why):
     with pytest.raises(ValueError, match=why):
         parse_unit(unit(data))

@@ -1,22 +1,28 @@
 """The real pipeline (FnApiRunner, real Avro files) on good and malformed input."""
+
 import json
 from pathlib import Path
 
 import avro.datafile
 import avro.io
 import fastavro
+from conftest import read_avro, run_pipeline
 from fastavro.validation import validate_many
 
 import schemas
-from conftest import read_avro, run_pipeline
 
 
 def write_inputs(tmp: Path) -> Path:
     d = tmp / "in"
     d.mkdir()
     good = [
-        {"id": "a1", "title": "Patriot systems for Kyiv", "text": "Germany delivered another Patriot air defense system.",
-         "date": "2025-06-01", "publisher": "Test"},
+        {
+            "id": "a1",
+            "title": "Patriot systems for Kyiv",
+            "text": "Germany delivered another Patriot air defense system.",
+            "date": "2025-06-01",
+            "publisher": "Test",
+        },
         {"title": "No id here", "text": "NABU detectives charged an official with bribery.", "url": "https://ex/1"},
         {"text": "Ukraine and Russia held talks in Istanbul on a prisoner exchange.", "extra_field": {"k": 1}},
     ]
@@ -37,8 +43,21 @@ def write_inputs(tmp: Path) -> Path:
 def test_every_input_is_one_record_or_one_dead_letter(tmp_path, tiny_ner):
     d = write_inputs(tmp_path)
     out = tmp_path / "out"
-    assert run_pipeline(["--input", str(d / "*.jsonl"), "--input", str(d / "*.txt"), "--output", str(out),
-                         "--ner-model", str(tiny_ner)]) == 0
+    assert (
+        run_pipeline(
+            [
+                "--input",
+                str(d / "*.jsonl"),
+                "--input",
+                str(d / "*.txt"),
+                "--output",
+                str(out),
+                "--ner-model",
+                str(tiny_ner),
+            ]
+        )
+        == 0
+    )
     records = read_avro(str(out / "articles-*.avro"))
     dead = read_avro(str(out / "deadletter-*.avro"))
     assert len(records) == 4 and len(dead) == 7 and len(records) + len(dead) == 11
@@ -54,10 +73,15 @@ def test_every_input_is_one_record_or_one_dead_letter(tmp_path, tiny_ner):
     assert validate_many(records, schemas.parsed("enriched_article"))
     assert validate_many(dead, schemas.parsed("dead_letter"))
     for r in records:
-        assert [t["label"] for t in r["topics"]] == ["air_defense", "drones", "eu_integration", "anti_corruption",
-                                                     "negotiations"]
+        assert [t["label"] for t in r["topics"]] == [
+            "air_defense",
+            "drones",
+            "eu_integration",
+            "anti_corruption",
+            "negotiations",
+        ]
         for e in r["entities"]:
-            assert r[e["field"]][e["start"]:e["end"]] == e["text"]
+            assert r[e["field"]][e["start"] : e["end"]] == e["text"]
     a1 = next(r for r in records if r["id"] == "a1")
     assert a1["source"] == "Test" and a1["published_at"].isoformat().startswith("2025-06-01")
     plain = next(r for r in records if r["source_file"].endswith("plain.txt"))
@@ -82,8 +106,16 @@ def test_output_is_readable_by_the_official_avro_package(tmp_path, tiny_ner):
 
 def test_missing_model_is_a_clear_error(tmp_path, capsys):
     d = write_inputs(tmp_path)
-    rc = run_pipeline(["--input", str(d / "plain.txt"), "--output", str(tmp_path / "o"),
-                       "--ner-model", "someone/not-downloaded-model"])
+    rc = run_pipeline(
+        [
+            "--input",
+            str(d / "plain.txt"),
+            "--output",
+            str(tmp_path / "o"),
+            "--ner-model",
+            "someone/not-downloaded-model",
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "not available" in err and "--allow-download" in err
 

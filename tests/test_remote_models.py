@@ -2,6 +2,7 @@
 
 "testfs://" is a Beam FileSystem registered by this module (Beam finds FileSystem subclasses by their
 scheme); it maps onto a tmp folder. The FnApiRunner runs workers in this process, so they see it too."""
+
 from __future__ import annotations
 
 import os
@@ -30,15 +31,16 @@ class FolderFileSystem(LocalFileSystem):
     @classmethod
     def local(cls, path: str) -> str:
         # LocalFileSystem's own methods call each other (and so these overrides) with local paths too
-        return os.path.join(cls.root, path[len("testfs://"):]) if path.startswith("testfs://") else path
+        return os.path.join(cls.root, path[len("testfs://") :]) if path.startswith("testfs://") else path
 
     def join(self, basepath, *paths):
         return "/".join([basepath.rstrip("/"), *paths])
 
     def _list(self, dir_or_prefix):
         for m in super()._list(self.local(dir_or_prefix)):
-            yield FileMetadata("testfs://" + os.path.relpath(m.path, self.root), m.size_in_bytes,
-                               m.last_updated_in_seconds)
+            yield FileMetadata(
+                "testfs://" + os.path.relpath(m.path, self.root), m.size_in_bytes, m.last_updated_in_seconds
+            )
 
     def exists(self, path):
         return super().exists(self.local(path))
@@ -86,22 +88,26 @@ def test_remote_topic_model(testfs, tmp_path):
 
     shutil.copytree(packaged_minilm(), testfs / "minilm")
     assert run_pipeline(["--input", str(SEED), "--output", str(tmp_path / "local")]) == 0
-    assert run_pipeline(["--input", str(SEED), "--output", str(tmp_path / "remote"),
-                         "--topic-model", "testfs://minilm"]) == 0
+    assert (
+        run_pipeline(["--input", str(SEED), "--output", str(tmp_path / "remote"), "--topic-model", "testfs://minilm"])
+        == 0
+    )
     local, remote = records(tmp_path / "local"), records(tmp_path / "remote")
     assert local and [r["topics"] for r in remote] == [r["topics"] for r in local]
     assert remote[0]["provenance"]["topic_model"] == "embedding:minilm"
 
 
 def test_missing_remote_model_is_exit_2_with_one_line(testfs, tmp_path, capsys):
-    rc = run_pipeline(["--input", str(SEED), "--output", str(tmp_path / "o"),
-                       "--ner-model", "testfs://models/nothing/"])
+    rc = run_pipeline(
+        ["--input", str(SEED), "--output", str(tmp_path / "o"), "--ner-model", "testfs://models/nothing/"]
+    )
     err = capsys.readouterr().err.strip()
     assert rc == 2 and err.count("\n") == 0 and "testfs://models/nothing/ does not exist" in err, err
 
 
-@pytest.mark.parametrize("remove, message", [(("config.json",), "no config.json"),
-                                             (("model.safetensors",), "no *.safetensors")])
+@pytest.mark.parametrize(
+    "remove, message", [(("config.json",), "no config.json"), (("model.safetensors",), "no *.safetensors")]
+)
 def test_remote_folder_without_config_or_weights(testfs, tiny_ner, tmp_path, remove, message):
     folder = testfs / "models" / tiny_ner.name
     for name in remove:

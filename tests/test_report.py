@@ -3,6 +3,7 @@
 The browser check needs Debian's `chromium` package (apt-get install -y chromium). Without it the
 browser tests are skipped locally and fail under CI (CI=true), so a missing install step shows.
 """
+
 from __future__ import annotations
 
 import base64
@@ -16,11 +17,12 @@ from collections import Counter, defaultdict
 from html.parser import HTMLParser
 from pathlib import Path
 
+import avro_fixtures as af
 import pytest
 
-import avro_fixtures as af
 from pipeline.commands import report
-from pipeline.commands.report import data as report_data, page as report_page
+from pipeline.commands.report import data as report_data
+from pipeline.commands.report import page as report_page
 
 TOP = 8
 N_ARTICLES = 40  # every article of tests/fixtures/written_articles.jsonl
@@ -129,7 +131,7 @@ def test_fixture_records_are_consistent(records):
     assert len(records) == N_ARTICLES + 1
     for r in records:
         for e in r["entities"]:
-            assert r[e["field"]][e["start"]:e["end"]] == e["text"]
+            assert r[e["field"]][e["start"] : e["end"]] == e["text"]
 
 
 def test_topic_totals_and_volume_match_records(records):
@@ -203,8 +205,11 @@ def test_rising_handcrafted():
     from datetime import datetime, timezone
 
     def rec(day, *ents):
-        return {"published_at": datetime(2024, 1, day, tzinfo=timezone.utc), "ingested_at": None,
-                "entities": [{"text": t, "label": "ORG"} for t in ents]}
+        return {
+            "published_at": datetime(2024, 1, day, tzinfo=timezone.utc),
+            "ingested_at": None,
+            "entities": [{"text": t, "label": "ORG"} for t in ents],
+        }
 
     recs = [rec(1, "A", "A", "B"), rec(2, "B"), rec(3, "A", "C", "C"), rec(4, "C", "B", "B", "B")]
     r = report_data.rising_entities(recs, 10)
@@ -270,8 +275,9 @@ def test_entity_tables_match_records(tables, records):
         assert (int(m), int(a)) == (mentions[(text, label)], articles[(text, label)])
     assert int(rows[0][2]) == max(mentions.values())
     per_topic = [t for k, t in tables.items() if k.startswith("entities-topic-")]
-    assert len(per_topic) == len([t for t in report_data.topic_order(records)
-                                  if any(t in r["topic_labels"] for r in records)])
+    assert len(per_topic) == len(
+        [t for t in report_data.topic_order(records) if any(t in r["topic_labels"] for r in records)]
+    )
     for table in per_topic:
         topic = table["attrs"]["data-topic"]
         m_t, a_t = entity_counts([r for r in records if topic in r["topic_labels"]])
@@ -323,8 +329,10 @@ def test_page_is_self_contained_and_escaped(built):
 
 
 def _png_images(h: str) -> dict[str, bytes]:
-    return {m.group(1): base64.b64decode(m.group(2)) for m in
-            re.finditer(r'<img id="([^"]+)"[^>]*src="data:image/png;base64,([^"]+)"', h)}
+    return {
+        m.group(1): base64.b64decode(m.group(2))
+        for m in re.finditer(r'<img id="([^"]+)"[^>]*src="data:image/png;base64,([^"]+)"', h)
+    }
 
 
 def test_figures_are_not_blank(built):
@@ -378,11 +386,27 @@ def _chromium() -> str:
 
 
 def run_chromium(page: Path, tmp: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           "--disable-extensions", "--disable-default-apps", "--mute-audio", "--hide-scrollbars",
-           f"--user-data-dir={tmp / 'chromium-profile'}", "--enable-logging=stderr", "--v=0",
-           "--window-size=1280,2400", *args, page.resolve().as_uri()]
+    cmd = [
+        _chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-extensions",
+        "--disable-default-apps",
+        "--mute-audio",
+        "--hide-scrollbars",
+        f"--user-data-dir={tmp / 'chromium-profile'}",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--window-size=1280,2400",
+        *args,
+        page.resolve().as_uri(),
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=90)
 
 
@@ -427,8 +451,9 @@ def test_browser_loads_page_without_errors(built, tmp_path):
 
     # 2. A copy with the probe: every <img> decoded, no error events, hostile markup inert.
     csp = re.compile(r'(<meta http-equiv="Content-Security-Policy" content=")([^"]*)(">)')
-    probe_html, n = csp.subn(lambda m: m.group(1) + m.group(2) + "; script-src &#x27;unsafe-inline&#x27;"
-                             + m.group(3), h)
+    probe_html, n = csp.subn(
+        lambda m: m.group(1) + m.group(2) + "; script-src &#x27;unsafe-inline&#x27;" + m.group(3), h
+    )
     assert n == 1
     probe_html = probe_html.replace('<meta charset="utf-8">', '<meta charset="utf-8">' + PROBE, 1)
     probe_page = tmp_path / "probe.html"
@@ -451,8 +476,18 @@ def test_browser_loads_page_without_errors(built, tmp_path):
 def test_safe_href():
     assert report_page.safe_href("https://example.org/a?b=1&c=2") == "https://example.org/a?b=1&amp;c=2"
     assert report_page.safe_href('http://x.org/"><script>') == "http://x.org/&quot;&gt;&lt;script&gt;"
-    for bad in ("javascript:alert(1)", " JavaScript:alert(1)", "data:text/html,<b>", "//evil.org/x",
-                "http:///nohost", "https://a.org/x y", "https://a.org/\nx", None, "", "vbscript:x"):
+    for bad in (
+        "javascript:alert(1)",
+        " JavaScript:alert(1)",
+        "data:text/html,<b>",
+        "//evil.org/x",
+        "http:///nohost",
+        "https://a.org/x y",
+        "https://a.org/\nx",
+        None,
+        "",
+        "vbscript:x",
+    ):
         assert report_page.safe_href(bad) is None, bad
 
 
@@ -465,19 +500,28 @@ FAKE_FIGURES = {f: "data:image/png;base64,AAAA" for f in ("fig-topic-volume", "f
 def _record(rid: str, day: int, title: str, *entities: str, label: str = "PER") -> dict:
     from datetime import datetime, timezone
 
-    return {"id": rid, "title": title, "url": f"https://example.org/{rid}", "source": "s",
-            "published_at": datetime(2024, 3, day, tzinfo=timezone.utc), "ingested_at": None,
-            "topic_labels": ["politics"], "topics": [{"label": "politics", "score": 0.9}],
-            "entities": [{"text": t, "label": label, "field": "text", "start": 0, "end": len(t)} for t in entities]}
+    return {
+        "id": rid,
+        "title": title,
+        "url": f"https://example.org/{rid}",
+        "source": "s",
+        "published_at": datetime(2024, 3, day, tzinfo=timezone.utc),
+        "ingested_at": None,
+        "topic_labels": ["politics"],
+        "topics": [{"label": "politics", "score": 0.9}],
+        "entities": [{"text": t, "label": label, "field": "text", "start": 0, "end": len(t)} for t in entities],
+    }
 
 
 def test_case_and_possessive_variants_are_one_entity():
     """The report merges names with transforms.ner.entity_summary's normalisation (as the records'
     entity_summary does): "Zelenskyy", "Zelenskyy's" and "ZELENSKYY" are one entity, shown in its most
     frequent written form."""
-    recs = [_record("a", 1, "t1", "Zelenskyy", "Zelenskyy's", "Kyiv"),
-            _record("b", 3, "t2", "ZELENSKYY", "Zelenskyy", "Zelenskyy’s"),
-            _record("c", 4, "t3", "Zelenskyy's", "Zelenskyy's")]
+    recs = [
+        _record("a", 1, "t1", "Zelenskyy", "Zelenskyy's", "Kyiv"),
+        _record("b", 3, "t2", "ZELENSKYY", "Zelenskyy", "Zelenskyy’s"),
+        _record("c", 4, "t3", "Zelenskyy's", "Zelenskyy's"),
+    ]
     top = report_data.top_entities(recs, 10)
     assert [(s.text, s.mentions, s.articles) for s in top] == [("Zelenskyy", 7, 3), ("Kyiv", 1, 1)]
     assert report_data.key_entities(recs[1]) == [("Zelenskyy", "PER", 3)]
@@ -485,8 +529,11 @@ def test_case_and_possessive_variants_are_one_entity():
     assert [(e.text, e.first, e.second) for e in rising.entities] == [("Zelenskyy", 2, 5)]
     # entity types stay apart, as in entity_summary
     org = _record("d", 3, "t4", "Zelenskyy", label="ORG")
-    assert {(s.text, s.label) for s in report_data.top_entities(recs + [org], 10)} == \
-        {("Zelenskyy", "PER"), ("Zelenskyy", "ORG"), ("Kyiv", "PER")}
+    assert {(s.text, s.label) for s in report_data.top_entities(recs + [org], 10)} == {
+        ("Zelenskyy", "PER"),
+        ("Zelenskyy", "ORG"),
+        ("Kyiv", "PER"),
+    }
     h = report_page.render_html(report_data.compute(recs), FAKE_FIGURES)
     p = _Tables()
     p.feed(h)
@@ -501,7 +548,7 @@ def test_script_in_title_is_escaped():
     assert "Breaking &lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;" in h
     p = _Tables()
     p.feed(h)
-    (attrs, cells), = p.tables["articles"]["rows"][1:]
+    ((attrs, cells),) = p.tables["articles"]["rows"][1:]
     assert cells[1] == title and attrs["data-id"] == "<script>id</script>"  # shown as text, intact
     assert body(p.tables["entities-all"])[0][0] == "<script>e</script>"
 
@@ -512,6 +559,8 @@ def test_missing_report_extra_is_a_one_line_error(out_dir, tmp_path, capsys, mon
     find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "jinja2" else find_spec(name, *a))
     assert report.main(["--input", str(out_dir), "--output", str(tmp_path / "r.html")]) == 2
-    assert capsys.readouterr().err.strip() == \
-        "news-ingest report: error: jinja2 not installed: pip install 'news-ingest[report]'"
+    assert (
+        capsys.readouterr().err.strip()
+        == "news-ingest report: error: jinja2 not installed: pip install 'news-ingest[report]'"
+    )
     assert not (tmp_path / "r.html").exists()

@@ -1,4 +1,5 @@
 """README.md carries the record-format tables generated from the .avsc docs, and stays current."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -36,13 +37,17 @@ def test_every_field_and_doc_is_rendered():
 
 
 def test_type_rendering():
-    assert schema_docs.type_str(["null", {"type": "long", "logicalType": "timestamp-millis"}]) == \
-        "timestamp-millis (long) or null"
+    assert (
+        schema_docs.type_str(["null", {"type": "long", "logicalType": "timestamp-millis"}])
+        == "timestamp-millis (long) or null"
+    )
     assert schema_docs.type_str({"type": "map", "values": "string"}) == "map of string"
     assert schema_docs.type_str({"type": "enum", "name": "E", "symbols": ["a", "b"]}) == "enum E (a, b)"
     nested = []
-    assert schema_docs.type_str({"type": "array", "items": {"type": "record", "name": "R", "fields": []}},
-                                nested) == "array of record R"
+    assert (
+        schema_docs.type_str({"type": "array", "items": {"type": "record", "name": "R", "fields": []}}, nested)
+        == "array of record R"
+    )
     assert [r["name"] for r in nested] == ["R"]
     assert schema_docs._cell("a | b\n c") == "a \\| b c"
 

@@ -4,6 +4,7 @@ Compatibility rule (stated in the schemas' docs): a new 1.x version only *adds* 
 default; nothing is removed or retyped. So an old reader skips the new fields, and a new reader fills
 them from their defaults when it reads an old file.
 """
+
 from __future__ import annotations
 
 import copy
@@ -33,12 +34,24 @@ def load(path: Path) -> dict:
 
 def current_record() -> dict:
     article = Article(
-        id="evo-1", title="Zelensky meets Macron", text="Volodymyr Zelensky met Emmanuel Macron in Paris.",
-        source="Test", url="https://ex/evo", published_at=1748736000000, extra={"k": "v"},
-        source_file="in.jsonl", source_line=1, raw=b"{}", language="en",
-        entities=[Entity("title", 0, 8, "Zelensky", "PER", 0.875), Entity("text", 10, 18, "Zelensky", "PER", 0.75),
-                  Entity("text", 42, 47, "Paris", "LOC", 0.625)],
-        topic_scores={"diplomacy": 0.5}, topic_labels=["diplomacy"],
+        id="evo-1",
+        title="Zelensky meets Macron",
+        text="Volodymyr Zelensky met Emmanuel Macron in Paris.",
+        source="Test",
+        url="https://ex/evo",
+        published_at=1748736000000,
+        extra={"k": "v"},
+        source_file="in.jsonl",
+        source_line=1,
+        raw=b"{}",
+        language="en",
+        entities=[
+            Entity("title", 0, 8, "Zelensky", "PER", 0.875),
+            Entity("text", 10, 18, "Zelensky", "PER", 0.75),
+            Entity("text", 42, 47, "Paris", "LOC", 0.625),
+        ],
+        topic_scores={"diplomacy": 0.5},
+        topic_labels=["diplomacy"],
     )
     return to_record(article, Provenance("1.1.0", "ner", "topics", "tax"), ["diplomacy", "economy"], now_ms=1)
 
@@ -72,8 +85,9 @@ def plain(record: dict) -> dict:
 def new_fields_since(old_schema: dict) -> dict:
     """Fields the current schema added after ``old_schema``, with their defaults."""
     old = {f["name"] for f in old_schema["fields"]}
-    return {f["name"]: f["default"] for f in schemas.load_json(schemas.ENRICHED_ARTICLE)["fields"]
-            if f["name"] not in old}
+    return {
+        f["name"]: f["default"] for f in schemas.load_json(schemas.ENRICHED_ARTICLE)["fields"] if f["name"] not in old
+    }
 
 
 @pytest.mark.parametrize("old_path", OLD_ARTICLES, ids=lambda p: p.stem)
@@ -103,8 +117,17 @@ def test_current_reader_reads_previous_version_files(reader, old_path):
 
 def test_a_pipeline_dead_letter_file_reads_with_every_history_version():
     current = schemas.load_json(schemas.DEAD_LETTER)
-    rec = {"raw": b"\xff raw", "raw_truncated": True, "source_file": "f", "source_line": 3, "stage": "parse",
-           "error_type": "UnicodeDecodeError", "error_message": "bad byte", "article_id": None, "failed_at": 5}
+    rec = {
+        "raw": b"\xff raw",
+        "raw_truncated": True,
+        "source_file": "f",
+        "source_line": 3,
+        "stage": "parse",
+        "error_type": "UnicodeDecodeError",
+        "error_message": "bad byte",
+        "article_id": None,
+        "failed_at": 5,
+    }
     data = write_fastavro(current, [rec])
     for path in HISTORY.glob("dead_letter-*.avsc"):
         for reader in (read_fastavro, read_official):
@@ -113,6 +136,7 @@ def test_a_pipeline_dead_letter_file_reads_with_every_history_version():
 
 
 # --- the compatibility rule, generic over schemas/history -----------------------------------------
+
 
 def record_types(schema, namespace: str = "") -> dict[str, dict]:
     """Every named record in a schema, by full name."""
@@ -174,7 +198,8 @@ def test_every_field_added_after_a_history_version_has_a_default(old_path, curre
         for kept in set(new_fields) & set(old_fields):
             a, b = old_fields[kept]["type"], new_fields[kept]["type"]
             if json.dumps(_strip_docs(a), sort_keys=True) != json.dumps(_strip_docs(b), sort_keys=True) and not (
-                isinstance(a, (dict, list)) or isinstance(b, (dict, list))):
+                isinstance(a, (dict, list)) or isinstance(b, (dict, list))
+            ):
                 problems.append(f"{name}.{kept} changed type {a} -> {b}")
     assert problems == []
     # and the resolution really works: fastavro and avro accept current files under the old schema
@@ -202,5 +227,5 @@ def test_rule_check_catches_a_field_without_default(tmp_path):
     assert [f["name"] for f in added if "default" not in f] == ["breaking"]
     # and a reader on that schema cannot read old files (the reason for the rule)
     data = write_fastavro(old, [{k: v for k, v in current_record().items() if k not in new_fields_since(old)}])
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 - fastavro raises several types here; any failure is the point
         read_fastavro(data, bad)

@@ -1,5 +1,6 @@
 """Security rules: safetensors only, never trust_remote_code, no hub access unless allowed, and input
 is data only (never evaluated, unpickled, or used to build a file path)."""
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, read_avro, run_pipeline
+
 from transforms.inference.loading import ModelNotAvailable, load_model
 
 SOURCE_DIRS = ("pipeline", "transforms", "schemas")
@@ -39,6 +40,7 @@ class _Touch:
 
 # --- safetensors only ----------------------------------------------------------------------------
 
+
 def test_a_model_with_only_pickle_weights_is_refused_and_never_unpickled(tmp_path, tiny_ner):
     from transformers import AutoModelForTokenClassification
 
@@ -58,8 +60,9 @@ def test_the_pipeline_refuses_a_pickle_only_model_with_a_clear_error(tmp_path, t
     shutil.copytree(tiny_ner, model_dir)
     (model_dir / "model.safetensors").rename(model_dir / "pytorch_model.bin")
     (tmp_path / "in.jsonl").write_text('{"text": "Kyiv."}\n')
-    rc = run_pipeline(["--input", str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "out"),
-                       "--ner-model", str(model_dir)])
+    rc = run_pipeline(
+        ["--input", str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "out"), "--ner-model", str(model_dir)]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "safetensors" in err
 
@@ -78,14 +81,21 @@ def test_trust_remote_code_is_never_enabled():
 
 
 def test_no_source_file_evaluates_or_unpickles():
-    pattern = re.compile(r"(?<![\w.])(eval|exec)\(|pickle\.loads?\(|torch\.load\(|yaml\.load\(|yaml\.unsafe_load|"
-                         r"marshal\.loads|dill\.loads?\(|jsonpickle|__import__\(")
-    hits = [f"{p.relative_to(ROOT)}:{n}: {line.strip()}" for p in source_files()
-            for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if pattern.search(line)]
+    pattern = re.compile(
+        r"(?<![\w.])(eval|exec)\(|pickle\.loads?\(|torch\.load\(|yaml\.load\(|yaml\.unsafe_load|"
+        r"marshal\.loads|dill\.loads?\(|jsonpickle|__import__\("
+    )
+    hits = [
+        f"{p.relative_to(ROOT)}:{n}: {line.strip()}"
+        for p in source_files()
+        for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+        if pattern.search(line)
+    ]
     assert hits == []
 
 
 # --- no hub access without --allow-download --------------------------------------------------------
+
 
 class _ConnectionRecorder:
     """A local TCP listener used as HTTP(S) proxy: every connection attempt to the hub lands here."""
@@ -137,11 +147,26 @@ for load in (lambda: load_tokenizer("someone/not-a-local-model", allow),
 
 def _load_hub_id(tmp_path, proxy_url: str, allow: bool) -> list[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
-    env.update(PYTHONPATH=str(ROOT), HF_HOME=str(tmp_path / "hf-home"), HF_HUB_ETAG_TIMEOUT="2",
-               HF_HUB_DOWNLOAD_TIMEOUT="2", HTTPS_PROXY=proxy_url, HTTP_PROXY=proxy_url,
-               https_proxy=proxy_url, http_proxy=proxy_url, NO_PROXY="", no_proxy="")
-    proc = subprocess.run([sys.executable, "-c", LOAD_SCRIPT, "allow" if allow else "deny"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    env.update(
+        PYTHONPATH=str(ROOT),
+        HF_HOME=str(tmp_path / "hf-home"),
+        HF_HUB_ETAG_TIMEOUT="2",
+        HF_HUB_DOWNLOAD_TIMEOUT="2",
+        HTTPS_PROXY=proxy_url,
+        HTTP_PROXY=proxy_url,
+        https_proxy=proxy_url,
+        http_proxy=proxy_url,
+        NO_PROXY="",
+        no_proxy="",
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", LOAD_SCRIPT, "allow" if allow else "deny"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     lines = [l for l in proc.stdout.splitlines() if l.startswith(("ModelNotAvailable", "LOADED"))]
     assert len(lines) == 2, proc.stdout + proc.stderr[-2000:]
     return lines
@@ -176,8 +201,17 @@ def test_the_connection_recorder_sees_a_download_attempt(tmp_path):
 
 # --- input is data only ------------------------------------------------------------------------------
 
-HOSTILE_PATHS = ["../../etc/passwd", "../../../../tmp/escape", "/tmp/absolute-escape", "..", "articles-00000-of-00001",
-                 "C:\\Windows\\system32", "~/.ssh/id_rsa", "\x00nul", "a/b/c"]
+HOSTILE_PATHS = [
+    "../../etc/passwd",
+    "../../../../tmp/escape",
+    "/tmp/absolute-escape",
+    "..",
+    "articles-00000-of-00001",
+    "C:\\Windows\\system32",
+    "~/.ssh/id_rsa",
+    "\x00nul",
+    "a/b/c",
+]
 
 
 def test_input_never_builds_a_file_path_or_runs_code(tmp_path, tiny_ner):
@@ -185,18 +219,41 @@ def test_input_never_builds_a_file_path_or_runs_code(tmp_path, tiny_ner):
     inp.mkdir()
     marker = tmp_path / "CODE_RAN"
     payloads = [
-        {"id": pid, "title": pid, "text": f"An article whose id is {pid!r}.", "url": f"file://{pid}",
-         "source": pid, "output": str(tmp_path / "escape.avro"), "source_file": "/etc/shadow"}
+        {
+            "id": pid,
+            "title": pid,
+            "text": f"An article whose id is {pid!r}.",
+            "url": f"file://{pid}",
+            "source": pid,
+            "output": str(tmp_path / "escape.avro"),
+            "source_file": "/etc/shadow",
+        }
         for pid in HOSTILE_PATHS
     ] + [
-        {"id": "code", "text": f"__import__('pathlib').Path({str(marker)!r}).touch() {{{{7*7}}}} ${{jndi:x}}",
-         "title": "!!python/object/apply:os.system ['touch " + str(marker) + "']"},
+        {
+            "id": "code",
+            "text": f"__import__('pathlib').Path({str(marker)!r}).touch() {{{{7*7}}}} ${{jndi:x}}",
+            "title": "!!python/object/apply:os.system ['touch " + str(marker) + "']",
+        },
         {"id": "pickle", "text": "pickled bytes below", "blob": pickle.dumps(_Touch(marker)).decode("latin-1")},
     ]
     (inp / "paths.jsonl").write_text("\n".join(json.dumps(p) for p in payloads) + "\n", encoding="utf-8")
     before = set(tmp_path.rglob("*")) | set(Path("/tmp").glob("*escape*"))
-    assert run_pipeline(["--input", str(inp / "*.jsonl"), "--output", str(out), "--ner-model", str(tiny_ner),
-                         "--torch-threads", "1"]) == 0
+    assert (
+        run_pipeline(
+            [
+                "--input",
+                str(inp / "*.jsonl"),
+                "--output",
+                str(out),
+                "--ner-model",
+                str(tiny_ner),
+                "--torch-threads",
+                "1",
+            ]
+        )
+        == 0
+    )
     records = read_avro(str(out / "articles-*.avro"))
     dead = read_avro(str(out / "deadletter-*.avro"))
     by_id = {r["id"]: r for r in records}
@@ -208,4 +265,5 @@ def test_input_never_builds_a_file_path_or_runs_code(tmp_path, tiny_ner):
     outside = [p for p in created if out not in p.parents and p != out]
     assert outside == [] and not marker.exists()
     assert {p.name for p in out.iterdir()} <= {p.name for p in out.glob("articles-*.avro")} | {
-        p.name for p in out.glob("deadletter-*.avro")}
+        p.name for p in out.glob("deadletter-*.avro")
+    }

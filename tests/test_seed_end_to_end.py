@@ -1,6 +1,6 @@
 """`make run` in a test: the real pipeline, the embedded NER model and the packaged topic model on seeds/."""
-import fastavro
 
+import fastavro
 from conftest import EMBEDDED_NER, ROOT, read_avro, run_pipeline
 
 TOPICS = ["air_defense", "drones", "eu_integration", "anti_corruption", "negotiations"]
@@ -20,7 +20,7 @@ def test_seed_article(tmp_path):
     assert all(0.0 <= t["score"] <= 1.0 for t in record["topics"])
 
     for e in record["entities"]:
-        assert record[e["field"]][e["start"]:e["end"]] == e["text"]
+        assert record[e["field"]][e["start"] : e["end"]] == e["text"]
     found = {(e["text"], e["label"]) for e in record["entities"]}
     assert {("Zelenskyy", "PER"), ("Emmanuel Macron", "PER")} <= found or {("Volodymyr Zelenskyy", "PER")} <= found
     persons = {e["text"] for e in record["entities"] if e["label"] == "PER"}
@@ -57,7 +57,7 @@ def test_long_article_with_the_embedded_model():
     assert len(spans) == len(set(spans))
     assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:]))
     for e in entities:
-        assert text[e.start:e.end] == e.text
+        assert text[e.start : e.end] == e.text
     period = len(body) + 2
     for i in range(reps):
         chunk = {(e.text, e.label) for e in entities if i * period <= e.start < (i + 1) * period}

@@ -1,4 +1,5 @@
 """Streaming: the same graph on a TestStream (BundleBasedDirectRunner) writes one Avro file per window."""
+
 import json
 import re
 
@@ -6,8 +7,8 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.testing.test_stream import TestStream
 from apache_beam.transforms.window import TimestampedValue
-
 from conftest import read_avro
+
 from pipeline import graph
 from pipeline.options import NewsIngestOptions
 from transforms.article import RawUnit
@@ -69,9 +70,23 @@ def test_watch_picks_up_files_added_while_running(tmp_path, tiny_ner):
     t = threading.Thread(target=later)
     t.start()
     out = tmp_path / "out"
-    rc = run_pipeline(["--streaming", "--watch", str(watch / "*.jsonl"), "--output", str(out),
-                       "--ner-model", str(tiny_ner), "--poll-seconds", "1", "--max-runtime", "15",
-                       "--window-seconds", "3600"])
+    rc = run_pipeline(
+        [
+            "--streaming",
+            "--watch",
+            str(watch / "*.jsonl"),
+            "--output",
+            str(out),
+            "--ner-model",
+            str(tiny_ner),
+            "--poll-seconds",
+            "1",
+            "--max-runtime",
+            "15",
+            "--window-seconds",
+            "3600",
+        ]
+    )
     t.join()
     assert rc == 0
     assert sorted(r["id"] for r in read_avro(str(out / "articles-*.avro"))) == ["w1", "w2"]

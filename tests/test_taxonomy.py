@@ -1,14 +1,14 @@
 import pytest
 import yaml
 
+from transforms.topics.embedding import alias_pattern
+from transforms.topics.result import TopicResult
 from transforms.topics.taxonomy import (
     Calibration,
     TaxonomyError,
     load_taxonomy,
     save_taxonomy,
 )
-from transforms.topics.embedding import alias_pattern
-from transforms.topics.result import TopicResult
 
 FIVE = ["air_defense", "drones", "eu_integration", "anti_corruption", "negotiations"]
 
@@ -49,8 +49,10 @@ def test_description_only_topic_gets_defaults(tmp_path):
 @pytest.mark.parametrize(
     "data, message",
     [
-        ({"name": "x", "version": "1", "topics": [{"id": "a", "description": "d"}, {"id": "a", "description": "e"}]},
-         "duplicate topic id"),
+        (
+            {"name": "x", "version": "1", "topics": [{"id": "a", "description": "d"}, {"id": "a", "description": "e"}]},
+            "duplicate topic id",
+        ),
         (minimal(description=""), "missing 'description'"),
         (minimal(description=None), "missing 'description'"),
         (minimal(threshold=1.5), "threshold must be in (0, 1]"),
@@ -102,7 +104,12 @@ def test_save_round_trip(tmp_path):
     assert again.topics[0].threshold == 0.42
     assert again.topics[0].calibration["nli"].weights == {"entail_logit": 1.5}
     for a, b in zip(tax.topics, again.topics):
-        assert (a.description, a.prototypes, a.aliases, a.hypotheses) == (b.description, b.prototypes, b.aliases, b.hypotheses)
+        assert (a.description, a.prototypes, a.aliases, a.hypotheses) == (
+            b.description,
+            b.prototypes,
+            b.aliases,
+            b.hypotheses,
+        )
     assert again.default_calibration("embedding") == tax.default_calibration("embedding")
 
 
@@ -122,5 +129,13 @@ def test_topic_result_applies_thresholds():
 def test_alias_patterns():
     p = alias_pattern(["drone*", "NABU", "Patriot", "air defense", "clos* the sky", "anti-corruption"])
     text = "Drones; nabu NABU patriotic Patriot PATRIOT patriot air-defense closing the sky anticorruption"
-    assert p.findall(text) == ["Drones", "NABU", "Patriot", "PATRIOT", "air-defense", "closing the sky", "anticorruption"]
+    assert p.findall(text) == [
+        "Drones",
+        "NABU",
+        "Patriot",
+        "PATRIOT",
+        "air-defense",
+        "closing the sky",
+        "anticorruption",
+    ]
     assert alias_pattern([]) is None

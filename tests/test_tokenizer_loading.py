@@ -1,5 +1,6 @@
 """The shipped models' tokenizers load as their tokenizer.json alone (no lookup in transformers' model
 registry) and encode exactly as the class their config names."""
+
 import json
 
 import pytest
@@ -22,12 +23,21 @@ def test_plain_tokenizer_encodes_like_its_own_class(folder):
     assert plain_fast_tokenizer(str(folder))
     plain, own = load_tokenizer(str(folder)), AutoTokenizer.from_pretrained(str(folder))
     assert type(plain) is not type(own)  # the registry lookup really is skipped
-    for kw in ({"truncation": True, "max_length": 64},
-               {"truncation": True, "max_length": 64, "stride": 16, "return_overflowing_tokens": True,
-                "return_offsets_mapping": True}):
+    for kw in (
+        {"truncation": True, "max_length": 64},
+        {
+            "truncation": True,
+            "max_length": 64,
+            "stride": 16,
+            "return_overflowing_tokens": True,
+            "return_offsets_mapping": True,
+        },
+    ):
         a, b = plain(TEXTS, **kw), own(TEXTS, **kw)
         assert {k: a[k] for k in a} == {k: b[k] for k in b}
-        assert [a.word_ids(i) for i in range(len(a["input_ids"]))] == [b.word_ids(i) for i in range(len(b["input_ids"]))]
+        assert [a.word_ids(i) for i in range(len(a["input_ids"]))] == [
+            b.word_ids(i) for i in range(len(b["input_ids"]))
+        ]
     assert plain.pad_token_id == own.pad_token_id and plain.is_fast
     assert type(load_tokenizer(str(folder), own_class=True)) is type(own)
 

@@ -1,9 +1,8 @@
 import numpy as np
 import pytest
 
-from transforms.inference.settings import InferenceSettings
 from transforms.article import Article
-from transforms.topics.taxonomy import load_taxonomy, taxonomy_from_dict
+from transforms.inference.settings import InferenceSettings
 from transforms.topics.embedding import (
     EmbeddingTopicModel,
     EmbeddingTopicModelHandler,
@@ -11,6 +10,7 @@ from transforms.topics.embedding import (
     split_passages,
 )
 from transforms.topics.result import TopicResult
+from transforms.topics.taxonomy import load_taxonomy, taxonomy_from_dict
 
 
 @pytest.fixture(scope="module")
@@ -23,24 +23,41 @@ def art(i, title, text):
 
 
 ENERGY = [
-    art(1, "Massive missile strike hits Ukraine's power grid",
+    art(
+        1,
+        "Massive missile strike hits Ukraine's power grid",
         "Russia launched missiles at thermal power plants and substations overnight. "
-        "Rolling blackouts were introduced in Kyiv as the energy system lost generation capacity."),
-    art(2, "Ukrenergo repairs high-voltage lines",
+        "Rolling blackouts were introduced in Kyiv as the energy system lost generation capacity.",
+    ),
+    art(
+        2,
+        "Ukrenergo repairs high-voltage lines",
         "Engineers restored electricity transmission after shelling damaged the grid. "
-        "The operator warned of power outages this winter."),
-    art(3, "Dam and hydroelectric plant damaged",
-        "An attack on the hydroelectric power station cut electricity supply to several regions."),
+        "The operator warned of power outages this winter.",
+    ),
+    art(
+        3,
+        "Dam and hydroelectric plant damaged",
+        "An attack on the hydroelectric power station cut electricity supply to several regions.",
+    ),
 ]
 UNRELATED = [
-    art(4, "Football club wins the cup", "The team scored twice in the second half and fans celebrated in the city centre."),
+    art(
+        4,
+        "Football club wins the cup",
+        "The team scored twice in the second half and fans celebrated in the city centre.",
+    ),
     art(5, "New museum exhibition opens", "Paintings by nineteenth-century artists go on display in Lviv this week."),
-    art(6, "Parliament debates school curriculum", "Lawmakers discussed changes to history lessons for secondary schools."),
+    art(
+        6,
+        "Parliament debates school curriculum",
+        "Lawmakers discussed changes to history lessons for secondary schools.",
+    ),
 ]
 
 
 def test_split_passages():
-    ps = split_passages("  A  title ", "First sentence here. Second one! Third?\n\n\"Quoted.\" Dr. who 3.5 percent.")
+    ps = split_passages("  A  title ", 'First sentence here. Second one! Third?\n\n"Quoted." Dr. who 3.5 percent.')
     assert ps[0] == "A title"
     assert "First sentence here." in ps and "Second one!" in ps and "Third?" in ps
     assert all(len(p) <= 600 for p in split_passages("", "word " * 1000))
@@ -63,10 +80,16 @@ def test_description_only_topic_ranks_energy_articles_first(encoder):
     """A topic added with just a description (no prototypes, aliases or calibration) is scored sensibly."""
     base = load_taxonomy()
     data = {
-        "name": "with-energy", "version": "1",
-        "topics": [{"id": "energy_infrastructure", "name": "Energy infrastructure",
-                    "description": "Attacks on and damage to power plants, the electricity grid and energy "
-                                   "infrastructure, power outages and blackouts."}],
+        "name": "with-energy",
+        "version": "1",
+        "topics": [
+            {
+                "id": "energy_infrastructure",
+                "name": "Energy infrastructure",
+                "description": "Attacks on and damage to power plants, the electricity grid and energy "
+                "infrastructure, power outages and blackouts.",
+            }
+        ],
         "calibration": {"embedding": {"default": base.default_calibration("embedding").to_dict()}},
     }
     tax = taxonomy_from_dict(data)
@@ -80,10 +103,18 @@ def test_default_taxonomy_scores_obvious_articles(encoder):
     tax = load_taxonomy()
     model = EmbeddingTopicModel(tax, encoder)
     arts = [
-        art(7, "Germany sends more air defense", "Berlin will deliver another IRIS-T air defense system and Patriot "
-            "missiles to protect Ukrainian cities from Russian missile attacks."),
-        art(8, "Anti-corruption bureau detains official", "NABU detectives caught a deputy minister taking a bribe "
-            "of 400,000 dollars for a state procurement contract."),
+        art(
+            7,
+            "Germany sends more air defense",
+            "Berlin will deliver another IRIS-T air defense system and Patriot "
+            "missiles to protect Ukrainian cities from Russian missile attacks.",
+        ),
+        art(
+            8,
+            "Anti-corruption bureau detains official",
+            "NABU detectives caught a deputy minister taking a bribe "
+            "of 400,000 dollars for a state procurement contract.",
+        ),
         UNRELATED[1],
     ]
     res = model.score(arts)
@@ -97,8 +128,12 @@ def test_topic_without_alias_match_is_carried_by_the_transformer(encoder):
     """No alias of the topic occurs, yet a sentence clearly about it is detected."""
     tax = load_taxonomy()
     model = EmbeddingTopicModel(tax, encoder)
-    a = art(9, "Talks in Geneva", "Ukrainian and Russian delegations met in Geneva to discuss ending the war; "
-            "the mediators said a further round of talks on a settlement is planned.")
+    a = art(
+        9,
+        "Talks in Geneva",
+        "Ukrainian and Russian delegations met in Geneva to discuss ending the war; "
+        "the mediators said a further round of talks on a settlement is planned.",
+    )
     feats = model.features([a])[0]["negotiations"]
     assert feats["sim_alias"] == 0.0  # no alias matched
     assert model.score([a])[0].scores["negotiations"] >= tax.topic("negotiations").threshold
@@ -148,9 +183,9 @@ def test_handler_in_run_inference():
     with TestPipeline() as p:
         out = (
             p
-            | beam.Create([art(7, "Air defense", "Air defense forces shot down 20 missiles over Kyiv overnight."),
-                           UNRELATED[0]])
+            | beam.Create(
+                [art(7, "Air defense", "Air defense forces shot down 20 missiles over Kyiv overnight."), UNRELATED[0]]
+            )
             | RunInference(handler)
         )
         assert_that(out, check)
-

@@ -1,12 +1,12 @@
 """The NLI backend with a tiny randomly initialised entailment model built here (no network)."""
+
 import math
 
 import pytest
 import torch
 
-from transforms.inference.settings import InferenceSettings
 from transforms.article import Article
-from transforms.topics.taxonomy import Calibration, load_taxonomy, taxonomy_from_dict
+from transforms.inference.settings import InferenceSettings
 from transforms.topics.nli import (
     NliTopicModel,
     NliTopicModelHandler,
@@ -15,6 +15,7 @@ from transforms.topics.nli import (
     sentence_windows,
 )
 from transforms.topics.result import TopicResult
+from transforms.topics.taxonomy import Calibration, load_taxonomy, taxonomy_from_dict
 
 WORDS = (
     "this text is about air defense drones eu integration anti corruption peace negotiations energy the a of "
@@ -33,18 +34,29 @@ def tiny_nli(tmp_path_factory):
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
         special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
     )
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-        sep_token="[SEP]", mask_token="[MASK]", model_max_length=128,
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=128,
     )
     fast.save_pretrained(path)
     torch.manual_seed(0)
     config = BertConfig(
-        vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-        intermediate_size=32, max_position_embeddings=128, num_labels=3,
+        vocab_size=len(vocab),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=128,
+        num_labels=3,
         id2label={0: "ENTAILMENT", 1: "neutral", 2: "Contradiction"},
         label2id={"ENTAILMENT": 0, "neutral": 1, "Contradiction": 2},
     )
@@ -55,7 +67,9 @@ def tiny_nli(tmp_path_factory):
 
 
 ARTICLES = [
-    Article(id="n1", title="Peace talks", text="Ukraine and Russia held peace negotiations . The talks ended the war ?"),
+    Article(
+        id="n1", title="Peace talks", text="Ukraine and Russia held peace negotiations . The talks ended the war ?"
+    ),
     Article(id="n2", title="Air defense", text="Air defense shot down missiles . Drones attack the power grid !"),
     Article(id="n3", title="", text=""),
 ]
@@ -91,7 +105,9 @@ def test_scores_match_manual_zero_shot_computation(tiny_nli):
     hyp = hypotheses_for(topic)[0]
     from transforms.topics.embedding import split_passages
 
-    windows = sentence_windows(split_passages(ARTICLES[0].title, ARTICLES[0].text), model.tokenizer, model.window_tokens)
+    windows = sentence_windows(
+        split_passages(ARTICLES[0].title, ARTICLES[0].text), model.tokenizer, model.window_tokens
+    )
     with torch.inference_mode():
         probs = []
         for w in windows:
@@ -103,9 +119,15 @@ def test_scores_match_manual_zero_shot_computation(tiny_nli):
 
 def test_default_template_and_calibration(tiny_nli):
     data = {
-        "name": "t", "version": "1",
-        "topics": [{"id": "energy_infrastructure", "name": "energy infrastructure",
-                    "description": "Attacks on power plants and the grid."}],
+        "name": "t",
+        "version": "1",
+        "topics": [
+            {
+                "id": "energy_infrastructure",
+                "name": "energy infrastructure",
+                "description": "Attacks on power plants and the grid.",
+            }
+        ],
         "calibration": {"nli": {"default": {"weights": {"entail_logit": 0.0}, "bias": 5.0}}},
     }
     tax = taxonomy_from_dict(data)
@@ -150,12 +172,31 @@ def test_calibrate_nli_backend(tiny_nli, tmp_path):
     from pipeline.commands.train.calibrate import main
 
     data = tmp_path / "l.jsonl"
-    rows = [{"id": a.id, "title": a.title, "text": a.text, "labels": lab}
-            for a, lab in zip(ARTICLES, [["negotiations"], ["air_defense", "drones"], []])]
+    rows = [
+        {"id": a.id, "title": a.title, "text": a.text, "labels": lab}
+        for a, lab in zip(ARTICLES, [["negotiations"], ["air_defense", "drones"], []])
+    ]
     data.write_text("\n".join(json.dumps(r) for r in rows * 2), encoding="utf-8")
     out = tmp_path / "cal.yaml"
-    assert main(["--data", str(data), "--out", str(out), "--backend", "nli", "--model", tiny_nli,
-                 "--folds", "2", "--repeats", "1"]) == 0
+    assert (
+        main(
+            [
+                "--data",
+                str(data),
+                "--out",
+                str(out),
+                "--backend",
+                "nli",
+                "--model",
+                tiny_nli,
+                "--folds",
+                "2",
+                "--repeats",
+                "1",
+            ]
+        )
+        == 0
+    )
     tax = load_taxonomy(out)
     assert isinstance(tax.default_calibration("nli"), Calibration)
     assert "nli" in tax.topic("negotiations").calibration

@@ -1,4 +1,5 @@
 """Labelled exemplars + per-topic calibration (news-ingest train-topics), on tiny in-test data."""
+
 import json
 import re
 
@@ -7,7 +8,6 @@ import pytest
 import yaml
 
 from transforms.article import Article
-from transforms.topics.taxonomy import load_taxonomy, taxonomy_from_dict
 from transforms.topics.embedding import (
     EmbeddingTopicModel,
     Exemplars,
@@ -16,6 +16,7 @@ from transforms.topics.embedding import (
     exemplar_path,
     exemplar_scores,
 )
+from transforms.topics.taxonomy import load_taxonomy, taxonomy_from_dict
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +26,12 @@ def encoder():
 
 def test_exemplars_round_trip_fp16(tmp_path):
     rng = np.random.default_rng(0)
-    ex = Exemplars(pos={"a": rng.normal(size=(3, 8)).astype(np.float32)},
-                   neg={"a": rng.normal(size=(5, 8)).astype(np.float32)}, top_k=2, meta={"n": 3})
+    ex = Exemplars(
+        pos={"a": rng.normal(size=(3, 8)).astype(np.float32)},
+        neg={"a": rng.normal(size=(5, 8)).astype(np.float32)},
+        top_k=2,
+        meta={"n": 3},
+    )
     path = tmp_path / "ex.safetensors"
     ex.save(path)
     back = Exemplars.load(path)
@@ -49,7 +54,10 @@ def test_exemplar_scores_top_k_and_leave_own_article_out():
 
 DOCS = {
     "energy": [
-        ("Missile strike hits the power grid", "Russian missiles hit thermal power plants; blackouts followed in Kyiv."),
+        (
+            "Missile strike hits the power grid",
+            "Russian missiles hit thermal power plants; blackouts followed in Kyiv.",
+        ),
         ("Substations damaged", "Shelling damaged substations and the electricity grid lost generation capacity."),
         ("Hydro plant attacked", "An attack on the hydroelectric power station cut the electricity supply."),
         ("Rolling outages", "The grid operator announced rolling power outages after strikes on energy facilities."),
@@ -77,18 +85,26 @@ def write_data(tmp_path):
     rows = []
     for topic, docs in DOCS.items():
         for j, (title, text) in enumerate(docs):
-            rows.append({"id": f"{topic}{j}", "title": title, "text": text,
-                         "labels": [] if topic == "none" else [topic]})
+            rows.append(
+                {"id": f"{topic}{j}", "title": title, "text": text, "labels": [] if topic == "none" else [topic]}
+            )
     train = tmp_path / "train.jsonl"
     dev = tmp_path / "dev.jsonl"
     train.write_text("".join(json.dumps(r) + "\n" for r in rows[::2]), encoding="utf-8")
     dev.write_text("".join(json.dumps(r) + "\n" for r in rows[1::2]), encoding="utf-8")
-    tax = {"name": "tiny", "version": "1", "topics": [
-        {"id": "energy", "description": "Attacks on power plants, the electricity grid and energy infrastructure."},
-        {"id": "sport", "description": "Sport competitions, teams, athletes and results."},
-        {"id": "elections", "description": "Elections, voting, candidates and election campaigns.",
-         "aliases": ["election*", "ballot*"]},
-    ]}
+    tax = {
+        "name": "tiny",
+        "version": "1",
+        "topics": [
+            {"id": "energy", "description": "Attacks on power plants, the electricity grid and energy infrastructure."},
+            {"id": "sport", "description": "Sport competitions, teams, athletes and results."},
+            {
+                "id": "elections",
+                "description": "Elections, voting, candidates and election campaigns.",
+                "aliases": ["election*", "ballot*"],
+            },
+        ],
+    }
     tp = tmp_path / "tax.yaml"
     tp.write_text(yaml.safe_dump(tax), encoding="utf-8")
     return train, dev, tp
@@ -102,9 +118,28 @@ def test_train_topics_end_to_end_and_unlabelled_topic_stays_zero_shot(tmp_path, 
     train, dev, tp = write_data(tmp_path)
     out = tmp_path / "out.yaml"
     report = tmp_path / "report.json"
-    rc = main(["--data", str(train), "--dev", str(dev), "--topics", str(tp), "--out", str(out),
-               "--report", str(report), "--folds", "2", "--repeats", "1", "--version", "2",
-               "--cache", str(tmp_path / "cache.npz")])
+    rc = main(
+        [
+            "--data",
+            str(train),
+            "--dev",
+            str(dev),
+            "--topics",
+            str(tp),
+            "--out",
+            str(out),
+            "--report",
+            str(report),
+            "--folds",
+            "2",
+            "--repeats",
+            "1",
+            "--version",
+            "2",
+            "--cache",
+            str(tmp_path / "cache.npz"),
+        ]
+    )
     assert rc == 0
     printed = capsys.readouterr().out
     assert "keyword regex" in printed and "chosen:" in printed
@@ -121,10 +156,15 @@ def test_train_topics_end_to_end_and_unlabelled_topic_stays_zero_shot(tmp_path, 
 
     model = EmbeddingTopicModel(tax, encoder)
     assert set(model.exemplars.pos) == {"energy", "sport"}
-    arts = [Article(id="e", title="Strikes on power plants", text="Missiles hit a power plant and the grid failed."),
-            Article(id="s", title="Cup final", text="The team won the football cup final on penalties."),
-            Article(id="v", title="Presidential election", text="Voters cast their ballots in the presidential "
-                    "election; the election commission counted the votes.")]
+    arts = [
+        Article(id="e", title="Strikes on power plants", text="Missiles hit a power plant and the grid failed."),
+        Article(id="s", title="Cup final", text="The team won the football cup final on penalties."),
+        Article(
+            id="v",
+            title="Presidential election",
+            text="Voters cast their ballots in the presidential election; the election commission counted the votes.",
+        ),
+    ]
     feats = model.features(arts)
     assert "knn" in feats[0]["energy"] and "knn" not in feats[0]["elections"]
     res = model.score(arts)
@@ -134,8 +174,24 @@ def test_train_topics_end_to_end_and_unlabelled_topic_stays_zero_shot(tmp_path, 
     assert res[2].scores["elections"] > max(res[0].scores["elections"], res[1].scores["elections"])
 
     # the cache is reused (no re-encoding) and gives the same result
-    rc = main(["--data", str(train), "--dev", str(dev), "--topics", str(tp), "--out", str(tmp_path / "o2.yaml"),
-               "--folds", "2", "--repeats", "1", "--cache", str(tmp_path / "cache.npz")])
+    rc = main(
+        [
+            "--data",
+            str(train),
+            "--dev",
+            str(dev),
+            "--topics",
+            str(tp),
+            "--out",
+            str(tmp_path / "o2.yaml"),
+            "--folds",
+            "2",
+            "--repeats",
+            "1",
+            "--cache",
+            str(tmp_path / "cache.npz"),
+        ]
+    )
     assert rc == 0 and "read from" in capsys.readouterr().out
     assert load_taxonomy(tmp_path / "o2.yaml").calibration["embedding"]["cv"] == block["cv"]
 
@@ -151,13 +207,38 @@ def test_tuned_encoder_is_written_referenced_and_loaded(tmp_path, encoder, monke
     from transforms.inference.settings import InferenceSettings
     from transforms.topics.embedding import EmbeddingTopicModelHandler, tuned_weights_path
 
-    monkeypatch.setitem(train_topics.CANDIDATES, "tiny-tuned", {
-        "method": "exemplars", "npos": 1, "nneg": 3, "top_k": 3, "C": 0.3,
-        "tune": {"layers": 1, "epochs": 3, "lr": 1e-3, "candidates": 3, "batch": 4}})
+    monkeypatch.setitem(
+        train_topics.CANDIDATES,
+        "tiny-tuned",
+        {
+            "method": "exemplars",
+            "npos": 1,
+            "nneg": 3,
+            "top_k": 3,
+            "C": 0.3,
+            "tune": {"layers": 1, "epochs": 3, "lr": 1e-3, "candidates": 3, "batch": 4},
+        },
+    )
     train, dev, tp = write_data(tmp_path)
     out = tmp_path / "out.yaml"
-    rc = train_topics.main(["--data", str(train), "--dev", str(dev), "--topics", str(tp), "--out", str(out),
-                            "--folds", "2", "--repeats", "1", "--candidates", "tiny-tuned"])
+    rc = train_topics.main(
+        [
+            "--data",
+            str(train),
+            "--dev",
+            str(dev),
+            "--topics",
+            str(tp),
+            "--out",
+            str(out),
+            "--folds",
+            "2",
+            "--repeats",
+            "1",
+            "--candidates",
+            "tiny-tuned",
+        ]
+    )
     assert rc == 0
     printed = capsys.readouterr().out
     losses = [float(x) for x in re.findall(r"tuning epoch \d/3: loss ([\d.]+)", printed)]
@@ -185,8 +266,12 @@ def test_tuned_encoder_is_written_referenced_and_loaded(tmp_path, encoder, monke
 
     (tmp_path / "elsewhere").mkdir()
     recal = tmp_path / "elsewhere" / "recal.yaml"
-    assert calibrate_main(["--data", str(train), "--topics", str(out), "--out", str(recal),
-                           "--folds", "2", "--repeats", "1"]) == 0
+    assert (
+        calibrate_main(
+            ["--data", str(train), "--topics", str(out), "--out", str(recal), "--folds", "2", "--repeats", "1"]
+        )
+        == 0
+    )
     again = load_taxonomy(recal)
     assert exemplar_path(again) is None and tuned_weights_path(again).resolve() == weights.resolve()
 
@@ -217,21 +302,37 @@ def test_packaged_taxonomy_uses_exemplars_and_new_topic_is_zero_shot():
     assert path is not None and path.exists() and path.suffix == ".safetensors"
     encoder = SentenceEncoder.load(tuned_weights=tuned_weights_path(base))
     data = yaml.safe_load(open(base.source, encoding="utf-8"))
-    data["topics"].append({"id": "energy_infrastructure", "name": "Energy infrastructure",
-                           "description": "Attacks on and damage to power plants, the electricity grid and "
-                                          "energy infrastructure, power outages and blackouts.",
-                           "aliases": ["power plant*", "blackout*", "power grid"]})
+    data["topics"].append(
+        {
+            "id": "energy_infrastructure",
+            "name": "Energy infrastructure",
+            "description": "Attacks on and damage to power plants, the electricity grid and "
+            "energy infrastructure, power outages and blackouts.",
+            "aliases": ["power plant*", "blackout*", "power grid"],
+        }
+    )
     tax = taxonomy_from_dict(data, source=base.source)
     model = EmbeddingTopicModel(tax, encoder)
     assert set(model.exemplars.pos) == set(base.ids)
-    arts = [Article(id="1", title="Missile strike hits Ukraine's power grid",
-                    text="Russia launched missiles at thermal power plants and substations overnight. "
-                         "Rolling blackouts were introduced in Kyiv."),
-            Article(id="2", title="New museum exhibition opens",
-                    text="Paintings by nineteenth-century artists go on display in Lviv this week."),
-            Article(id="3", title="Germany sends more air defense",
-                    text="Berlin will deliver another IRIS-T air defense system and Patriot missiles to protect "
-                         "Ukrainian cities from Russian missile attacks.")]
+    arts = [
+        Article(
+            id="1",
+            title="Missile strike hits Ukraine's power grid",
+            text="Russia launched missiles at thermal power plants and substations overnight. "
+            "Rolling blackouts were introduced in Kyiv.",
+        ),
+        Article(
+            id="2",
+            title="New museum exhibition opens",
+            text="Paintings by nineteenth-century artists go on display in Lviv this week.",
+        ),
+        Article(
+            id="3",
+            title="Germany sends more air defense",
+            text="Berlin will deliver another IRIS-T air defense system and Patriot missiles to protect "
+            "Ukrainian cities from Russian missile attacks.",
+        ),
+    ]
     res = model.score(arts)
     assert "energy_infrastructure" in res[0].labels and res[1].labels == []
     assert "air_defense" in res[2].labels and "energy_infrastructure" not in res[2].labels

@@ -1,8 +1,8 @@
 """The element types that flow through the graph."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 
 @dataclass
@@ -10,7 +10,7 @@ class RawUnit:
     """One input unit as read: a JSONL line, or a whole seed/plain-text file."""
 
     source_file: str
-    line: Optional[int]  # 1-based line for JSONL, None for whole-file formats
+    line: int | None  # 1-based line for JSONL, None for whole-file formats
     data: bytes
     format: str  # jsonl | seed | text
     truncated: bool = False  # the reader cut `data` at --max-article-bytes
@@ -23,15 +23,15 @@ class Article:
     id: str
     title: str
     text: str
-    source: Optional[str] = None
-    url: Optional[str] = None
-    published_at: Optional[int] = None  # epoch milliseconds, UTC
+    source: str | None = None
+    url: str | None = None
+    published_at: int | None = None  # epoch milliseconds, UTC
     extra: dict[str, str] = field(default_factory=dict)
     source_file: str = ""
-    source_line: Optional[int] = None
+    source_line: int | None = None
     raw: bytes = b""
-    language: Optional[str] = None
-    ner_truncated_at: Optional[int] = None  # offset in text where NER stopped reading (None: read it all)
+    language: str | None = None
+    ner_truncated_at: int | None = None  # offset in text where NER stopped reading (None: read it all)
     entities: list = field(default_factory=list)  # list[Entity], filled by NER
     topic_scores: dict[str, float] = field(default_factory=dict)  # filled by topics
     topic_labels: list[str] = field(default_factory=list)

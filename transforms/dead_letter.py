@@ -1,8 +1,8 @@
 """Dead-letter records: every input that cannot be enriched ends here, with the reason."""
+
 from __future__ import annotations
 
 import time
-from typing import Optional
 
 import apache_beam as beam
 
@@ -21,9 +21,9 @@ def dead_letter(
     *,
     raw: bytes,
     source_file: str,
-    source_line: Optional[int],
+    source_line: int | None,
     raw_truncated: bool = False,
-    article_id: Optional[str] = None,
+    article_id: str | None = None,
 ) -> dict:
     """A dict matching schemas/dead_letter.avsc. `raw` is kept whole here: the graph cuts it once, at
     --max-deadletter-bytes (``pipeline.graph.cap_raw``), so the option can raise the cap as well as
@@ -66,15 +66,23 @@ def describe(error) -> tuple[str, str]:
 
 def from_unit(stage: str, error, unit: RawUnit) -> dict:
     return dead_letter(
-        stage, error, raw=unit.data, source_file=unit.source_file, source_line=unit.line,
+        stage,
+        error,
+        raw=unit.data,
+        source_file=unit.source_file,
+        source_line=unit.line,
         raw_truncated=unit.truncated,
     )
 
 
 def from_article(stage: str, error, article: Article) -> dict:
     return dead_letter(
-        stage, error, raw=article.raw, source_file=article.source_file,
-        source_line=article.source_line, article_id=article.id,
+        stage,
+        error,
+        raw=article.raw,
+        source_file=article.source_file,
+        source_line=article.source_line,
+        article_id=article.id,
     )
 
 

@@ -4,9 +4,10 @@ Failures come two ways and both end as one dead letter per article: the handler 
 whose inference raised (``InferenceFailed``, after retrying its batch one by one), and RunInference's
 own exception handling catches anything else a batch raised.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import apache_beam as beam
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference

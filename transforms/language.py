@@ -1,4 +1,5 @@
 """Language identification (py3langid: a small numpy model shipped inside its package; no download, no pickle)."""
+
 from __future__ import annotations
 
 import threading

@@ -7,20 +7,21 @@ Formats, detected per file (or forced with --format):
 * ``seed``: first line ``date YYYY-MM-DD <title>``, then the body.
 * ``text``: first line is the title, the rest is the body.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import re
 import unicodedata
+from collections.abc import Iterator
 from datetime import datetime, timezone
-from typing import Iterator, Optional
 
 import apache_beam as beam
 
 from transforms import dead_letter as dl
-from transforms.article import Article, RawUnit
 from transforms import language
+from transforms.article import Article, RawUnit
 
 _SEED_FIRST_LINE = re.compile(r"^date (\d{4}-\d{2}-\d{2})(?: (.*))?$")
 _JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json", ".jsonl.gz")
@@ -103,15 +104,15 @@ def normalise_title(s: str) -> str:
     return " ".join(normalise_text(s).split())
 
 
-def stable_id(given, url: Optional[str], title: str, text: str) -> str:
+def stable_id(given, url: str | None, title: str, text: str) -> str:
     if given not in (None, ""):
         return str(given)
     if url:
         return "url-" + hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
-    return "content-" + hashlib.sha256(f"{title}\n{text}".encode("utf-8")).hexdigest()[:16]
+    return "content-" + hashlib.sha256(f"{title}\n{text}".encode()).hexdigest()[:16]
 
 
-def parse_date(value) -> Optional[int]:
+def parse_date(value) -> int | None:
     """ISO 8601 date or datetime (naive = UTC) or epoch seconds -> epoch milliseconds."""
     if value is None or value == "":
         return None
@@ -139,7 +140,7 @@ class InvalidArticle(ValueError):
 _KNOWN = {"id", "title", "text", "date", "published_at", "url", "source", "publisher"}
 
 
-def _optional_str(obj: dict, *keys: str) -> Optional[str]:
+def _optional_str(obj: dict, *keys: str) -> str | None:
     for k in keys:
         v = obj.get(k)
         if v is None:
@@ -153,8 +154,10 @@ def _optional_str(obj: dict, *keys: str) -> Optional[str]:
 def parse_unit(unit: RawUnit) -> Article:
     """RawUnit -> Article; raises InvalidArticle (or a decoding error) for bad input."""
     if unit.data.startswith(_UTF16_32_BOMS):
-        raise InvalidArticle("input is UTF-16 or UTF-32 (it starts with a byte order mark); only UTF-8 is "
-                             "read: convert it, e.g. iconv -f UTF-16 -t UTF-8")
+        raise InvalidArticle(
+            "input is UTF-16 or UTF-32 (it starts with a byte order mark); only UTF-8 is "
+            "read: convert it, e.g. iconv -f UTF-16 -t UTF-8"
+        )
     if unit.truncated:
         raise InvalidArticle("input unit is larger than the --max-article-bytes limit; raw bytes are truncated")
     raw = unit.data.decode("utf-8")  # strict: invalid UTF-8 is a dead letter, not mojibake
@@ -166,14 +169,18 @@ def parse_unit(unit: RawUnit) -> Article:
             try:  # a lone surrogate escape decodes to a str that cannot be written as UTF-8 (Avro)
                 json.dumps(obj, ensure_ascii=False).encode("utf-8")
             except UnicodeEncodeError as e:
-                raise InvalidArticle(f"a JSON string escapes a lone surrogate ({e.object[e.start:e.end]!a}): "
-                                     "not valid Unicode") from e
+                raise InvalidArticle(
+                    f"a JSON string escapes a lone surrogate ({e.object[e.start : e.end]!a}): not valid Unicode"
+                ) from e
         if not isinstance(obj, dict):
             raise InvalidArticle(f"a JSONL line must be an object, got {type(obj).__name__}")
         text = obj.get("text")
         if not isinstance(text, str):
-            raise InvalidArticle("field 'text' is missing" if text is None else
-                                 f"field 'text' must be a string, got {type(text).__name__}")
+            raise InvalidArticle(
+                "field 'text' is missing"
+                if text is None
+                else f"field 'text' must be a string, got {type(text).__name__}"
+            )
         title = _optional_str(obj, "title") or ""
         url = _optional_str(obj, "url")
         source = _optional_str(obj, "source", "publisher")
@@ -181,8 +188,9 @@ def parse_unit(unit: RawUnit) -> Article:
         given_id = obj.get("id")
         if isinstance(given_id, (dict, list, bool, float)):
             raise InvalidArticle(f"field 'id' must be a string or integer, got {type(given_id).__name__}")
-        extra = {k: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
-                 for k, v in obj.items() if k not in _KNOWN}
+        extra = {
+            k: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False) for k, v in obj.items() if k not in _KNOWN
+        }
     else:
         lines = raw.replace("\r\n", "\n").replace("\r", "\n").split("\n", 1)
         first, body = lines[0].strip(), lines[1] if len(lines) > 1 else ""
@@ -208,9 +216,17 @@ def parse_unit(unit: RawUnit) -> Article:
     if not text:
         raise InvalidArticle("article text is empty after normalisation")
     return Article(
-        id=stable_id(given_id, url, title, text)[:512], title=title, text=text, source=source,
-        url=url, published_at=published, extra=extra, source_file=unit.source_file,
-        source_line=unit.line, raw=unit.data, language=language.detect_language(title, text),
+        id=stable_id(given_id, url, title, text)[:512],
+        title=title,
+        text=text,
+        source=source,
+        url=url,
+        published_at=published,
+        extra=extra,
+        source_file=unit.source_file,
+        source_line=unit.line,
+        raw=unit.data,
+        language=language.detect_language(title, text),
     )
 
 

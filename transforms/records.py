@@ -1,4 +1,5 @@
 """Articles -> Avro records of schemas/enriched_article.avsc (validated before they reach a sink)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -23,7 +24,7 @@ class Provenance:
 
 
 def content_hash(title: str, text: str) -> str:
-    return hashlib.sha256(f"{title}\n{text}".encode("utf-8")).hexdigest()
+    return hashlib.sha256(f"{title}\n{text}".encode()).hexdigest()
 
 
 def to_record(article: Article, provenance: Provenance, topic_order: list[str], now_ms: int | None = None) -> dict:
@@ -39,7 +40,14 @@ def to_record(article: Article, provenance: Provenance, topic_order: list[str], 
         "source_file": article.source_file,
         "source_line": article.source_line,
         "entities": [
-            {"field": e.field, "start": e.start, "end": e.end, "text": e.text, "label": e.label, "score": round(e.score, 6)}
+            {
+                "field": e.field,
+                "start": e.start,
+                "end": e.end,
+                "text": e.text,
+                "label": e.label,
+                "score": round(e.score, 6),
+            }
             for e in article.entities
         ],
         "topics": [{"label": t, "score": round(float(article.topic_scores.get(t, 0.0)), 6)} for t in topic_order],

@@ -5,10 +5,12 @@ Files are found recursively, since a streaming run writes into per-window subfol
 order. Beam's temporary folders (`beam-temp-*`) and hidden ones are skipped: their files may be
 incomplete. Local folders only.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator, Literal
+from typing import Literal
 
 Kind = Literal["articles", "deadletter"]
 
@@ -24,7 +26,8 @@ def avro_files(folder, kind: Kind = "articles", *, required: bool = True) -> lis
     if not folder.is_dir():
         raise AvroFolderError(f"folder not found: {folder}")
     files = sorted(
-        p for p in folder.rglob(f"{kind}-*.avro")
+        p
+        for p in folder.rglob(f"{kind}-*.avro")
         if p.is_file() and not any(part.startswith((".", "beam-temp")) for part in p.relative_to(folder).parts)
     )
     if required and not files:

@@ -6,6 +6,7 @@ Like avro-tools `tojson` / `getschema`, with two differences stated in --help: v
 (unions are not wrapped as {"type": value}), and logical types are rendered readably (timestamps as
 ISO 8601 strings in UTC).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,7 +17,7 @@ import os
 import sys
 from datetime import date, datetime, time, timezone
 from decimal import Decimal
-from typing import Any, Optional
+from typing import Any
 from uuid import UUID
 
 from pipeline.cli import int_at_least
@@ -78,11 +79,11 @@ def _open_reader(path: str):
     try:
         f = open(path, "rb")
     except FileNotFoundError:
-        raise InspectError(f"no such file: {path}")
+        raise InspectError(f"no such file: {path}") from None
     except IsADirectoryError:
-        raise InspectError(f"is a directory, not an Avro file: {path}")
+        raise InspectError(f"is a directory, not an Avro file: {path}") from None
     except OSError as e:
-        raise InspectError(f"cannot open {path}: {e.strerror or e}")
+        raise InspectError(f"cannot open {path}: {e.strerror or e}") from e
     try:
         magic = f.read(4)
         f.seek(0)
@@ -94,7 +95,7 @@ def _open_reader(path: str):
         raise
     except Exception as e:
         f.close()
-        raise InspectError(f"not a valid Avro container file: {path} ({type(e).__name__}: {_first_line(e)})")
+        raise InspectError(f"not a valid Avro container file: {path} ({type(e).__name__}: {_first_line(e)})") from e
 
 
 def _first_line(e: BaseException) -> str:
@@ -112,20 +113,30 @@ def writer_schema_json(reader) -> dict:
 
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
-        prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        prog=PROG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG,
         description="Print the records of an Avro container file as JSON lines (like avro-tools tojson), "
-                    "or with --schema its writer schema as JSON (like avro-tools getschema).")
+        "or with --schema its writer schema as JSON (like avro-tools getschema).",
+    )
     ap.add_argument("file", metavar="FILE.avro", help="Avro container file (any codec fastavro reads)")
-    ap.add_argument("--schema", action="store_true",
-                    help="print the writer schema (pretty-printed JSON) instead of the records")
-    ap.add_argument("--limit", type=int_at_least(0), default=None, metavar="N",
-                    help="print at most N records (default: all)")
-    ap.add_argument("--bytes", dest="bytes_mode", choices=("base64", "latin1"), default="base64",
-                    help="how bytes/fixed values are written (default base64; see below)")
+    ap.add_argument(
+        "--schema", action="store_true", help="print the writer schema (pretty-printed JSON) instead of the records"
+    )
+    ap.add_argument(
+        "--limit", type=int_at_least(0), default=None, metavar="N", help="print at most N records (default: all)"
+    )
+    ap.add_argument(
+        "--bytes",
+        dest="bytes_mode",
+        choices=("base64", "latin1"),
+        default="base64",
+        help="how bytes/fixed values are written (default base64; see below)",
+    )
     return ap
 
 
-def main(argv: Optional[list[str]] = None, out=None) -> int:
+def main(argv: list[str] | None = None, out=None) -> int:
     args = parser().parse_args(argv)
     out = out or sys.stdout
     try:
@@ -143,15 +154,17 @@ def main(argv: Optional[list[str]] = None, out=None) -> int:
                 for rec in reader:
                     if args.limit is not None and n >= args.limit:
                         break
-                    out.write(json.dumps(to_jsonable(rec, args.bytes_mode), ensure_ascii=False,
-                                         allow_nan=False) + "\n")
+                    out.write(json.dumps(to_jsonable(rec, args.bytes_mode), ensure_ascii=False, allow_nan=False) + "\n")
                     n += 1
             except BrokenPipeError:
                 raise
             except Exception as e:
                 out.flush()
-                print(f"{PROG}: error: invalid data in {args.file} after {n} records "
-                      f"({type(e).__name__}: {_first_line(e)})", file=sys.stderr)
+                print(
+                    f"{PROG}: error: invalid data in {args.file} after {n} records "
+                    f"({type(e).__name__}: {_first_line(e)})",
+                    file=sys.stderr,
+                )
                 return 2
             out.flush()
     except BrokenPipeError:  # e.g. piped into `head`: stop quietly

@@ -5,13 +5,13 @@ Regenerate with:
 
     python -m pipeline.commands.schema_docs --write README.md
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Optional
 
 import schemas
 
@@ -25,7 +25,7 @@ def _cell(text) -> str:
     return " ".join(str(text).split()).replace("|", "\\|")
 
 
-def type_str(t, nested: Optional[list] = None) -> str:
+def type_str(t, nested: list | None = None) -> str:
     """A readable Avro type. Named records met on the way are appended to `nested` (for their own table)."""
     if isinstance(t, str):
         return t
@@ -62,8 +62,10 @@ def _default(field: dict) -> str:
 def record_table(record: dict, nested: list) -> str:
     lines = ["| Field | Type | Default | Description |", "| --- | --- | --- | --- |"]
     for f in record["fields"]:
-        lines.append(f"| `{f['name']}` | {_cell(type_str(f['type'], nested))} | {_cell(_default(f))} | "
-                     f"{_cell(f.get('doc', ''))} |")
+        lines.append(
+            f"| `{f['name']}` | {_cell(type_str(f['type'], nested))} | {_cell(_default(f))} | "
+            f"{_cell(f.get('doc', ''))} |"
+        )
     return "\n".join(lines)
 
 
@@ -93,7 +95,7 @@ def render_markdown(names=SCHEMAS) -> str:
     return "\n".join(render_schema(n) for n in names)
 
 
-def generated_block(text: str) -> Optional[str]:
+def generated_block(text: str) -> str | None:
     """The generated part of a markdown file (between the markers), or None when it has no markers."""
     if BEGIN not in text or END not in text:
         return None
@@ -109,9 +111,11 @@ def update_markdown(text: str) -> str:
     return f"{head}{BEGIN}\n{render_markdown()}{END}{tail}"
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m pipeline.commands.schema_docs",
-                                 description="Markdown tables of the record format from schemas/*.avsc.")
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m pipeline.commands.schema_docs",
+        description="Markdown tables of the record format from schemas/*.avsc.",
+    )
     g = ap.add_mutually_exclusive_group()
     g.add_argument("--write", type=Path, metavar="FILE.md", help="replace the generated block in FILE.md")
     g.add_argument("--check", type=Path, metavar="FILE.md", help="exit 1 when FILE.md's block is stale")
@@ -121,8 +125,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 0
     if args.check:
         if generated_block(args.check.read_text(encoding="utf-8")) != render_markdown():
-            print(f"{args.check} is stale: run python -m pipeline.commands.schema_docs --write {args.check}",
-                  file=sys.stderr)
+            print(
+                f"{args.check} is stale: run python -m pipeline.commands.schema_docs --write {args.check}",
+                file=sys.stderr,
+            )
             return 1
         return 0
     sys.stdout.write(render_markdown())

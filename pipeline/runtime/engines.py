@@ -7,6 +7,7 @@ from the engines folder, or stops with one line naming the make target that fetc
 
 The engines folder is ``$NEWS_INGEST_ENGINES``, else ``.engines/`` at the root of the source tree.
 """
+
 from __future__ import annotations
 
 import os
@@ -77,8 +78,10 @@ def flink_job_server_jars(flink_version: str = FLINK_VERSION) -> list[Path]:
     """Where `make engines` puts a Flink job server, in order of preference: Beam's own jar for this Beam
     version (where a registry serves it), then the one built from Beam's Java libraries."""
     jars = engines_dir() / "jars"
-    return [jars / f"beam-runners-flink-{flink_version}-job-server-{BEAM_VERSION}.jar",
-            jars / f"beam-flink-{flink_version}-job-server-java{BUILT_FLINK_RUNNER_VERSION}.jar"]
+    return [
+        jars / f"beam-runners-flink-{flink_version}-job-server-{BEAM_VERSION}.jar",
+        jars / f"beam-flink-{flink_version}-job-server-java{BUILT_FLINK_RUNNER_VERSION}.jar",
+    ]
 
 
 def flink_job_server_jar(flink_version: str = FLINK_VERSION) -> Path:
@@ -145,10 +148,14 @@ def _flink_args(argv: list[str]) -> list[str]:
     version = given(argv, "--flink_version") or FLINK_VERSION
     extra: list[str] = []
     if given(argv, "--flink_job_server_jar") is None:
-        made_by = (" (it fetches Beam's job server jar, or builds it with Maven from Maven Central: "
-                   "engines/fetch-flink-job-server.sh)")
-        extra += ["--flink_job_server_jar",
-                  _require(flink_job_server_jar(version), f"Beam's Flink {version} job server jar", made_by)]
+        made_by = (
+            " (it fetches Beam's job server jar, or builds it with Maven from Maven Central: "
+            "engines/fetch-flink-job-server.sh)"
+        )
+        extra += [
+            "--flink_job_server_jar",
+            _require(flink_job_server_jar(version), f"Beam's Flink {version} job server jar", made_by),
+        ]
     if given(argv, "--flink_version") is None:
         extra += ["--flink_version", version]
     if given(argv, "--flink_master") is None:
@@ -172,8 +179,12 @@ def _flink_args(argv: list[str]) -> list[str]:
             # the embedded Flink keeps checkpoints in memory, limited to 5 MB: a window's buffered records
             # outgrow it and the failed checkpoint fails the job. (A session cluster's own configuration
             # decides there: `make flink-up` puts them on disk.)
-            extra += ["--state_backend", "filesystem", "--state_backend_storage_path",
-                      f"file://{tempfile.gettempdir()}/news-ingest-flink-checkpoints"]
+            extra += [
+                "--state_backend",
+                "filesystem",
+                "--state_backend_storage_path",
+                f"file://{tempfile.gettempdir()}/news-ingest-flink-checkpoints",
+            ]
     return extra
 
 

@@ -8,6 +8,7 @@ needs Docker: Prism and Flink both start the Java worker there. That address mus
 where the Java transforms run: for a Flink cluster on other machines, run the expansion service on a
 host its TaskManagers reach and pass ``--kafka-expansion-service HOST:PORT``.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -35,14 +36,16 @@ def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float, log_path: 
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise engines.EngineUnavailable(f"the Kafka expansion service exited at start (rc {proc.returncode}); "
-                                            f"see {log_path}")
+            raise engines.EngineUnavailable(
+                f"the Kafka expansion service exited at start (rc {proc.returncode}); see {log_path}"
+            )
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return
         time.sleep(0.3)
-    raise engines.EngineUnavailable(f"the Kafka expansion service did not listen on port {port} within {timeout:.0f} s; "
-                       f"see {log_path}")
+    raise engines.EngineUnavailable(
+        f"the Kafka expansion service did not listen on port {port} within {timeout:.0f} s; see {log_path}"
+    )
 
 
 @contextlib.contextmanager
@@ -54,17 +57,33 @@ def kafka_expansion_service(configured: str | None):
         return
     jar = configured or str(engines.kafka_expansion_jar())
     if not os.path.isfile(jar):
-        raise engines.EngineMissing(f"the Kafka expansion service jar not found at {jar}: run `make engines` "
-                                    "(or pass --kafka-expansion-service JAR|HOST:PORT)")
+        raise engines.EngineMissing(
+            f"the Kafka expansion service jar not found at {jar}: run `make engines` "
+            "(or pass --kafka-expansion-service JAR|HOST:PORT)"
+        )
     if shutil.which("java") is None:
-        raise engines.EngineMissing("the Kafka IO runs in Java, and no `java` is on PATH: install a JDK 11+ "
-                                    "(or pass --kafka-expansion-service HOST:PORT of a running one)")
+        raise engines.EngineMissing(
+            "the Kafka IO runs in Java, and no `java` is on PATH: install a JDK 11+ "
+            "(or pass --kafka-expansion-service HOST:PORT of a running one)"
+        )
     port = _free_port()
     log_file = tempfile.NamedTemporaryFile("w", prefix="news-ingest-expansion-", suffix=".log", delete=False)
-    proc = subprocess.Popen(["java", f"-Xmx{JVM_HEAP}", "-jar", jar, str(port), f"--filesToStage={jar}",
-                             "--alsoStartLoopbackWorker", "--defaultEnvironmentType=EXTERNAL",
-                             f"--defaultEnvironmentConfig=127.0.0.1:{port}"], stdout=log_file, stderr=subprocess.STDOUT,
-                            start_new_session=True)  # Ctrl-C reaches us, not the JVM: we stop it in order
+    proc = subprocess.Popen(
+        [
+            "java",
+            f"-Xmx{JVM_HEAP}",
+            "-jar",
+            jar,
+            str(port),
+            f"--filesToStage={jar}",
+            "--alsoStartLoopbackWorker",
+            "--defaultEnvironmentType=EXTERNAL",
+            f"--defaultEnvironmentConfig=127.0.0.1:{port}",
+        ],
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # Ctrl-C reaches us, not the JVM: we stop it in order
     try:
         _wait_for_port(port, proc, 90, log_file.name)
         log.info("Kafka expansion service on 127.0.0.1:%d (log %s)", port, log_file.name)

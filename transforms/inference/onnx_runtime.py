@@ -19,6 +19,7 @@ comparable record for record (``tests/test_onnx_backend.py`` checks agreement; `
 
 ``onnxruntime`` and ``onnx`` are dependencies of the package (the export itself needs torch).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -29,8 +30,8 @@ import shutil
 import tempfile
 import time
 import warnings
+from collections.abc import Sequence
 from types import SimpleNamespace
-from typing import Sequence
 
 import numpy as np
 
@@ -54,6 +55,7 @@ def require_onnxruntime(exporting: bool = False):
 
     try:
         import onnxruntime
+
         if importlib.util.find_spec("onnx") is None:
             raise ImportError("No module named 'onnx'")
         if exporting:
@@ -81,8 +83,7 @@ class OnnxEncoder:
         feeds = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
         if token_type_ids is None and "token_type_ids" in self.input_names:
             feeds["token_type_ids"] = torch.zeros_like(input_ids)
-        arrays = {k: np.ascontiguousarray(v.numpy(), dtype=np.int64) for k, v in feeds.items()
-                  if k in self.input_names}
+        arrays = {k: np.ascontiguousarray(v.numpy(), dtype=np.int64) for k, v in feeds.items() if k in self.input_names}
         (out,) = self.session.run([self.output_name], arrays)
         return SimpleNamespace(**{self.output_name: torch.from_numpy(out)})
 
@@ -113,8 +114,16 @@ def export_onnx(model, path: str, output_name: str) -> list[str]:
     axes = {n: {0: "batch", 1: "sequence"} for n in names} | {output_name: {0: "batch", 1: "sequence"}}
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer notes about Python control flow in HF attention masks
-        torch.onnx.export(_Outputs(model).eval(), tuple(dummy[n] for n in names), path, dynamo=False,
-                          input_names=names, output_names=[output_name], dynamic_axes=axes, opset_version=OPSET)
+        torch.onnx.export(
+            _Outputs(model).eval(),
+            tuple(dummy[n] for n in names),
+            path,
+            dynamo=False,
+            input_names=names,
+            output_names=[output_name],
+            dynamic_axes=axes,
+            opset_version=OPSET,
+        )
     return names
 
 
@@ -137,14 +146,23 @@ def quantize_int8(path: str, out: str, keep_fp32: Sequence[str] = ()) -> list[st
         graph = onnx.load(path, load_external_data=False).graph
         weights = {init.name for init in graph.initializer}
         # only MatMuls with a weight are quantized at all (attention's activation products never are)
-        kept = [n.name for n in graph.node
-                if n.op_type == "MatMul" and n.input[1] in weights and any(f in n.name for f in keep_fp32)]
+        kept = [
+            n.name
+            for n in graph.node
+            if n.op_type == "MatMul" and n.input[1] in weights and any(f in n.name for f in keep_fp32)
+        ]
     root = logging.getLogger()  # the quantizer logs a generic "consider pre-processing" hint on the root logger
     level = root.level
     root.setLevel(logging.ERROR)
     try:
-        quantize_dynamic(path, out, weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"],
-                         nodes_to_exclude=kept)
+        quantize_dynamic(
+            path,
+            out,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["MatMul"],
+            nodes_to_exclude=kept,
+        )
     finally:
         root.setLevel(level)
     return kept
@@ -162,8 +180,15 @@ def export_key(model, output_name: str, int8: bool) -> str:
     import torch
 
     h = hashlib.blake2b(digest_size=16)
-    for part in (type(model).__name__, model.config.to_json_string(), output_name, str(int8), str(OPSET),
-                 torch.__version__, onnxruntime.__version__):
+    for part in (
+        type(model).__name__,
+        model.config.to_json_string(),
+        output_name,
+        str(int8),
+        str(OPSET),
+        torch.__version__,
+        onnxruntime.__version__,
+    ):
         h.update(part.encode())
     for name, tensor in model.state_dict().items():
         h.update(name.encode())
@@ -178,8 +203,16 @@ def file_key(files: Sequence[str], kind: str, output_name: str, int8: bool) -> s
     from importlib.metadata import version
 
     h = hashlib.blake2b(digest_size=16)
-    for part in ("files", kind, output_name, str(int8), str(OPSET),
-                 version("torch"), version("onnxruntime"), version("transformers")):
+    for part in (
+        "files",
+        kind,
+        output_name,
+        str(int8),
+        str(OPSET),
+        version("torch"),
+        version("onnxruntime"),
+        version("transformers"),
+    ):
         h.update(part.encode())
     for path in files:
         h.update(os.path.basename(path).encode())
@@ -211,8 +244,9 @@ def _export(model, workdir: str, output_name: str, int8: bool) -> tuple[str, lis
         quantized = os.path.join(workdir, f"{output_name}.int8.onnx")
         kept = quantize_int8(path, quantized, getattr(model.config, KEEP_FP32_CONFIG_KEY, None) or ())
         if kept:
-            log.info("kept %d matrix multiplications of %s in fp32 (%s in its config)", len(kept), what,
-                     KEEP_FP32_CONFIG_KEY)
+            log.info(
+                "kept %d matrix multiplications of %s in fp32 (%s in its config)", len(kept), what, KEEP_FP32_CONFIG_KEY
+            )
         os.remove(path)
         path = quantized
     log.info("ONNX export of %s ready in %.1f s", what, time.monotonic() - started)
@@ -278,16 +312,18 @@ def providers(ort, cuda: bool) -> list[str]:
     return ["CPUExecutionProvider"]
 
 
-def to_onnxruntime(model, output_name: str, threads: int = 0, *, int8: bool = False,
-                   cuda: bool = False, key: str | None = None) -> OnnxEncoder:
+def to_onnxruntime(
+    model, output_name: str, threads: int = 0, *, int8: bool = False, cuda: bool = False, key: str | None = None
+) -> OnnxEncoder:
     """The loaded HF model's ONNX export (optionally int8-quantized, see ``exported``) in an ONNX Runtime
     session (``onnx_session``)."""
     path, names = exported(model, output_name, int8, key)
     return onnx_session(path, names, model.config, output_name, threads, cuda)
 
 
-def onnx_session(path: str, names: list[str], config, output_name: str, threads: int = 0,
-                 cuda: bool = False) -> OnnxEncoder:
+def onnx_session(
+    path: str, names: list[str], config, output_name: str, threads: int = 0, cuda: bool = False
+) -> OnnxEncoder:
     """An export in an ONNX Runtime session (``threads`` intra-op threads, 0: all cores) on the CPU, or
     on CUDA with ``cuda`` where onnxruntime has it, called like the torch model whose ``config`` it
     carries. The session takes and returns CPU arrays either way, so callers feed it CPU tensors."""
@@ -304,8 +340,7 @@ def onnx_session(path: str, names: list[str], config, output_name: str, threads:
     return OnnxEncoder(session, config, output_name, names)
 
 
-def with_backend(model, backend: str, output_name: str, threads: int = 0, cuda: bool = False,
-                 key: str | None = None):
+def with_backend(model, backend: str, output_name: str, threads: int = 0, cuda: bool = False, key: str | None = None):
     """``model`` itself for ``torch``; otherwise its ONNX Runtime export (fp32 or int8, cached under
     ``key`` when given)."""
     if backend == "torch":

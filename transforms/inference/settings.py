@@ -1,6 +1,7 @@
 """How the pipeline's models run, decided once: one frozen object built from the options
 (``InferenceSettings.from_options``) and handed to every ModelHandler, instead of a dozen keyword
 arguments threaded through the graph, each handler, its base class and the engine."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ class InferenceSettings:
     max_ner_chars: int = MAX_NER_CHARS  # 0: no limit
 
     @classmethod
-    def from_options(cls, opts) -> "InferenceSettings":
+    def from_options(cls, opts) -> InferenceSettings:
         """From NewsIngestOptions (or anything with the same attribute names)."""
         return cls(
             backend=opts.inference_backend,

@@ -10,12 +10,13 @@ Each thread works on its own *view* of the model (``model.for_thread()``): the s
 weights, but its own Hugging Face tokenizer, because a fast tokenizer keeps its truncation settings as
 mutable Rust state and fails ("Already borrowed") when two threads call it at once.
 """
+
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Optional, Sequence
 
 
 def available_cores() -> int:
@@ -42,7 +43,7 @@ class ArticleThreads:
             views[id(model)] = (model, model.for_thread())  # the model kept alive: its id stays unique
         return views[id(model)][1]
 
-    def map(self, model, fn: Callable, items: Sequence, cost: Optional[Callable] = None) -> list:
+    def map(self, model, fn: Callable, items: Sequence, cost: Callable | None = None) -> list:
         """Results in the order of ``items``. With ``cost`` (an item's expected work), the costliest items
         are started first: the threads then finish a batch close together instead of one thread
         running a long article alone at the end (longest-processing-time-first scheduling)."""

@@ -1,4 +1,5 @@
 """Output seams: Avro container files (deflate) for batch runs and per-window files for streaming."""
+
 from __future__ import annotations
 
 import os

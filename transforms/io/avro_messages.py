@@ -6,10 +6,11 @@
 versions it knows (``schemas/`` and ``schemas/history/``) and decodes the body with that writer schema,
 resolved to its own reader schema; no schema registry is needed.
 """
+
 from __future__ import annotations
 
 import io
-from functools import lru_cache
+from functools import cache
 
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
@@ -19,7 +20,7 @@ import schemas
 MARKER = b"\xc3\x01"
 
 
-@lru_cache(maxsize=None)
+@cache
 def schema_fingerprint(name: str) -> bytes:
     """The 8-byte CRC-64-AVRO fingerprint of a schema's parsing canonical form, little-endian."""
     canonical = to_parsing_canonical_form(schemas.parsed(name))

@@ -3,6 +3,7 @@
 A message source (Pub/Sub, Kafka) plugs in by producing RawUnits too; the rest of the graph does
 not change.
 """
+
 from __future__ import annotations
 
 import time
@@ -37,8 +38,9 @@ class _ReadUnitsFn(beam.DoFn):
                 emitted += 1
                 yield unit
         except Exception as e:  # noqa: BLE001 - I/O or decompression errors
-            yield dl.tagged(dl.dead_letter(dl.READ, e, raw=b"", source_file=path,
-                                           source_line=emitted + 1 if emitted else None))
+            yield dl.tagged(
+                dl.dead_letter(dl.READ, e, raw=b"", source_file=path, source_line=emitted + 1 if emitted else None)
+            )
 
 
 class ReadFiles(beam.PTransform):
@@ -84,8 +86,9 @@ class WatchFiles(beam.PTransform):
     included) rather than ``fileio.MatchContinuously``, whose poll budget the in-process runner spends
     without waiting between polls."""
 
-    def __init__(self, pattern: str, *, interval: float, max_runtime: float, fmt: str = "auto",
-                 max_bytes: int = 5 << 20):
+    def __init__(
+        self, pattern: str, *, interval: float, max_runtime: float, fmt: str = "auto", max_bytes: int = 5 << 20
+    ):
         super().__init__()
         self.pattern, self.interval, self.max_runtime = pattern, interval, max_runtime
         self.fmt, self.max_bytes = fmt, max_bytes

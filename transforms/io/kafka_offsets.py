@@ -10,6 +10,7 @@ that a sink has not written (duplicates after a restart are possible; losses are
 A partition whose offsets have gaps (compacted topics, transaction markers) stops advancing its
 commit at the first gap: still at least once, only with more re-reading after a restart.
 """
+
 from __future__ import annotations
 
 import logging
@@ -45,8 +46,9 @@ class _CommitFn(beam.DoFn):
 
         # never subscribes: it only reads and commits the group's offsets (KafkaIO assigns partitions
         # itself, so the group has no members and a plain commit is accepted)
-        self.consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": self.group_id,
-                                  "enable.auto.commit": False})
+        self.consumer = Consumer(
+            {"bootstrap.servers": self.bootstrap, "group.id": self.group_id, "enable.auto.commit": False}
+        )
 
     def _start(self, topic: str, partition: int) -> int:
         from confluent_kafka import TopicPartition
@@ -94,8 +96,10 @@ class CommitKafkaOffsets(beam.PTransform):
         return (
             acks
             | "KafkaOnly" >> beam.Filter(lambda a: parse_source_name(a[0]) is not None and a[1] is not None)
-            | "ByPartition" >> beam.Map(lambda a: (a[0], (int(a[1]), a[2])))
-            .with_output_types(beam.typehints.KV[str, beam.typehints.Tuple[int, str]])
+            | "ByPartition"
+            >> beam.Map(lambda a: (a[0], (int(a[1]), a[2]))).with_output_types(
+                beam.typehints.KV[str, beam.typehints.Tuple[int, str]]
+            )
             | "Global" >> beam.WindowInto(GlobalWindows())
             | "Commit" >> beam.ParDo(_CommitFn(self.bootstrap, self.group_id, self.sinks))
         )

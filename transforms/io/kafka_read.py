@@ -5,6 +5,7 @@ from: ``source_file`` is ``kafka:<topic>/<partition>`` and ``line`` the offset, 
 dead letter names its message, and offsets can be committed after the sinks (``kafka_offsets``).
 Event time is the message timestamp (Kafka CreateTime, or LogAppendTime where the topic sets it).
 """
+
 from __future__ import annotations
 
 import apache_beam as beam
@@ -28,15 +29,19 @@ def parse_source_name(name: str) -> tuple[str, int] | None:
     """``kafka:<topic>/<partition>`` -> (topic, partition); None for other sources."""
     if not name.startswith(SOURCE_PREFIX):
         return None
-    topic, _, partition = name[len(SOURCE_PREFIX):].rpartition("/")
+    topic, _, partition = name[len(SOURCE_PREFIX) :].rpartition("/")
     return topic, int(partition)
 
 
 def consumer_config(bootstrap: str, group_id: str) -> dict[str, str]:
     # Offsets are committed by this project after the sinks (kafka_offsets), never by the client on a
     # timer; a group with no committed offset starts at the beginning of the topic.
-    return {"bootstrap.servers": bootstrap, "group.id": group_id, "auto.offset.reset": "earliest",
-            "enable.auto.commit": "false"}
+    return {
+        "bootstrap.servers": bootstrap,
+        "group.id": group_id,
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": "false",
+    }
 
 
 class _MessageToUnitFn(beam.DoFn):
@@ -47,18 +52,17 @@ class _MessageToUnitFn(beam.DoFn):
         source = source_name(message.topic, message.partition)
         try:
             value = bytes(message.value or b"")  # a null value (tombstone) is an empty, invalid article
-            yield RawUnit(source, int(message.offset), value[: self.max_bytes], "jsonl",
-                          truncated=len(value) > self.max_bytes)
+            yield RawUnit(
+                source, int(message.offset), value[: self.max_bytes], "jsonl", truncated=len(value) > self.max_bytes
+            )
         except Exception as e:  # noqa: BLE001 - whatever the message holds, it ends as a dead letter
-            yield dl.tagged(dl.dead_letter(dl.READ, e, raw=b"", source_file=source,
-                                           source_line=int(message.offset)))
+            yield dl.tagged(dl.dead_letter(dl.READ, e, raw=b"", source_file=source, source_line=int(message.offset)))
 
 
 class ReadKafkaArticles(beam.PTransform):
     """Kafka topics -> RawUnits (main) | dead letters, timestamped with the message time."""
 
-    def __init__(self, bootstrap: str, topics: list[str], group_id: str, expansion_service,
-                 max_bytes: int = 5 << 20):
+    def __init__(self, bootstrap: str, topics: list[str], group_id: str, expansion_service, max_bytes: int = 5 << 20):
         super().__init__()
         self.bootstrap, self.topics, self.group_id = bootstrap, list(topics), group_id
         self.expansion_service, self.max_bytes = expansion_service, max_bytes
@@ -74,4 +78,5 @@ class ReadKafkaArticles(beam.PTransform):
             expansion_service=self.expansion_service,
         )
         return messages | "ToUnits" >> beam.ParDo(_MessageToUnitFn(self.max_bytes)).with_outputs(
-            dl.DEAD_LETTER, main="units")
+            dl.DEAD_LETTER, main="units"
+        )

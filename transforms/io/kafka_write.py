@@ -5,6 +5,7 @@ its delivery reports tell which messages the brokers accepted, and only those ar
 acknowledgements, so input offsets are committed after the output exists (``kafka_offsets``).
 A bundle whose messages are not all delivered fails and is retried by the runner (at least once).
 """
+
 from __future__ import annotations
 
 import apache_beam as beam
@@ -21,7 +22,7 @@ def message_key(record: dict) -> bytes | None:
     if "id" in record:
         return record["id"].encode("utf-8")
     if record.get("source_line") is not None:
-        return f'{record["source_file"]}@{record["source_line"]}'.encode("utf-8")
+        return f"{record['source_file']}@{record['source_line']}".encode()
     return None
 
 
@@ -32,9 +33,15 @@ class _ProduceFn(beam.DoFn):
     def setup(self):
         from confluent_kafka import Producer
 
-        self.producer = Producer({"bootstrap.servers": self.bootstrap, "acks": "all",
-                                  "enable.idempotence": True, "linger.ms": 20,
-                                  "message.max.bytes": 16 << 20})
+        self.producer = Producer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "acks": "all",
+                "enable.idempotence": True,
+                "linger.ms": 20,
+                "message.max.bytes": 16 << 20,
+            }
+        )
 
     def start_bundle(self):
         self.sent, self.failed = [], []
@@ -45,8 +52,12 @@ class _ProduceFn(beam.DoFn):
         def delivered(err, _msg, position=position, timestamp=timestamp, window=window):
             (self.failed if err else self.sent).append((position, timestamp, window, err))
 
-        self.producer.produce(self.topic, key=message_key(record),
-                              value=avro_messages.encode(self.schema_name, record), on_delivery=delivered)
+        self.producer.produce(
+            self.topic,
+            key=message_key(record),
+            value=avro_messages.encode(self.schema_name, record),
+            on_delivery=delivered,
+        )
         self.producer.poll(0)
 
     def finish_bundle(self):

@@ -7,11 +7,12 @@ sequence), not word by word. Long texts arrive as overlapping windows; each word
 its first piece sits furthest from a window edge, so entities on window boundaries are neither
 duplicated nor cut.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -106,8 +107,11 @@ def viterbi(log_probs: np.ndarray, start: np.ndarray, moves: np.ndarray) -> list
 
 
 def decode_entities(
-    windows: Sequence[Window], logits: Sequence[np.ndarray], id2label: Mapping[int, str],
-    *, constrained: bool = True,
+    windows: Sequence[Window],
+    logits: Sequence[np.ndarray],
+    id2label: Mapping[int, str],
+    *,
+    constrained: bool = True,
 ) -> list[EntitySpan]:
     """Word labels -> entity spans. With an IOB2 label set and ``constrained`` (the default), the labels
     are the most probable *valid* sequence (Viterbi: no ``I-X`` after ``O`` or another type), so a

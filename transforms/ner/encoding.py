@@ -13,11 +13,12 @@ it is trained and when it runs in the pipeline:
   back as a 4-valued token type (see ``case_shape``). A model opts in with ``case_token_types: true`` in
   its ``config.json``; ordinary Hugging Face models are run without it.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Sequence
 
 CASE_CONFIG_KEY = "case_token_types"
 # The pipeline's NER windows (--ner-window/--ner-stride): the embedded model is trained on 128 tokens;

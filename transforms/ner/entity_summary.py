@@ -8,12 +8,13 @@ Merge rules, applied in document order (title first, then text):
 The canonical form is the longest variant (the full name), ties going to the most frequent, then
 the first seen.
 """
+
 from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from transforms.article import Entity
 
@@ -62,8 +63,11 @@ def summarise(entities: Sequence[Entity]) -> list[dict]:
             continue
         group = by_key.get((key, e.label))
         if group is None and e.label == "PER" and " " not in key:
-            matches = {id(g): g for (k, label), g in by_key.items()
-                       if label == "PER" and " " in k and key in (k.split()[-1], k.split()[0])}
+            matches = {
+                id(g): g
+                for (k, label), g in by_key.items()
+                if label == "PER" and " " in k and key in (k.split()[-1], k.split()[0])
+            }
             if len(matches) == 1:
                 group = next(iter(matches.values()))
         if group is None:
@@ -72,7 +76,12 @@ def summarise(entities: Sequence[Entity]) -> list[dict]:
         by_key.setdefault((key, e.label), group)
         group.add(form)
     return [
-        {"text": g.canonical, "label": g.label, "mentions": g.mentions,
-         "first_field": g.first_field, "first_start": g.first_start}
+        {
+            "text": g.canonical,
+            "label": g.label,
+            "mentions": g.mentions,
+            "first_field": g.first_field,
+            "first_start": g.first_start,
+        }
         for g in groups
     ]

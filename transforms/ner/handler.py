@@ -1,16 +1,18 @@
 """NER as a Beam ModelHandler: Article -> word-level entity mentions in title and text."""
+
 from __future__ import annotations
 
 import copy
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 from transforms.article import Article, Entity
-from transforms.inference.settings import MAX_NER_CHARS, InferenceSettings
 from transforms.inference.handler import ArticleModelHandler
 from transforms.inference.loading import check_remote, load_tokenizer, model_label
+from transforms.inference.settings import MAX_NER_CHARS, InferenceSettings
 
 DEFAULT_NER_MODEL = str(Path(__file__).resolve().parents[2] / "models" / "ner-minilm-conll03")
 
@@ -32,7 +34,7 @@ class NerModel:
     stride: int
     max_chars: int = MAX_NER_CHARS
 
-    def for_thread(self) -> "NerModel":
+    def for_thread(self) -> NerModel:
         """The same model with a tokenizer of its own, for one of several concurrent threads."""
         return dataclasses.replace(self, tokenizer=copy.deepcopy(self.tokenizer))
 
@@ -42,12 +44,13 @@ class NerModel:
         texts = [a.title for a in articles] + [a.text[: ner_text_end(a.text, self.max_chars)] for a in articles]
         n = len(articles)
         # an article's title and text share forward passes, never with another article's windows
-        spans = predict_entities(self.model, self.tokenizer, texts, max_length=self.max_length, stride=self.stride,
-                                 groups=list(range(n)) * 2)
+        spans = predict_entities(
+            self.model, self.tokenizer, texts, max_length=self.max_length, stride=self.stride, groups=list(range(n)) * 2
+        )
         out = []
         for i, a in enumerate(articles):
-            ents = [Entity("title", s.start, s.end, a.title[s.start:s.end], s.label, s.score) for s in spans[i]]
-            ents += [Entity("text", s.start, s.end, a.text[s.start:s.end], s.label, s.score) for s in spans[n + i]]
+            ents = [Entity("title", s.start, s.end, a.title[s.start : s.end], s.label, s.score) for s in spans[i]]
+            ents += [Entity("text", s.start, s.end, a.text[s.start : s.end], s.label, s.score) for s in spans[n + i]]
             out.append(ents)
         return out
 
@@ -62,7 +65,7 @@ class NerModelHandler(ArticleModelHandler):
     so that is the default); an article's windows are never batched with another article's.
     """
 
-    def __init__(self, model_name: Optional[str] = None, settings: Optional[InferenceSettings] = None):
+    def __init__(self, model_name: str | None = None, settings: InferenceSettings | None = None):
         super().__init__(settings)
         self.model_name = model_name or DEFAULT_NER_MODEL
         check_remote(self.model_name)

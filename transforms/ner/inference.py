@@ -1,15 +1,15 @@
 """Batched NER forward passes over many texts: encode -> length-sorted batches -> decode."""
+
 from __future__ import annotations
 
 import inspect
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
 from transforms.ner.decoding import EntitySpan, decode_entities
 from transforms.ner.encoding import CASE_CONFIG_KEY, STRIDE_TOKENS, WINDOW_TOKENS, Window, encode_windows
-
 
 # Tokens per forward pass (16 windows of 128): small passes keep the activations in the CPU caches
 # (measured against 8192 for both backends: README, Throughput).
@@ -20,15 +20,17 @@ MAX_BATCH_TOKENS = 2048
 MAX_PAD_RATIO = 1.5
 
 
-def padding_aware_batches(order: Sequence[int], lengths: Sequence[int], max_batch_tokens: int,
-                          max_pad_ratio: float = MAX_PAD_RATIO) -> list[list[int]]:
+def padding_aware_batches(
+    order: Sequence[int], lengths: Sequence[int], max_batch_tokens: int, max_pad_ratio: float = MAX_PAD_RATIO
+) -> list[list[int]]:
     """``order`` (indices sorted by ascending length) cut into batches whose padded size (rows x longest)
     stays within ``max_batch_tokens`` and whose longest row is at most ``max_pad_ratio`` x the shortest."""
     batches: list[list[int]] = []
     batch: list[int] = []
     for i in order:
-        if batch and ((len(batch) + 1) * lengths[i] > max_batch_tokens
-                      or lengths[i] > max_pad_ratio * lengths[batch[0]]):
+        if batch and (
+            (len(batch) + 1) * lengths[i] > max_batch_tokens or lengths[i] > max_pad_ratio * lengths[batch[0]]
+        ):
             batches.append(batch)
             batch = []
         batch.append(i)
@@ -57,7 +59,9 @@ def pad_batch(windows: Sequence[Window], pad_id: int) -> dict[str, torch.Tensor]
 
 
 def length_sorted_batches(
-    windows: Sequence[Window], max_batch_tokens: int = MAX_BATCH_TOKENS, groups: Optional[Sequence[int]] = None,
+    windows: Sequence[Window],
+    max_batch_tokens: int = MAX_BATCH_TOKENS,
+    groups: Sequence[int] | None = None,
 ) -> list[list[int]]:
     """Indices of ``windows`` sorted by length and cut into batches (``padding_aware_batches``); a window
     longer than ``max_batch_tokens`` is a batch of its own.
@@ -85,14 +89,12 @@ def predict_entities(
     max_length: int = WINDOW_TOKENS,
     stride: int = STRIDE_TOKENS,
     max_batch_tokens: int = MAX_BATCH_TOKENS,
-    groups: Optional[Sequence[int]] = None,
+    groups: Sequence[int] | None = None,
 ) -> list[list[EntitySpan]]:
     """Entity spans for each text. Windows are sorted by length so padding stays small; with ``groups``
     (a group per text, e.g. its article) no forward pass mixes texts of different groups."""
     case_types = bool(getattr(model.config, CASE_CONFIG_KEY, False))
-    windows = encode_windows(
-        tokenizer, texts, max_length=max_length, stride=stride, case_token_types=case_types
-    )
+    windows = encode_windows(tokenizer, texts, max_length=max_length, stride=stride, case_token_types=case_types)
     logits: list[np.ndarray | None] = [None] * len(windows)
     pad_id = tokenizer.pad_token_id or 0
     uses_types = accepts_token_types(model)
@@ -109,7 +111,4 @@ def predict_entities(
     for i, w in enumerate(windows):
         per_text[w.text_index].append(i)
     id2label = model.config.id2label
-    return [
-        decode_entities([windows[i] for i in idx], [logits[i] for i in idx], id2label)
-        for idx in per_text
-    ]
+    return [decode_entities([windows[i] for i in idx], [logits[i] for i in idx], id2label) for idx in per_text]

@@ -37,21 +37,21 @@ and a bias per topic on the evidence (``news-ingest calibrate``). Topics without
 calibration (added later, unlabelled) use the taxonomy's default (evidence only: shared slope, mean
 bias) — they stay zero-shot, scored by description, prototypes and aliases.
 """
+
 from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 
-
 from transforms.article import Article
 from transforms.inference.handler import TopicModelHandler
-from transforms.topics.taxonomy import Calibration, Taxonomy, Topic
 from transforms.topics.result import TopicResult
+from transforms.topics.taxonomy import Calibration, Taxonomy, Topic
 
 FEATURES = ("evidence",)
 EXEMPLAR_FEATURES = ("evidence", "knn", "evknn", "evknn2", "alias_frac", "alias_n")  # computed with exemplars
@@ -90,7 +90,7 @@ def split_passages(title: str, text: str, max_chars: int = 600, max_passages: in
     return out
 
 
-def alias_pattern(aliases: Sequence[str]) -> Optional[re.Pattern]:
+def alias_pattern(aliases: Sequence[str]) -> re.Pattern | None:
     """One regex for a topic's aliases. Word boundaries at both ends; a trailing '*' matches any word
     ending (also inside a phrase: 'clos* the sky'). Lowercase letters match either case, uppercase letters only uppercase ('Patriot' matches
     'Patriot'/'PATRIOT' but not 'patriot'; 'NABU' does not match 'nabu')."""
@@ -114,7 +114,7 @@ def alias_pattern(aliases: Sequence[str]) -> Optional[re.Pattern]:
     return re.compile(r"(?<!\w)(?:" + "|".join(sorted(parts, key=len, reverse=True)) + r")(?!\w)")
 
 
-def alias_count(pattern: Optional[re.Pattern], title: str, text: str) -> int:
+def alias_count(pattern: re.Pattern | None, title: str, text: str) -> int:
     if pattern is None:
         return 0
     return len(pattern.findall(title or "")) + len(pattern.findall(text or ""))
@@ -136,8 +136,13 @@ class SentenceEncoder:
         self.batch_size = batch_size
 
     @classmethod
-    def load(cls, model_name: Optional[str] = None, allow_download: bool = False,
-             tuned_weights: Optional[str | Path] = None, **kw) -> "SentenceEncoder":
+    def load(
+        cls,
+        model_name: str | None = None,
+        allow_download: bool = False,
+        tuned_weights: str | Path | None = None,
+        **kw,
+    ) -> SentenceEncoder:
         """The encoder ``model_name`` (default: the packaged MiniLM), with the fine-tuned layers of
         ``tuned_weights`` (``news-ingest train-topics``) put in place of its own when given."""
         from transformers import AutoModel
@@ -150,7 +155,7 @@ class SentenceEncoder:
             apply_tuned_weights(model, tuned_weights)
         return cls(model, load_tokenizer(path, allow_download), **kw)
 
-    def for_thread(self) -> "SentenceEncoder":
+    def for_thread(self) -> SentenceEncoder:
         """The same model with a tokenizer of its own, for one of several concurrent threads."""
         return SentenceEncoder(self.model, copy.deepcopy(self.tokenizer), self.max_length, self.batch_size)
 
@@ -174,7 +179,7 @@ class SentenceEncoder:
         with torch.inference_mode():
             for batch in padding_aware_batches(order, lengths, self.batch_size * self.max_length):
                 for start in range(0, len(batch), self.batch_size):
-                    rows = batch[start:start + self.batch_size]
+                    rows = batch[start : start + self.batch_size]
                     enc = _pad(tokens, rows, max(lengths[i] for i in rows), pad_id)
                     hidden = self.model(**enc).last_hidden_state
                     out[rows] = mean_pooled(hidden, enc["attention_mask"]).float().numpy()
@@ -203,8 +208,10 @@ def apply_tuned_weights(model, path: str | Path) -> None:
     own = model.state_dict()
     wrong = [k for k, v in tuned.items() if k not in own or tuple(own[k].shape) != tuple(v.shape)]
     if wrong:
-        raise ValueError(f"{path}: {len(wrong)} tensors do not fit the encoder {type(model).__name__} "
-                         f"(first: {wrong[0]}); were they tuned for another model?")
+        raise ValueError(
+            f"{path}: {len(wrong)} tensors do not fit the encoder {type(model).__name__} "
+            f"(first: {wrong[0]}); were they tuned for another model?"
+        )
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in tuned.items()}, strict=False)
 
 
@@ -216,8 +223,9 @@ def _pad(tokens, rows: Sequence[int], width: int, pad_id: int) -> dict:
     enc = {}
     for key, fill in (("input_ids", pad_id), ("attention_mask", 0), ("token_type_ids", 0)):
         if key in tokens:
-            enc[key] = torch.tensor([tokens[key][i] + [fill] * (width - len(tokens[key][i])) for i in rows],
-                                    dtype=torch.long)
+            enc[key] = torch.tensor(
+                [tokens[key][i] + [fill] * (width - len(tokens[key][i])) for i in rows], dtype=torch.long
+            )
     return enc
 
 
@@ -231,7 +239,7 @@ class Exemplars:
     pos: dict[str, np.ndarray]
     neg: dict[str, np.ndarray]
     top_k: int = 3
-    meta: Optional[dict] = None
+    meta: dict | None = None
 
     def save(self, path: str | Path) -> None:
         import json
@@ -246,7 +254,7 @@ class Exemplars:
         save_file(tensors, str(path), metadata=meta)
 
     @classmethod
-    def load(cls, path: str | Path) -> "Exemplars":
+    def load(cls, path: str | Path) -> Exemplars:
         import json
 
         from safetensors import safe_open
@@ -268,8 +276,9 @@ def _top_k_mean(sims: np.ndarray, k: int) -> np.ndarray:
     return np.partition(sims, sims.shape[1] - k, axis=1)[:, -k:].mean(axis=1)
 
 
-def exemplar_scores(emb: np.ndarray, pos: np.ndarray, neg: np.ndarray, top_k: int,
-                    owner=None, pos_owner=None, neg_owner=None) -> np.ndarray:
+def exemplar_scores(
+    emb: np.ndarray, pos: np.ndarray, neg: np.ndarray, top_k: int, owner=None, pos_owner=None, neg_owner=None
+) -> np.ndarray:
     """Per passage: mean of the top_k similarities to positive exemplars minus the same for negative
     exemplars. With the passages' article ``owner`` and the exemplars' owners given (training only),
     an article's own exemplars never count for its passages (leave-one-article-out, so the fitted
@@ -294,17 +303,17 @@ def exemplar_scores(emb: np.ndarray, pos: np.ndarray, neg: np.ndarray, top_k: in
     return side(pos, pos_owner) - side(neg, neg_owner)
 
 
-def exemplar_path(taxonomy: Taxonomy, backend: str = "embedding") -> Optional[Path]:
+def exemplar_path(taxonomy: Taxonomy, backend: str = "embedding") -> Path | None:
     """The exemplar file a taxonomy references (``calibration.<backend>.exemplars``)."""
     return referenced_file(taxonomy, "exemplars", backend)
 
 
-def tuned_weights_path(taxonomy: Taxonomy, backend: str = "embedding") -> Optional[Path]:
+def tuned_weights_path(taxonomy: Taxonomy, backend: str = "embedding") -> Path | None:
     """The fine-tuned encoder layers a taxonomy references (``calibration.<backend>.encoder_weights``)."""
     return referenced_file(taxonomy, "encoder_weights", backend)
 
 
-def referenced_file(taxonomy: Taxonomy, key: str, backend: str = "embedding") -> Optional[Path]:
+def referenced_file(taxonomy: Taxonomy, key: str, backend: str = "embedding") -> Path | None:
     """A file the taxonomy's calibration block names. A relative path is relative to the taxonomy file;
     where that file is not at hand (a remote worker unpickling the taxonomy), relative to the
     packaged taxonomies folder (the packaged model's files live in the installed ``models``)."""
@@ -333,7 +342,7 @@ def referenced_file(taxonomy: Taxonomy, key: str, backend: str = "embedding") ->
 class _TopicIndex:
     topic: Topic
     anchors: np.ndarray  # (n_anchors, dim)
-    pattern: Optional[re.Pattern]
+    pattern: re.Pattern | None
     calibration: Calibration
 
 
@@ -342,8 +351,13 @@ class EmbeddingTopicModel:
 
     backend = "embedding"
 
-    def __init__(self, taxonomy: Taxonomy, encoder: SentenceEncoder, exemplars: Optional[Exemplars] = None,
-                 use_exemplars: bool = True):
+    def __init__(
+        self,
+        taxonomy: Taxonomy,
+        encoder: SentenceEncoder,
+        exemplars: Exemplars | None = None,
+        use_exemplars: bool = True,
+    ):
         self.taxonomy = taxonomy
         self.encoder = encoder
         if exemplars is None and use_exemplars:
@@ -373,7 +387,7 @@ class EmbeddingTopicModel:
             for t, (a, b) in zip(taxonomy.topics, spans)
         ]
 
-    def for_thread(self) -> "EmbeddingTopicModel":
+    def for_thread(self) -> EmbeddingTopicModel:
         """A view for one of several concurrent threads: shared anchors and weights, own tokenizer."""
         view = copy.copy(self)
         view.encoder = self.encoder.for_thread()
@@ -397,9 +411,15 @@ class EmbeddingTopicModel:
                 hits[:, k] = [bool(ti.pattern.search(p)) for p in passages]
         return sims, hits
 
-    def article_features(self, emb: np.ndarray, sims: np.ndarray, hits: np.ndarray,
-                         exemplars: Optional[Exemplars] = None, owner=None, exemplar_owners=None
-                         ) -> dict[str, dict[str, float]]:
+    def article_features(
+        self,
+        emb: np.ndarray,
+        sims: np.ndarray,
+        hits: np.ndarray,
+        exemplars: Exemplars | None = None,
+        owner=None,
+        exemplar_owners=None,
+    ) -> dict[str, dict[str, float]]:
         """Features of one article from its passage data (see the module docstring)."""
         exemplars = self.exemplars if exemplars is None else exemplars
         out: dict[str, dict[str, float]] = {}
@@ -414,8 +434,9 @@ class EmbeddingTopicModel:
             }
             if exemplars is not None and tid in exemplars.pos:
                 po, no = (exemplar_owners or {}).get(tid, (None, None))
-                knn = exemplar_scores(emb, exemplars.pos[tid], exemplars.neg[tid], exemplars.top_k,
-                                      None if po is None else owner, po, no)
+                knn = exemplar_scores(
+                    emb, exemplars.pos[tid], exemplars.neg[tid], exemplars.top_k, None if po is None else owner, po, no
+                )
                 f["knn"] = float(knn.max())
                 f["evknn"] = float((ev + knn).max())
                 # second-order evidence: a topic discussed in two passages rather than one
@@ -458,7 +479,7 @@ class EmbeddingTopicModelHandler(TopicModelHandler):
         from transforms.inference.loading import load_tokenizer, packaged_minilm
 
         path = self.model_name or packaged_minilm()
-        model = self.load_engine("AutoModel", path, "last_hidden_state",
-                                 tuned_weights=tuned_weights_path(self.taxonomy, self.backend))
+        model = self.load_engine(
+            "AutoModel", path, "last_hidden_state", tuned_weights=tuned_weights_path(self.taxonomy, self.backend)
+        )
         return EmbeddingTopicModel(self.taxonomy, SentenceEncoder(model, load_tokenizer(path, self.allow_download)))
-

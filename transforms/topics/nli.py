@@ -11,27 +11,27 @@ Features for calibration: ``entail_logit`` (logit of that probability) and ``ali
 of the topic occurs in the article). Without a fitted calibration the score is the plain HF
 probability (weights {entail_logit: 1}).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-
 from transforms.article import Article
-from transforms.inference.settings import InferenceSettings
 from transforms.inference.handler import TopicModelHandler
-from transforms.topics.taxonomy import Calibration, Taxonomy, Topic
+from transforms.inference.settings import InferenceSettings
 from transforms.topics.embedding import alias_count, alias_pattern, split_passages
 from transforms.topics.result import TopicResult
+from transforms.topics.taxonomy import Calibration, Taxonomy, Topic
 
 FEATURES = ("entail_logit", "alias")
 DEFAULT_TEMPLATE = "This text is about {}."
 IDENTITY_CALIBRATION = Calibration(weights={"entail_logit": 1.0}, bias=0.0)
 
 
-def label_index(config, name: str) -> Optional[int]:
+def label_index(config, name: str) -> int | None:
     """Index of the label whose name starts with `name` (case-insensitive) in config.label2id."""
     for label, idx in (getattr(config, "label2id", None) or {}).items():
         if str(label).lower().startswith(name):
@@ -81,8 +81,14 @@ class NliTopicModel:
     backend = "nli"
 
     def __init__(
-        self, taxonomy: Taxonomy, model, tokenizer, template: str = DEFAULT_TEMPLATE,
-        max_length: int = 256, window_tokens: int = 160, batch_size: int = 16,
+        self,
+        taxonomy: Taxonomy,
+        model,
+        tokenizer,
+        template: str = DEFAULT_TEMPLATE,
+        max_length: int = 256,
+        window_tokens: int = 160,
+        batch_size: int = 16,
     ):
         self.taxonomy = taxonomy
         self.model = model
@@ -98,7 +104,7 @@ class NliTopicModel:
         self.calibrations = [t.calibration.get(self.backend) or default for t in taxonomy.topics]
 
     @classmethod
-    def load(cls, taxonomy: Taxonomy, model_name: str, allow_download: bool = False, **kw) -> "NliTopicModel":
+    def load(cls, taxonomy: Taxonomy, model_name: str, allow_download: bool = False, **kw) -> NliTopicModel:
         from transformers import AutoModelForSequenceClassification
 
         from transforms.inference.loading import load_model, load_tokenizer
@@ -114,10 +120,14 @@ class NliTopicModel:
         order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
         with torch.inference_mode():
             for start in range(0, len(order), self.batch_size):
-                idx = order[start:start + self.batch_size]
+                idx = order[start : start + self.batch_size]
                 enc = self.tokenizer(
-                    [pairs[i][0] for i in idx], [pairs[i][1] for i in idx], padding=True,
-                    truncation="only_first", max_length=self.max_length, return_tensors="pt",
+                    [pairs[i][0] for i in idx],
+                    [pairs[i][1] for i in idx],
+                    padding=True,
+                    truncation="only_first",
+                    max_length=self.max_length,
+                    return_tensors="pt",
                 )
                 logits = self.model(**enc).logits.float()
                 two = logits[:, [self.contra, self.entail]]
@@ -161,9 +171,7 @@ class NliTopicModel:
         thresholds = self.taxonomy.thresholds
         results = []
         for feats in self.features(articles):
-            scores = {
-                t.id: cal.probability(feats[t.id]) for t, cal in zip(self.taxonomy.topics, self.calibrations)
-            }
+            scores = {t.id: cal.probability(feats[t.id]) for t, cal in zip(self.taxonomy.topics, self.calibrations)}
             results.append(TopicResult.from_scores(scores, thresholds))
         return results
 
@@ -174,8 +182,13 @@ class NliTopicModelHandler(TopicModelHandler):
     backend = "nli"
     metrics_namespace = "news_ingest_topics_nli"
 
-    def __init__(self, taxonomy: Taxonomy, model_name: Optional[str] = None,
-                 settings: Optional[InferenceSettings] = None, template: str = DEFAULT_TEMPLATE):
+    def __init__(
+        self,
+        taxonomy: Taxonomy,
+        model_name: str | None = None,
+        settings: InferenceSettings | None = None,
+        template: str = DEFAULT_TEMPLATE,
+    ):
         if not model_name:
             raise ValueError("the nli topic backend needs a model (a local NLI model directory or hub id)")
         super().__init__(taxonomy, model_name, settings)
@@ -185,4 +198,3 @@ class NliTopicModelHandler(TopicModelHandler):
         model = NliTopicModel.load(self.taxonomy, self.model_name, self.allow_download, template=self.template)
         model.model = self.engine(model.model, "logits")
         return model
-

@@ -1,4 +1,5 @@
 """What a topic backend returns for one article."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -13,6 +14,6 @@ class TopicResult:
     labels: list[str] = field(default_factory=list)
 
     @classmethod
-    def from_scores(cls, scores: dict[str, float], thresholds: dict[str, float]) -> "TopicResult":
+    def from_scores(cls, scores: dict[str, float], thresholds: dict[str, float]) -> TopicResult:
         clean = {k: min(1.0, max(0.0, float(v))) for k, v in scores.items()}
         return cls(scores=clean, labels=[k for k, v in clean.items() if v >= thresholds[k]])

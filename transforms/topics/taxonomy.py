@@ -3,13 +3,14 @@
 See README.md, section "Topic taxonomy" for the format. Adding a topic needs no code: a topic with only an id, a name
 and a description is scored by its description (and name) with the taxonomy's default calibration.
 """
+
 from __future__ import annotations
 
 import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import yaml
 
@@ -36,8 +37,7 @@ class Calibration:
         return e / (1.0 + e)
 
     def to_dict(self) -> dict:
-        return {"weights": {k: round(float(v), 6) for k, v in self.weights.items()},
-                "bias": round(float(self.bias), 6)}
+        return {"weights": {k: round(float(v), 6) for k, v in self.weights.items()}, "bias": round(float(self.bias), 6)}
 
 
 @dataclass
@@ -86,12 +86,12 @@ class Taxonomy:
                 return t
         raise KeyError(topic_id)
 
-    def default_calibration(self, backend: str) -> Optional[Calibration]:
+    def default_calibration(self, backend: str) -> Calibration | None:
         block = self.calibration.get(backend) or {}
         cal = block.get("default")
         return cal if isinstance(cal, Calibration) else None
 
-    def topic_calibration(self, backend: str, topic: Topic) -> Optional[Calibration]:
+    def topic_calibration(self, backend: str, topic: Topic) -> Calibration | None:
         """The topic's own calibration for `backend` if fitted, else the taxonomy default."""
         return topic.calibration.get(backend) or self.default_calibration(backend)
 
@@ -113,7 +113,7 @@ def _str_list(value: Any, where: str, key: str) -> list[str]:
     return [v.strip() for v in value]
 
 
-def _calibration(value: Any, where: str) -> Optional[Calibration]:
+def _calibration(value: Any, where: str) -> Calibration | None:
     if value is None:
         return None
     if isinstance(value, Calibration):

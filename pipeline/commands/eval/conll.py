@@ -1,4 +1,5 @@
 """CoNLL-2003 reading: sentences as text plus gold character spans (for training and evaluation)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -62,6 +63,6 @@ def join_sentences(sentences: list[Sentence], n: int) -> list[Sentence]:
     if n <= 1:
         return sentences
     return [
-        Sentence([t for s in sentences[i:i + n] for t in s.tokens], [t for s in sentences[i:i + n] for t in s.tags])
+        Sentence([t for s in sentences[i : i + n] for t in s.tokens], [t for s in sentences[i : i + n] for t in s.tags])
         for i in range(0, len(sentences), n)
     ]

@@ -4,6 +4,7 @@ Each CoNLL sentence becomes one JSONL article (tokens joined by single spaces); 
 runs on it and writes Avro; the entity spans read back from the Avro records are compared with the
 gold spans (span and type must both match, seqeval-style).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,19 +20,26 @@ from pipeline.commands.eval.ner_metrics import format_table, score_spans
 
 def spans_from_avro(directory: Path) -> dict[str, set[tuple[int, int, str]]]:
     """{article id: (start, end, label) of its entities in the text} from the Avro output under directory."""
-    return {r["id"]: {(e["start"], e["end"], e["label"]) for e in r["entities"] if e["field"] == "text"}
-            for r in read_folder(directory)}
+    return {
+        r["id"]: {(e["start"], e["end"], e["label"]) for e in r["entities"] if e["field"] == "text"}
+        for r in read_folder(directory)
+    }
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="news-ingest eval-ner", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="news-ingest eval-ner", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--data", required=True, help="CoNLL file (token ... tag per line, IOB2)")
     ap.add_argument("--ner-model", default=None, help="model to evaluate (default: the embedded model)")
     ap.add_argument("--limit", type=int, default=0, help="first N sentences only")
-    ap.add_argument("--group", type=int, default=1,
-                    help="join N consecutive sentences into one article (sentences of one CoNLL article are "
-                         "consecutive), so that texts longer than an NER window are measured too")
+    ap.add_argument(
+        "--group",
+        type=int,
+        default=1,
+        help="join N consecutive sentences into one article (sentences of one CoNLL article are "
+        "consecutive), so that texts longer than an NER window are measured too",
+    )
     ap.add_argument("--json", default=None, help="also write the table as JSON here")
     ap.add_argument("--work-dir", default=None, help="keep the pipeline input/output here")
     args, beam_args = ap.parse_known_args(argv)

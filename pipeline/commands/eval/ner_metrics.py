@@ -1,13 +1,12 @@
 """Entity-level exact-match precision/recall/F1 (seqeval-style: span and type must both match)."""
+
 from __future__ import annotations
 
 from collections import Counter
-from typing import Iterable
+from collections.abc import Iterable
 
 
-def score_spans(
-    gold: Iterable[set[tuple]], pred: Iterable[set[tuple]]
-) -> dict[str, dict[str, float]]:
+def score_spans(gold: Iterable[set[tuple]], pred: Iterable[set[tuple]]) -> dict[str, dict[str, float]]:
     """gold/pred: per document, sets of (start, end, type). Returns {type|'overall': p/r/f1/support}."""
     tp, fp, fn = Counter(), Counter(), Counter()
     for g, p in zip(gold, pred):
@@ -32,7 +31,5 @@ def score_spans(
 def format_table(table: dict[str, dict[str, float]]) -> str:
     lines = [f"{'type':<8} {'precision':>9} {'recall':>7} {'f1':>7} {'support':>8}"]
     for t, m in table.items():
-        lines.append(
-            f"{t:<8} {m['precision']:>9.4f} {m['recall']:>7.4f} {m['f1']:>7.4f} {int(m['support']):>8}"
-        )
+        lines.append(f"{t:<8} {m['precision']:>9.4f} {m['recall']:>7.4f} {m['f1']:>7.4f} {int(m['support']):>8}")
     return "\n".join(lines)

@@ -9,23 +9,28 @@ is read back, and each article's `topic_labels` are compared with its `labels`. 
 with the backend's model object instead of the pipeline (same code path inside, no Beam, no NER):
 handy for quick iterations, not the number to report.
 """
+
 from __future__ import annotations
 
 import argparse
 import os
 import tempfile
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
-
-from pipeline.commands.train.calibrate import f1_scores, label_matrix, read_labelled
 from pipeline.commands.avro_folder import AvroFolderError, read_folder
-from transforms.topics.taxonomy import load_taxonomy
+from pipeline.commands.train.calibrate import f1_scores, label_matrix, read_labelled
 from transforms.topics.keywords import keyword_labels
+from transforms.topics.taxonomy import load_taxonomy
 
 
 def pipeline_predictions(
-    data: str, topics: Optional[str], backend: str, model: Optional[str], out_dir: str,
-    allow_download: bool = False, extra: Sequence[str] = (),
+    data: str,
+    topics: str | None,
+    backend: str,
+    model: str | None,
+    out_dir: str,
+    allow_download: bool = False,
+    extra: Sequence[str] = (),
 ) -> dict[str, list[str]]:
     """Run `news-ingest run` on `data` and read {article id: topic_labels} back from the Avro output."""
     from pipeline.cli import main as cli_main
@@ -47,7 +52,7 @@ def pipeline_predictions(
         raise SystemExit(f"reading the pipeline's output: {e}") from e
 
 
-def direct_predictions(articles, taxonomy, backend: str, model: Optional[str], allow_download: bool = False):
+def direct_predictions(articles, taxonomy, backend: str, model: str | None, allow_download: bool = False):
     from pipeline.commands.train.calibrate import build_model
 
     scorer = build_model(taxonomy, backend, model, allow_download)
@@ -77,7 +82,7 @@ def evaluate(labels, predicted: Sequence[Sequence[str]], ids: Sequence[str]) -> 
     return f1_scores(label_matrix(labels, ids), label_matrix(predicted, ids))
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="news-ingest eval-topics", description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True, help="labelled JSONL (id, title, text, labels)")
     ap.add_argument("--topics", default=None, help="taxonomy file (default: the packaged one)")
@@ -103,8 +108,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         how = "pipeline"
     missing = [a.id for a in articles if a.id not in pred]
     if missing:
-        print(f"warning: {len(missing)} labelled articles have no output record (dead-lettered?): "
-              f"{missing[:5]}{' ...' if len(missing) > 5 else ''}; counted as no topics")
+        print(
+            f"warning: {len(missing)} labelled articles have no output record (dead-lettered?): "
+            f"{missing[:5]}{' ...' if len(missing) > 5 else ''}; counted as no topics"
+        )
     rows = {
         f"{args.backend} ({how}, {taxonomy.label})": evaluate(labels, [pred.get(a.id, []) for a in articles], ids),
         "keyword regex baseline": evaluate(labels, [keyword_labels(a, ids) for a in articles], ids),

@@ -15,13 +15,13 @@ offline and can be mailed around.
 
 Needs the `report` extra (matplotlib, jinja2): pip install 'news-ingest[report]'.
 """
+
 from __future__ import annotations
 
 import argparse
 import importlib.util
 import sys
 from pathlib import Path
-from typing import Optional
 
 from pipeline.cli import int_at_least
 from pipeline.commands.avro_folder import AvroFolderError
@@ -42,8 +42,14 @@ def build_report(input_dir: Path, output: Path, top: int = 10) -> ReportData:
     stages, dl_files = load_dead_letter_stages(input_dir)
     if not files and not dl_files:
         raise ReportError(f"no articles-*.avro or deadletter-*.avro files under {input_dir}")
-    data = compute(records, dead_letters=stages, top=top, input_dir=str(input_dir),
-                   article_files=len(files), dead_letter_files=len(dl_files))
+    data = compute(
+        records,
+        dead_letters=stages,
+        top=top,
+        input_dir=str(input_dir),
+        article_files=len(files),
+        dead_letter_files=len(dl_files),
+    )
     html = page.render_html(data, figures.render_figures(data))
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -57,26 +63,33 @@ def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog=PROG,
         description="Build a self-contained HTML report (figures embedded, opens offline) from the "
-                    "pipeline's Avro output: topic volume, topic co-occurrence, top and rising entities, "
-                    "and a table of the articles.")
-    ap.add_argument("--input", required=True, type=Path,
-                    help="output folder of the pipeline; articles-*.avro and deadletter-*.avro are found "
-                         "recursively")
+        "pipeline's Avro output: topic volume, topic co-occurrence, top and rising entities, "
+        "and a table of the articles.",
+    )
+    ap.add_argument(
+        "--input",
+        required=True,
+        type=Path,
+        help="output folder of the pipeline; articles-*.avro and deadletter-*.avro are found recursively",
+    )
     ap.add_argument("--output", required=True, type=Path, help="HTML file to write")
-    ap.add_argument("--top", type=int_at_least(1), default=10,
-                    help="entities per table and rising entities shown (default 10)")
+    ap.add_argument(
+        "--top", type=int_at_least(1), default=10, help="entities per table and rising entities shown (default 10)"
+    )
     return ap
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         data = build_report(args.input, args.output, top=args.top)
     except (ReportError, AvroFolderError, OSError) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2
-    print(f"{PROG}: {data.n_articles} articles, {sum(data.dead_letters.values())} dead letters -> "
-          f"{args.output}", file=sys.stderr)
+    print(
+        f"{PROG}: {data.n_articles} articles, {sum(data.dead_letters.values())} dead letters -> {args.output}",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -9,24 +9,37 @@ the same rule as the records' `entity_summary`: case and possessive variants are
 ("Zelenskyy", "ZELENSKYY" and "Zelenskyy's"). Its surname rule ("Macron" joining "Emmanuel Macron") is
 not applied: it depends on the other names of one article, while the report counts across articles.
 """
+
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterable, Optional
 
 from pipeline.commands.avro_folder import avro_files, read_files
-from transforms.ner.entity_summary import entity_form, entity_key as name_key
+from transforms.ner.entity_summary import entity_form
+from transforms.ner.entity_summary import entity_key as name_key
 
 NO_TOPIC = "(no topic)"
 KEY_ENTITIES_PER_ARTICLE = 5
 RISING_MIN_MENTIONS = 2
 
 # Fields the report reads; everything else (notably `text`) is dropped while loading to save memory.
-_KEEP = ("id", "source", "url", "title", "published_at", "ingested_at", "entities", "topics",
-         "topic_labels", "entity_summary", "language")
+_KEEP = (
+    "id",
+    "source",
+    "url",
+    "title",
+    "published_at",
+    "ingested_at",
+    "entities",
+    "topics",
+    "topic_labels",
+    "entity_summary",
+    "language",
+)
 
 
 class ReportError(Exception):
@@ -53,7 +66,7 @@ def load_dead_letter_stages(input_dir: Path) -> tuple[Counter, list[Path]]:
 # Computation: plain functions returning data
 
 
-def _as_datetime(value) -> Optional[datetime]:
+def _as_datetime(value) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, datetime):
@@ -63,13 +76,13 @@ def _as_datetime(value) -> Optional[datetime]:
     return None
 
 
-def article_datetime(rec: dict) -> Optional[datetime]:
+def article_datetime(rec: dict) -> datetime | None:
     """published_at, falling back to ingested_at (UTC)."""
     dt = _as_datetime(rec.get("published_at")) or _as_datetime(rec.get("ingested_at"))
     return dt.astimezone(timezone.utc) if dt else None
 
 
-def article_day(rec: dict) -> Optional[date]:
+def article_day(rec: dict) -> date | None:
     dt = article_datetime(rec)
     return dt.date() if dt else None
 
@@ -239,15 +252,15 @@ class RisingEntity:
 
 @dataclass
 class Rising:
-    start: Optional[date]
-    split: Optional[date]  # first day of the second half
-    end: Optional[date]
+    start: date | None
+    split: date | None  # first day of the second half
+    end: date | None
     first_articles: int
     second_articles: int
     entities: list[RisingEntity] = field(default_factory=list)
 
     @property
-    def first_half_end(self) -> Optional[date]:
+    def first_half_end(self) -> date | None:
         """Last day of the first half."""
         return self.split - timedelta(days=1) if self.split else None
 
@@ -287,14 +300,18 @@ def rising_entities(records: list[dict], top: int, min_mentions: int = RISING_MI
             second.update(keys)
             second_articles += 1
     names = display_names(r for _, r in days)
-    rows = [RisingEntity(names[key], key[1], first[key], n) for key, n in second.items()
-            if key[0] and n >= min_mentions and n > first[key]]
+    rows = [
+        RisingEntity(names[key], key[1], first[key], n)
+        for key, n in second.items()
+        if key[0] and n >= min_mentions and n > first[key]
+    ]
     rows.sort(key=lambda r: (-r.change, -r.second, r.text, r.label))
     return Rising(start, split, end, first_articles, second_articles, rows[:top])
 
 
-def key_entities(rec: dict, k: int = KEY_ENTITIES_PER_ARTICLE,
-                 names: Optional[dict[tuple[str, str], str]] = None) -> list[tuple[str, str, int]]:
+def key_entities(
+    rec: dict, k: int = KEY_ENTITIES_PER_ARTICLE, names: dict[tuple[str, str], str] | None = None
+) -> list[tuple[str, str, int]]:
     """The article's k most mentioned entities as (name, label, mentions); ties by first appearance.
     Names come from `names` (display_names of all records) or else from this article alone."""
     names = names if names is not None else display_names([rec])
@@ -306,25 +323,33 @@ def key_entities(rec: dict, k: int = KEY_ENTITIES_PER_ARTICLE,
 @dataclass
 class ArticleRow:
     id: str
-    day: Optional[date]
+    day: date | None
     dated_by: str  # published_at | ingested_at
     title: str
-    url: Optional[str]
-    source: Optional[str]
+    url: str | None
+    source: str | None
     topics: list[str]
     key_entities: list[tuple[str, str, int]]
-    language: Optional[str] = None
+    language: str | None = None
 
 
 def article_rows(records: list[dict]) -> list[ArticleRow]:
     """One row per article, newest first (undated last), ties by title and id."""
     names = display_names(records)
-    rows = [ArticleRow(
-        id=str(r.get("id", "")), day=article_day(r),
-        dated_by="published_at" if r.get("published_at") is not None else "ingested_at",
-        title=str(r.get("title", "")), url=r.get("url"), source=r.get("source"),
-        topics=_labels(r), key_entities=key_entities(r, names=names), language=r.get("language"),
-    ) for r in records]
+    rows = [
+        ArticleRow(
+            id=str(r.get("id", "")),
+            day=article_day(r),
+            dated_by="published_at" if r.get("published_at") is not None else "ingested_at",
+            title=str(r.get("title", "")),
+            url=r.get("url"),
+            source=r.get("source"),
+            topics=_labels(r),
+            key_entities=key_entities(r, names=names),
+            language=r.get("language"),
+        )
+        for r in records
+    ]
     rows.sort(key=lambda a: (a.day is None, -(a.day.toordinal() if a.day else 0), a.title, a.id))
     return rows
 
@@ -352,8 +377,15 @@ class ReportData:
     generated_at: str = ""
 
 
-def compute(records: list[dict], *, dead_letters: Optional[Counter] = None, top: int = 10,
-            input_dir: str = "", article_files: int = 0, dead_letter_files: int = 0) -> ReportData:
+def compute(
+    records: list[dict],
+    *,
+    dead_letters: Counter | None = None,
+    top: int = 10,
+    input_dir: str = "",
+    article_files: int = 0,
+    dead_letter_files: int = 0,
+) -> ReportData:
     """Every number the report shows."""
     taxonomy = topic_order(records)
     totals = topic_totals(records)
@@ -361,12 +393,23 @@ def compute(records: list[dict], *, dead_letters: Optional[Counter] = None, top:
     volume = topic_volume_per_day(records)
     cooc_topics = [t for t in taxonomy if totals.get(t)]
     return ReportData(
-        input_dir=input_dir, article_files=article_files, dead_letter_files=dead_letter_files,
-        n_articles=len(records), dead_letters=dead_letters or Counter(), topics=topics, totals=totals,
-        volume=volume, articles_per_day=articles_per_day(records), bins=bin_volume(volume, topics), cooc_topics=cooc_topics,
-        cooc=cooccurrence(records, cooc_topics), top_overall=top_entities(records, top),
+        input_dir=input_dir,
+        article_files=article_files,
+        dead_letter_files=dead_letter_files,
+        n_articles=len(records),
+        dead_letters=dead_letters or Counter(),
+        topics=topics,
+        totals=totals,
+        volume=volume,
+        articles_per_day=articles_per_day(records),
+        bins=bin_volume(volume, topics),
+        cooc_topics=cooc_topics,
+        cooc=cooccurrence(records, cooc_topics),
+        top_overall=top_entities(records, top),
         top_per_topic=top_entities_per_topic(records, taxonomy, top),
-        rising=rising_entities(records, top), articles=article_rows(records), top=top,
+        rising=rising_entities(records, top),
+        articles=article_rows(records),
+        top=top,
         has_language=any(r.get("language") for r in records),
         generated_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     )

@@ -1,5 +1,6 @@
 """The report's figures: matplotlib (Agg backend) drawings of a ReportData, returned as PNG data URIs so
 that the page embeds them and loads nothing from outside. Needs the `report` extra (matplotlib)."""
+
 from __future__ import annotations
 
 import base64
@@ -85,8 +86,7 @@ def figure_cooccurrence(data: ReportData):
     for i in range(n):
         for j in range(n):
             v = data.cooc[i][j]
-            ax.text(j, i, str(v), ha="center", va="center", fontsize=8,
-                    color="white" if v > 0.6 * vmax else "black")
+            ax.text(j, i, str(v), ha="center", va="center", fontsize=8, color="white" if v > 0.6 * vmax else "black")
     ax.set_title("Topic co-occurrence (articles; diagonal = articles with the topic)")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()

@@ -1,28 +1,36 @@
 """The report page: a ReportData and its figures rendered through the Jinja2 template
 `templates/report.html.j2`, with autoescaping on: every record string is untrusted and ends up escaped.
 Needs the `report` extra (jinja2)."""
+
 from __future__ import annotations
 
 import html
-from typing import Optional
 from urllib.parse import urlsplit
 
 import jinja2
 from markupsafe import Markup
 
-from pipeline.commands.report.data import (KEY_ENTITIES_PER_ARTICLE, NO_TOPIC, RISING_MIN_MENTIONS, RISING_RULE,
-                                           ReportData)
+from pipeline.commands.report.data import (
+    KEY_ENTITIES_PER_ARTICLE,
+    NO_TOPIC,
+    RISING_MIN_MENTIONS,
+    RISING_RULE,
+    ReportData,
+)
 
 # The report needs no script and nothing from outside: images are data: URIs, styles are inline.
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("pipeline.commands.report", "templates"),
-    autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
 )
 
 
-def safe_href(url) -> Optional[Markup]:
+def safe_href(url) -> Markup | None:
     """The URL when it is an absolute http(s) URL (escaped for an attribute), else None."""
     if not url:
         return None
@@ -42,9 +50,14 @@ def render_html(data: ReportData, figures: dict[str, str]) -> str:
     """The page; `figures` maps figure ids to PNG data URIs (figures.render_figures)."""
     days = sorted(data.volume)
     return _ENV.get_template("report.html.j2").render(
-        data=data, figures=figures, csp=CSP, safe_href=safe_href, days=days,
+        data=data,
+        figures=figures,
+        csp=CSP,
+        safe_href=safe_href,
+        days=days,
         period=f"{days[0].isoformat()} – {days[-1].isoformat()}" if days else "–",
         dead_letter_rows=sorted(data.dead_letters.items(), key=lambda kv: (-kv[1], kv[0])),
-        no_topic=NO_TOPIC, rising_rule=RISING_RULE.format(min=RISING_MIN_MENTIONS),
+        no_topic=NO_TOPIC,
+        rising_rule=RISING_RULE.format(min=RISING_MIN_MENTIONS),
         key_entities_per_article=KEY_ENTITIES_PER_ARTICLE,
     )

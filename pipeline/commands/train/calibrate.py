@@ -11,14 +11,15 @@ chooses one global decision threshold; the final model is refitted on all data a
 taxonomy (per-topic calibration and threshold, plus the default calibration that topics added later
 without labels use).
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 
@@ -41,9 +42,7 @@ def read_labelled(path: str) -> tuple[list[Article], list[list[str]]]:
             row = json.loads(line)
             if "labels" not in row:
                 raise ValueError(f"{path}:{n}: no 'labels' field")
-            articles.append(
-                Article(id=str(row.get("id", n)), title=row.get("title") or "", text=row.get("text") or "")
-            )
+            articles.append(Article(id=str(row.get("id", n)), title=row.get("title") or "", text=row.get("text") or ""))
             labels.append(list(row["labels"]))
     return articles, labels
 
@@ -62,7 +61,10 @@ def f1_scores(y: np.ndarray, pred: np.ndarray) -> dict:
     f1 = np.divide(2 * tp, 2 * tp + fp + fn, out=np.zeros_like(tp), where=(2 * tp + fp + fn) > 0)
     denom = 2 * tp.sum() + fp.sum() + fn.sum()
     return {
-        "precision": prec, "recall": rec, "f1": f1, "support": y.sum(0),
+        "precision": prec,
+        "recall": rec,
+        "f1": f1,
+        "support": y.sum(0),
         "micro_f1": float(2 * tp.sum() / denom) if denom else 0.0,
         "macro_f1": float(f1.mean()),
     }
@@ -71,8 +73,9 @@ def f1_scores(y: np.ndarray, pred: np.ndarray) -> dict:
 # ------------------------------------------------------------------------------------ calibration
 
 
-def newton_logistic(design: np.ndarray, y: np.ndarray, penalty: np.ndarray, tol: float,
-                    max_iter: int = 100) -> np.ndarray:
+def newton_logistic(
+    design: np.ndarray, y: np.ndarray, penalty: np.ndarray, tol: float, max_iter: int = 100
+) -> np.ndarray:
     """Coefficients of an L2-penalised logistic regression (``penalty`` per coefficient; a tiny one
     leaves a bias free), by Newton's method until no step exceeds ``tol``."""
     theta = np.zeros(design.shape[1])
@@ -93,12 +96,12 @@ class PooledLogistic:
 
     features: tuple[str, ...]
     C: float = 1.0  # inverse L2 strength on the standardised weights (biases are not penalised)
-    mean: Optional[np.ndarray] = None
-    std: Optional[np.ndarray] = None
-    w: Optional[np.ndarray] = None
-    b: Optional[np.ndarray] = None
+    mean: np.ndarray | None = None
+    std: np.ndarray | None = None
+    w: np.ndarray | None = None
+    b: np.ndarray | None = None
 
-    def fit(self, X: np.ndarray, Y: np.ndarray) -> "PooledLogistic":
+    def fit(self, X: np.ndarray, Y: np.ndarray) -> PooledLogistic:
         """X: [n_articles, n_topics, n_features], Y: [n_articles, n_topics]."""
         n, k, d = X.shape
         flat = X.reshape(-1, d)
@@ -130,8 +133,13 @@ def feature_tensor(feats: Sequence[dict], topic_ids: Sequence[str], names: Seque
 
 
 def cross_validate(
-    X: np.ndarray, Y: np.ndarray, features: Sequence[str], folds: int = 5, repeats: int = 3,
-    seed: int = 0, C: float = 1.0,
+    X: np.ndarray,
+    Y: np.ndarray,
+    features: Sequence[str],
+    folds: int = 5,
+    repeats: int = 3,
+    seed: int = 0,
+    C: float = 1.0,
 ) -> list[np.ndarray]:
     """Out-of-fold probabilities, one [n_articles, n_topics] array per repeat."""
     rng = np.random.default_rng(seed)
@@ -166,7 +174,7 @@ def choose_threshold(Y: np.ndarray, oofs: Sequence[np.ndarray]) -> tuple[float, 
 # ----------------------------------------------------------------------------------------- models
 
 
-def build_model(taxonomy: Taxonomy, backend: str, model: Optional[str], allow_download: bool = False):
+def build_model(taxonomy: Taxonomy, backend: str, model: str | None, allow_download: bool = False):
     """The pure (Beam-free) scoring object of a backend: has .features(articles) and .score(articles)."""
     if backend == "embedding":
         from transforms.topics.embedding import EmbeddingTopicModel, SentenceEncoder, tuned_weights_path
@@ -191,9 +199,18 @@ def backend_features(backend: str) -> tuple[str, ...]:
 
 
 def calibrate(
-    taxonomy: Taxonomy, articles: Sequence[Article], labels: Sequence[Sequence[str]], scorer,
-    backend: str, folds: int = 5, repeats: int = 5, seed: int = 0, C: float = 1.0,
-    model_label: str = "", log=print, extra: Optional[dict] = None,
+    taxonomy: Taxonomy,
+    articles: Sequence[Article],
+    labels: Sequence[Sequence[str]],
+    scorer,
+    backend: str,
+    folds: int = 5,
+    repeats: int = 5,
+    seed: int = 0,
+    C: float = 1.0,
+    model_label: str = "",
+    log=print,
+    extra: dict | None = None,
 ) -> tuple[Taxonomy, dict]:
     """Fit calibration + thresholds; returns the updated taxonomy and a report dict."""
     ids = taxonomy.ids
@@ -207,7 +224,11 @@ def calibrate(
     threshold, table = choose_threshold(Y, oofs)
     runs = [f1_scores(Y, (p >= threshold).astype(float)) for p in oofs]
     cv = {
-        "folds": folds, "repeats": repeats, "seed": seed, "C": C, "n_articles": len(articles),
+        "folds": folds,
+        "repeats": repeats,
+        "seed": seed,
+        "C": C,
+        "n_articles": len(articles),
         "threshold": threshold,
         "micro_f1": round(float(np.mean([r["micro_f1"] for r in runs])), 4),
         "macro_f1": round(float(np.mean([r["macro_f1"] for r in runs])), 4),
@@ -233,7 +254,7 @@ def calibrate(
     return taxonomy, {"cv": cv, "thresholds": table}
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="news-ingest calibrate", description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True, help="labelled JSONL (id, title, text, labels)")
     ap.add_argument("--topics", default=None, help="taxonomy file (default: the packaged one)")
@@ -245,9 +266,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--C", type=float, default=1.0, help="inverse L2 regularisation strength")
-    ap.add_argument("--alias-bonus", type=float, default=None,
-                    help="embedding backend: similarity added to passages with an alias (default: the "
-                         "taxonomy's value, else 0.2)")
+    ap.add_argument(
+        "--alias-bonus",
+        type=float,
+        default=None,
+        help="embedding backend: similarity added to passages with an alias (default: the taxonomy's value, else 0.2)",
+    )
     args = ap.parse_args(argv)
 
     from transforms.topics.taxonomy import DEFAULT_TAXONOMY
@@ -279,14 +303,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     label = model_label(args.model) if args.model else "all-MiniLM-L6-v2"
     taxonomy, report = calibrate(
-        taxonomy, articles, labels, scorer, args.backend, folds=args.folds, repeats=args.repeats,
-        seed=args.seed, C=args.C, model_label=label, extra=extra,
+        taxonomy,
+        articles,
+        labels,
+        scorer,
+        args.backend,
+        folds=args.folds,
+        repeats=args.repeats,
+        seed=args.seed,
+        C=args.C,
+        model_label=label,
+        extra=extra,
     )
     cv = report["cv"]
     print(f"calibrated {taxonomy.label} ({args.backend}, {label}) on {len(articles)} articles")
     print(f"{args.folds}-fold CV x{args.repeats} (out-of-fold), global threshold {cv['threshold']}:")
-    print(f"  micro-F1 {cv['micro_f1']:.3f}  macro-F1 {cv['macro_f1']:.3f}"
-          f"   (at 0.5: {cv['micro_f1_at_0.5']:.3f} / {cv['macro_f1_at_0.5']:.3f})")
+    print(
+        f"  micro-F1 {cv['micro_f1']:.3f}  macro-F1 {cv['macro_f1']:.3f}"
+        f"   (at 0.5: {cv['micro_f1_at_0.5']:.3f} / {cv['macro_f1_at_0.5']:.3f})"
+    )
     for t, f in cv["per_topic_f1"].items():
         print(f"  {t:<24} F1 {f:.3f}")
     save_taxonomy(taxonomy, out)

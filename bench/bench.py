@@ -13,7 +13,7 @@ Measured in one run, on the same articles and the same models:
 * roofline: the model forward passes alone (NER windows and topic passages, tokenized beforehand,
   batched and sorted by length across articles): no Beam, no pre/post-processing; the faster of the
   batches shared out over the pipeline's article threads and one stream of calls on all cores.
-* quality (``--quality``): the README's eval commands for every backend of the run (NER CoNLL test and
+* quality (``--quality``): the eval commands of docs/models.md for every backend of the run (NER CoNLL test and
   dev F1, dev read as 20-sentence articles, topic micro/macro-F1 on the labelled dev set), so that
   speed and quality sit in one table.
 Medians of `--repeats` runs are reported (the machine is shared and noisy).
@@ -26,18 +26,29 @@ import json
 import os
 import random
 import re
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from transforms.inference.onnx_runtime import BACKENDS, CACHE_ENV
-from transforms.inference.settings import DEFAULT_BACKEND, InferenceSettings
+from bench.runs import pipeline_command, read_summary
+from transforms.article import RawUnit
+from transforms.inference.onnx_runtime import CACHE_ENV
+from transforms.inference.settings import BACKENDS, DEFAULT_BACKEND, InferenceSettings
 from transforms.inference.threads import available_cores
+from transforms.ner.encoding import CASE_CONFIG_KEY, encode_windows
+from transforms.ner.handler import NerModelHandler
+from transforms.ner.inference import length_sorted_batches, pad_batch
+from transforms.parse import parse_unit
+from transforms.topics.embedding import EmbeddingTopicModel, EmbeddingTopicModelHandler
+from transforms.topics.passages import split_passages
+from transforms.topics.taxonomy import load_taxonomy
 
 ROOT = Path(__file__).resolve().parent.parent
 NEWS = ROOT.parent / "shared" / "data" / "news" / "articles.jsonl"
@@ -79,38 +90,26 @@ def write_jsonl(articles: list[dict], path: Path) -> Path:
     return path
 
 
-def run_pipeline(input_path: Path, extra: list[str], keep: Path | None = None) -> dict:
-    """One pipeline run in a fresh process; returns its summary plus peak RSS and first-record time."""
+def measured_run(input_path: Path, extra: list[str], keep: Path | None = None) -> dict:
+    """One `news-ingest run` in a fresh process (its peak RSS is its own): the run's summary, plus the peak
+    RSS and the seconds from starting the process to the first record written."""
     out = keep or Path(tempfile.mkdtemp(prefix="bench-out-"))
     wrapper = (
         "import resource, subprocess, sys, json; p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
         "print(p.stdout); print(p.stderr, file=sys.stderr); "
         "print('RSS_KB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(p.returncode)"
     )
-    cmd = [
-        sys.executable,
-        "-c",
-        wrapper,
-        sys.executable,
-        "-m",
-        "pipeline",
-        "run",
-        "--input",
-        str(input_path),
-        "--output",
-        str(out),
-        *extra,
-    ]
+    cmd = [sys.executable, "-c", wrapper, *pipeline_command("--input", str(input_path), "--output", str(out), *extra)]
     started = time.time()
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if proc.returncode:
         raise RuntimeError(f"pipeline failed: {proc.stderr[-3000:]}")
-    summary = json.loads(next(l for l in proc.stdout.splitlines() if l.startswith("summary: "))[9:])
+    summary = read_summary(proc.stdout)
     summary["peak_rss_mb"] = int(re.search(r"RSS_KB (\d+)", proc.stdout).group(1)) / 1024
-    first = re.search(r"first record at ([\d.]+)", proc.stderr)
-    summary["first_record_s"] = round(float(first.group(1)) - started, 2) if first else None
+    first = summary.get("first_record_at")
+    summary["first_record_s"] = round(first - started, 2) if first is not None else None
     if keep is None:
-        subprocess.run(["rm", "-rf", str(out)])
+        shutil.rmtree(out, ignore_errors=True)
     return summary
 
 
@@ -118,10 +117,6 @@ class Models:
     """The models the pipeline uses, loaded once in this process for the naive and roofline runs."""
 
     def __init__(self, backend: str = "torch", **settings):
-        from transforms.ner.handler import NerModelHandler
-        from transforms.topics.embedding import EmbeddingTopicModelHandler
-        from transforms.topics.taxonomy import load_taxonomy
-
         self.settings = InferenceSettings(backend=backend, **settings)
         self.ner = NerModelHandler(settings=self.settings).load_model()
         self.topics = EmbeddingTopicModelHandler(load_taxonomy(), settings=self.settings).load_model()
@@ -130,9 +125,6 @@ class Models:
 
 
 def articles_as_objects(rows: list[dict]):
-    from transforms.article import RawUnit
-    from transforms.parse import parse_unit
-
     return [parse_unit(RawUnit("bench", i, json.dumps(r).encode(), "jsonl")) for i, r in enumerate(rows)]
 
 
@@ -163,10 +155,8 @@ def naive(models: Models, articles, per_passage: bool = True) -> float:
     """Seconds for the per-article loop with Hugging Face pipelines (no batching): token-classification
     with aggregation for NER, feature-extraction per passage for the topic model (scored against the
     same taxonomy anchors as the pipeline). ``per_passage=False``: the topic passages of one article go
-    through the pipeline's batched encoder instead (the naive reference of earlier reports)."""
+    through the pipeline's batched encoder instead: what batching one article's passages alone gains."""
     from transformers import pipeline as hf_pipeline
-
-    from transforms.topics.embedding import EmbeddingTopicModel
 
     ner = hf_pipeline(
         "token-classification",
@@ -193,21 +183,15 @@ def roofline(models: Models, articles) -> tuple[float, int]:
     """Seconds for the forward passes alone, plus the number of NER tokens: every NER window and topic
     passage of ``articles``, tokenized beforehand, in length-sorted batches across articles, the batches
     shared out over ``models.streams`` threads (one: a single stream of calls)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     import torch
-
-    from transforms.ner.encoding import CASE_CONFIG_KEY, encode_windows
-    from transforms.ner.inference import length_sorted_batches, pad_batch
-    from transforms.topics.embedding import split_passages
 
     ner = models.ner
     texts = [a.title for a in articles] + [a.text for a in articles]
     windows = encode_windows(
         ner.tokenizer,
         texts,
-        max_length=ner.max_length,
-        stride=ner.stride,
+        max_length=ner.window_tokens,
+        stride=ner.stride_tokens,
         case_token_types=bool(getattr(ner.model.config, CASE_CONFIG_KEY, False)),
     )
     ner_batches = [
@@ -261,7 +245,7 @@ def scaling_lines(scale: list[dict]) -> list[str]:
 
 
 def quality(backend: str, work: Path) -> dict:
-    """The README's evaluation commands for one backend, through the pipeline: NER F1 (CoNLL test, dev, dev
+    """The evaluation commands of docs/models.md for one backend, through the pipeline: NER F1 (CoNLL test, dev, dev
     read as 20-sentence articles) and topic micro/macro-F1 on the labelled dev set."""
     out = {}
     conll = SHARED / "conll2003"
@@ -335,7 +319,7 @@ def median(xs):
     return statistics.median(xs) if xs else float("nan")
 
 
-def main(argv=None) -> int:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -374,20 +358,21 @@ def main(argv=None) -> int:
         action="store_true",
         help="also run the NER and topic evaluations for every backend of the run (needs ../shared)",
     )
-    args = ap.parse_args(argv)
-    backend_args = ["--inference-backend", args.backend] if args.backend else []
-    main_backend = args.backend or DEFAULT_BACKEND
-    # A cache of ONNX exports of this benchmark's own: its first pipeline run exports (cold start), the
-    # repeats and the other runs load the export (what every later run on a machine does).
-    os.environ[CACHE_ENV] = tempfile.mkdtemp(prefix="bench-onnx-cache-")
+    return ap
 
-    real = load_articles(Path(args.articles), args.limit)
-    tmp = Path(tempfile.mkdtemp(prefix="bench-"))
-    real_path = write_jsonl(real, tmp / "real.jsonl")
-    rows = []
 
-    def pipeline_row(label, path, n, extra=(), repeats=args.repeats, keep=None, backend=backend_args):
-        runs = [run_pipeline(path, [*backend, *extra], keep if i == 0 else None) for i in range(repeats)]
+class PipelineRows:
+    """The table's pipeline rows: each the medians of ``repeats`` measured runs of one configuration (the
+    real-set runs name their inference backend with ``backend_args``; none: the default path)."""
+
+    def __init__(self, repeats: int, backend_args: list[str]):
+        self.rows: list[dict] = []
+        self.repeats, self.backend_args = repeats, backend_args
+
+    def add(self, label, path, n, extra=(), repeats=None, keep=None, backend=None) -> dict:
+        backend = self.backend_args if backend is None else backend
+        repeats = self.repeats if repeats is None else repeats
+        runs = [measured_run(path, [*backend, *extra], keep if i == 0 else None) for i in range(repeats)]
         rate = median([r["articles_in"] / r["wall_seconds"] for r in runs])
         row = {
             "run": label,
@@ -401,82 +386,65 @@ def main(argv=None) -> int:
             "load_s": round(median([r.get("model_load_seconds", 0) for r in runs]), 1),
         }
         row["loads"] = [r.get("model_load_seconds", 0) for r in runs]
-        rows.append(row)
+        self.rows.append(row)
         print(json.dumps(row), flush=True)
         return row
 
-    # 1. real articles: pipeline, naive, roofline
-    pipe = pipeline_row(
-        "pipeline, 1 worker" + ("" if args.backend else f" (default: {DEFAULT_BACKEND})"),
-        real_path,
-        len(real),
-        keep=Path(args.keep_output) if args.keep_output else None,
-    )
-    compares = [
-        pipeline_row(
-            f"pipeline, 1 worker, --inference-backend {b}", real_path, len(real), backend=["--inference-backend", b]
-        )
-        for b in args.compare_backend
-        if b != main_backend
-    ]
-    objs = articles_as_objects(real)
-    # representative lengths: a seeded sample, or every article when the set is the sample size or smaller
-    sample = (
-        objs if len(objs) <= args.naive_sample else random.Random(11).sample(objs, min(args.naive_sample, len(objs)))
-    )
-    reference = Models()
-    naive_rate = median([len(sample) / naive(reference, sample) for _ in range(args.ref_repeats)])
-    naive_batched_rate = median(
-        [len(sample) / naive(reference, sample, per_passage=False) for _ in range(args.ref_repeats)]
-    )
-    # The roofline is the faster of two ways to run the forward passes alone: the pipeline's default
-    # concurrency (onnxruntime on CPU: one single-threaded stream per core), and one stream of calls
-    # with every core as intra-op threads.
-    models = reference if main_backend == "torch" else Models(main_backend)
-    one_stream = Models(main_backend, threads=available_cores(), article_threads=1) if models.streams > 1 else None
+
+def naive_sample(objs: list, size: int) -> list:
+    """Representative lengths: a seeded sample, or every article when the set is the sample size or smaller."""
+    return objs if len(objs) <= size else random.Random(11).sample(objs, min(size, len(objs)))
+
+
+def roofline_rates(reference: Models, backend: str, objs, repeats: int) -> tuple[dict[str, float], int]:
+    """Articles/s of the forward passes alone, two ways: the pipeline's default concurrency (onnxruntime on
+    CPU: one single-threaded stream per core), and one stream of calls with every core as intra-op
+    threads; and the number of NER tokens."""
+    models = reference if backend == "torch" else Models(backend)
+    one_stream = Models(backend, model_threads=available_cores(), article_threads=1) if models.streams > 1 else None
     roofs = {f"{models.streams} stream(s)": models, "1 stream, all cores": one_stream}
-    roof_rates = {}
+    rates = {}
     for label, m in roofs.items():
         if m is not None:
-            roof = [roofline(m, objs) for _ in range(args.ref_repeats)]
-            roof_rates[label] = median([len(objs) / s for s, _ in roof])
+            roof = [roofline(m, objs) for _ in range(repeats)]
+            rates[label] = median([len(objs) / s for s, _ in roof])
             tokens = roof[0][1]
-    roof_label = max(roof_rates, key=roof_rates.get)
-    roof_rate = roof_rates[roof_label]
-    workers = single_thread = None
-    if not args.skip_workers:
-        workers = pipeline_row(
-            "pipeline, 2 workers (multi_processing)",
-            real_path,
-            len(real),
-            ["--direct_num_workers", "2", "--direct_running_mode", "multi_processing"],
-            repeats=1,
-        )
-        # what one of those workers does alone (run.py gives each of N local workers cores/N threads)
-        single_thread = pipeline_row(
-            f"pipeline, 1 worker, {max(1, (os.cpu_count() or 1) // 2)} thread(s)",
-            real_path,
-            len(real),
-            ["--torch-threads", str(max(1, (os.cpu_count() or 1) // 2)), "--article-threads", "1"],
-            repeats=1,
-        )
-    # 2. scaling on synthetic sets
-    scale = []
-    for n in [int(s) for s in args.sizes.split(",") if s]:
-        path = write_jsonl(synthetic(n, real), tmp / f"syn-{n}.jsonl")
-        scale.append(pipeline_row(f"pipeline, synthetic {n} (about 15 words each)", path, n, repeats=1))
+    return rates, tokens
 
+
+def worker_rows(runs: PipelineRows, path: Path, n: int) -> tuple[dict, dict]:
+    """Two local workers, and what one of them does alone (run.py gives each of N local workers cores/N
+    threads)."""
+    workers = runs.add(
+        "pipeline, 2 workers (multi_processing)",
+        path,
+        n,
+        ["--direct_num_workers", "2", "--direct_running_mode", "multi_processing"],
+        repeats=1,
+    )
+    threads = max(1, (os.cpu_count() or 1) // 2)
+    single_thread = runs.add(
+        f"pipeline, 1 worker, {threads} thread(s)",
+        path,
+        n,
+        ["--model-threads", str(threads), "--article-threads", "1"],
+        repeats=1,
+    )
+    return workers, single_thread
+
+
+def table_lines(args, argv, backend: str, n_real: int, tokens: int, rows: list[dict]) -> list[str]:
     lines = [
         "# Benchmark results",
         "",
         f"Command: `python -m bench.bench {' '.join(argv or sys.argv[1:])}`; machine: {os.cpu_count()} CPUs; "
-        f"inference backend of the pipeline and roofline: {main_backend}"
+        f"inference backend of the pipeline and roofline: {backend}"
         f"{'' if args.backend else ' (the default: no flag)'}; "
         f"real-set pipeline runs: median of {args.repeats}; naive and roofline: median of {args.ref_repeats}; "
-        f"2 workers and synthetic sets: one run each. Real set: {len(real)} articles, {tokens} NER tokens.",
+        f"2 workers and synthetic sets: one run each. Real set: {n_real} articles, {tokens} NER tokens.",
         "",
         "| run (inference backend: "
-        + main_backend
+        + backend
         + " unless named) | articles | articles/s | wall s | peak RSS MB | first record s | NER s | topics s | model load s |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -485,7 +453,13 @@ def main(argv=None) -> int:
             f"| {r['run']} | {r['articles']} | {r['articles_per_s']} | {r['wall_s']} | {r['peak_rss_mb']} | "
             f"{r['first_record_s']} | {r['ner_s']} | {r['topics_s']} | {r['load_s']} |"
         )
-    lines += [
+    return lines
+
+
+def reference_lines(pipe: dict, sample, objs, naive_rate, naive_batched_rate, backend: str, roof_rates) -> list[str]:
+    roof_label = max(roof_rates, key=roof_rates.get)
+    roof_rate = roof_rates[roof_label]
+    lines = [
         "",
         "| reference (real set) | articles/s | pipeline ÷ reference |",
         "|---|---|---|",
@@ -493,29 +467,79 @@ def main(argv=None) -> int:
         f"{pipe['articles_per_s'] / naive_rate:.2f}× |",
         f"| naive loop, but each article's topic passages in one batched call (the earlier reference) | "
         f"{naive_batched_rate:.2f} | {pipe['articles_per_s'] / naive_batched_rate:.2f}× |",
-        f"| roofline (forward passes only, {main_backend}, {roof_label}: the faster) | {roof_rate:.2f} | "
+        f"| roofline (forward passes only, {backend}, {roof_label}: the faster) | {roof_rate:.2f} | "
         f"{pipe['articles_per_s'] / roof_rate:.0%} |",
     ]
     lines += [
-        f"| forward passes only, {main_backend}, {label} | {rate:.2f} | {pipe['articles_per_s'] / rate:.0%} |"
+        f"| forward passes only, {backend}, {label} | {rate:.2f} | {pipe['articles_per_s'] / rate:.0%} |"
         for label, rate in roof_rates.items()
         if label != roof_label
     ]
-    steady = len(real) / (pipe["wall_s"] - pipe["load_s"])
-    lines.append(
+    return lines
+
+
+def pipeline_lines(pipe: dict, n_real: int, roof_rate: float, tokens: int, backend: str, compares) -> list[str]:
+    steady = n_real / (pipe["wall_s"] - pipe["load_s"])
+    lines = [
         f"\nWithout model loading ({pipe['load_s']} s of the median run): {steady:.2f} articles/s, "
-        f"{steady / roof_rate:.0%} of the roofline (which loads nothing)."
-    )
-    lines.append(
+        f"{steady / roof_rate:.0%} of the roofline (which loads nothing).",
         f"\nModel load of the real-set runs in order: {pipe['loads']} s (the first exports to ONNX "
-        f"into an empty cache; the others find the export in it)."
-    )
-    lines.append(f"\nPipeline tokens/s (NER windows): {tokens / (len(real) / pipe['articles_per_s']):.0f}")
+        f"into an empty cache; the others find the export in it).",
+        f"\nPipeline tokens/s (NER windows): {tokens / (n_real / pipe['articles_per_s']):.0f}",
+    ]
     for c in compares:
         lines.append(
-            f"\n{main_backend} ÷ {c['run'].rsplit(' ', 1)[1]} (pipeline, real set): "
+            f"\n{backend} ÷ {c['run'].rsplit(' ', 1)[1]} (pipeline, real set): "
             f"{pipe['articles_per_s'] / c['articles_per_s']:.2f}×"
         )
+    return lines
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    backend_args = ["--inference-backend", args.backend] if args.backend else []
+    main_backend = str(args.backend or DEFAULT_BACKEND)
+    # A cache of ONNX exports of this benchmark's own: its first pipeline run exports (cold start), the
+    # repeats and the other runs load the export (what every later run on a machine does).
+    os.environ[CACHE_ENV] = tempfile.mkdtemp(prefix="bench-onnx-cache-")
+
+    real = load_articles(Path(args.articles), args.limit)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-"))
+    real_path = write_jsonl(real, tmp / "real.jsonl")
+    runs = PipelineRows(args.repeats, backend_args)
+
+    # 1. real articles: pipeline, naive, roofline
+    pipe = runs.add(
+        "pipeline, 1 worker" + ("" if args.backend else f" (default: {DEFAULT_BACKEND})"),
+        real_path,
+        len(real),
+        keep=Path(args.keep_output) if args.keep_output else None,
+    )
+    compares = [
+        runs.add(
+            f"pipeline, 1 worker, --inference-backend {b}", real_path, len(real), backend=["--inference-backend", b]
+        )
+        for b in args.compare_backend
+        if b != main_backend
+    ]
+    objs = articles_as_objects(real)
+    sample = naive_sample(objs, args.naive_sample)
+    reference = Models()
+    naive_rate = median([len(sample) / naive(reference, sample) for _ in range(args.ref_repeats)])
+    naive_batched_rate = median(
+        [len(sample) / naive(reference, sample, per_passage=False) for _ in range(args.ref_repeats)]
+    )
+    roof_rates, tokens = roofline_rates(reference, main_backend, objs, args.ref_repeats)
+    workers, single_thread = (None, None) if args.skip_workers else worker_rows(runs, real_path, len(real))
+    # 2. scaling on synthetic sets
+    scale = []
+    for n in [int(s) for s in args.sizes.split(",") if s]:
+        path = write_jsonl(synthetic(n, real), tmp / f"syn-{n}.jsonl")
+        scale.append(runs.add(f"pipeline, synthetic {n} (about 15 words each)", path, n, repeats=1))
+
+    lines = table_lines(args, argv, main_backend, len(real), tokens, runs.rows)
+    lines += reference_lines(pipe, sample, objs, naive_rate, naive_batched_rate, main_backend, roof_rates)
+    lines += pipeline_lines(pipe, len(real), max(roof_rates.values()), tokens, main_backend, compares)
     if args.quality:
         lines += quality_lines([main_backend] + [c["run"].rsplit(" ", 1)[1] for c in compares], tmp)
     if workers:

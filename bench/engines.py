@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import argparse
 import glob
+import hashlib
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -29,6 +29,9 @@ import time
 from pathlib import Path
 
 import fastavro
+
+from bench.runs import pipeline_command, read_summary
+from pipeline.runtime.processes import stop
 
 ROOT = Path(__file__).resolve().parent.parent
 NEWS = ROOT.parent / "shared" / "data" / "news" / "articles.jsonl"
@@ -168,8 +171,6 @@ class PeakRss(threading.Thread):
 def records_digest(out: str) -> str:
     """A hash of every record and dead letter written, in id order, without the wall-clock fields
     (``ingested_at``, ``failed_at``): equal digests mean the runs wrote the same records."""
-    import hashlib
-
     rows = []
     for path in sorted(glob.glob(os.path.join(out, "*.avro"))):
         with open(path, "rb") as fh:
@@ -188,18 +189,7 @@ def batch_run(inp: Path, runner: str, extra: list[str]) -> dict:
     with tempfile.TemporaryDirectory() as out:
         started = time.time()
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "pipeline",
-                "run",
-                "--input",
-                str(inp),
-                "--output",
-                out,
-                *RUNNER_ARGS[runner],
-                *extra,
-            ],
+            pipeline_command("--input", str(inp), "--output", out, *RUNNER_ARGS[runner], *extra),
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -212,7 +202,7 @@ def batch_run(inp: Path, runner: str, extra: list[str]) -> dict:
         wall = time.time() - started
         if proc.returncode:
             raise RuntimeError(f"{runner} run failed:\n{output[-3000:]}")
-        summary = json.loads(output.split("summary: ")[-1].splitlines()[0])
+        summary = read_summary(output)
         digest = records_digest(out)
     return {
         "runner": runner,
@@ -232,6 +222,58 @@ def batch_run(inp: Path, runner: str, extra: list[str]) -> dict:
     }
 
 
+class LatencyProbe:
+    """Articles dropped one file at a time into a watched folder, and the moment each one's record is
+    visible in a window file of the output folder."""
+
+    def __init__(self, watch: Path, out: Path):
+        self.watch, self.out = watch, out
+        self.landed: dict[str, float] = {}
+        self.visible: dict[str, float] = {}
+        self.seen_files: set[str] = set()
+
+    def scan(self) -> None:
+        for path in glob.glob(str(self.out / "articles-*.avro")):
+            if path not in self.seen_files:
+                self.seen_files.add(path)
+                now = time.time()
+                with open(path, "rb") as fh:
+                    for r in fastavro.reader(fh):
+                        self.visible.setdefault(r["id"], now)
+
+    def drop(self, name: str, article: dict) -> None:
+        path = self.watch / name
+        tmp_path = path.with_suffix(".part")
+        tmp_path.write_text(json.dumps(article) + "\n")
+        os.replace(tmp_path, path)  # lands whole: the watch never sees half a file
+        self.landed[article["id"]] = time.time()
+
+    def wait(self, until: float, done=lambda: False, every: float = 0.25) -> None:
+        """Scans every ``every`` seconds until the time ``until`` or until ``done()``."""
+        while time.time() < until and not done():
+            time.sleep(every)
+            self.scan()
+
+    def latencies(self) -> tuple[list[float], list[str]]:
+        """(sorted latencies of the paced articles, ids of those never visible)."""
+        lat = sorted(self.visible[k] - self.landed[k] for k in self.landed if k in self.visible and k != "warmup")
+        return lat, [k for k in self.landed if k not in self.visible]
+
+
+def drop_paced(probe: LatencyProbe, proc, articles: list[dict], seconds: float, interval: float, window: int) -> None:
+    """The first drop waits for the job to be up (model loading), then one drop every ``interval`` s for
+    ``seconds``; then the output has until three windows and 30 s to show every article."""
+    warm = {"id": "warmup", "title": "warm-up", "text": "Warm-up article about drones over Kyiv."}
+    probe.drop("000-warmup.jsonl", warm)
+    probe.wait(time.time() + 180, lambda: "warmup" in probe.visible or proc.poll() is not None)
+    i, start = 0, time.time()
+    while time.time() - start < seconds:
+        probe.drop(f"{i + 1:03d}.jsonl", dict(articles[i % len(articles)], id=f"lat-{i:05d}"))
+        i += 1
+        probe.wait(start + i * interval, every=0.1)
+    probe.wait(time.time() + 3 * window + 30, lambda: set(probe.landed) <= set(probe.visible))
+
+
 def streaming_latency(
     articles: list[dict], seconds: float, interval: float, window: int, extra: list[str], runner: str = "prism"
 ) -> dict:
@@ -239,11 +281,7 @@ def streaming_latency(
         watch, out = Path(tmp) / "watch", Path(tmp) / "out"
         watch.mkdir()
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "pipeline",
-                "run",
+            pipeline_command(
                 *RUNNER_ARGS[runner],
                 "--streaming",
                 "--watch",
@@ -257,59 +295,18 @@ def streaming_latency(
                 "--max-runtime",
                 "0",
                 *extra,
-            ],
+            ),
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
         )
-        landed: dict[str, float] = {}
-        visible: dict[str, float] = {}
-        seen_files: set[str] = set()
-
-        def scan():
-            for path in glob.glob(str(out / "articles-*.avro")):
-                if path not in seen_files:
-                    seen_files.add(path)
-                    now = time.time()
-                    with open(path, "rb") as fh:
-                        for r in fastavro.reader(fh):
-                            visible.setdefault(r["id"], now)
-
+        probe = LatencyProbe(watch, out)
         try:
-            # the first drop waits for the job to be up (model loading), then drops are paced
-            deadline_up = time.time() + 180
-            warm = {"id": "warmup", "title": "warm-up", "text": "Warm-up article about drones over Kyiv."}
-            (watch / "000-warmup.jsonl").write_text(json.dumps(warm) + "\n")
-            landed["warmup"] = time.time()
-            while "warmup" not in visible and time.time() < deadline_up and proc.poll() is None:
-                time.sleep(0.25)
-                scan()
-            i, start = 0, time.time()
-            while time.time() - start < seconds:
-                a = dict(articles[i % len(articles)], id=f"lat-{i:05d}")
-                path = watch / f"{i + 1:03d}.jsonl"
-                tmp_path = path.with_suffix(".part")
-                tmp_path.write_text(json.dumps(a) + "\n")
-                os.replace(tmp_path, path)  # lands whole: the watch never sees half a file
-                landed[a["id"]] = time.time()
-                i += 1
-                next_drop = start + i * interval
-                while time.time() < next_drop:
-                    time.sleep(0.1)
-                    scan()
-            drain_until = time.time() + 3 * window + 30
-            while time.time() < drain_until and not set(landed) <= set(visible):
-                time.sleep(0.25)
-                scan()
+            drop_paced(probe, proc, articles, seconds, interval, window)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        lat = sorted(visible[k] - landed[k] for k in landed if k in visible and k != "warmup")
-        missing = [k for k in landed if k not in visible]
+            stop(proc, timeout=60)
+        lat, missing = probe.latencies()
     q = statistics.quantiles(lat, n=20) if len(lat) >= 2 else [float("nan")] * 19
     return {
         "runner": runner,

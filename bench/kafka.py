@@ -28,6 +28,12 @@ import time
 import uuid
 from pathlib import Path
 
+import schemas
+from bench.engines import RUNNER_ARGS, PeakRss, cluster
+from bench.runs import pipeline_command
+from pipeline.runtime.processes import stop
+from transforms.io import avro_messages
+
 ROOT = Path(__file__).resolve().parent.parent
 NEWS = ROOT.parent / "shared" / "data" / "news" / "articles.jsonl"
 FIXTURE = ROOT / "tests" / "fixtures" / "written_articles.jsonl"
@@ -60,9 +66,6 @@ class Topics:
         self.producer.flush(30)
 
     def drain(self, seconds: float = 0.5):
-        import schemas
-        from transforms.io import avro_messages
-
         writers = {
             avro_messages.schema_fingerprint(n): schemas.parsed(n)
             for n in (schemas.ENRICHED_ARTICLE, schemas.DEAD_LETTER)
@@ -124,17 +127,11 @@ def latency_stats(topics: Topics, ids: list[str]) -> dict:
 
 
 def start_pipeline(runner: str, bootstrap: str, topic_in: str, topic_out: str, run: str, extra: list[str]):
-    from bench.engines import RUNNER_ARGS, cluster
-
     if runner == "flink-cluster":
         cluster(1)
     log = tempfile.NamedTemporaryFile("w", prefix=f"bench-kafka-{runner}-", suffix=".log", delete=False)
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pipeline",
-            "run",
+        pipeline_command(
             *RUNNER_ARGS[runner],
             "--streaming",
             "--kafka-bootstrap",
@@ -150,7 +147,7 @@ def start_pipeline(runner: str, bootstrap: str, topic_in: str, topic_out: str, r
             "--max-runtime",
             "0",
             *extra,
-        ],
+        ),
         cwd=ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -158,9 +155,56 @@ def start_pipeline(runner: str, bootstrap: str, topic_in: str, topic_out: str, r
     return proc, log.name
 
 
-def bench_runner(runner: str, args, articles: Articles) -> dict:
-    from bench.engines import PeakRss
+def write_timeline(path: Path, runner: str, fraction: float, topics: Topics, ids: list[str]) -> None:
+    with open(path, "a") as fh:
+        fh.writelines(
+            json.dumps(
+                {
+                    "runner": runner,
+                    "fraction": fraction,
+                    "id": i,
+                    "sent": round(topics.sent[i], 3),
+                    "latency_s": round(topics.seen[i] - topics.sent[i], 3),
+                }
+            )
+            + "\n"
+            for i in ids
+            if i in topics.seen
+        )
 
+
+def load_levels(runner: str, args, topics: Topics, articles: Articles, capacity: float, proc) -> list[dict]:
+    """Latency at each load level: paced articles for ``--steady-seconds`` per level."""
+    loads = []
+    levels = [(r / capacity, r) for r in args.rates] or [(f, f * capacity) for f in args.loads]
+    for fraction, rate in levels:
+        ids = paced(topics, articles, rate, args.steady_seconds)
+        topics.wait_for(ids, 180, proc)
+        level = {"fraction": round(fraction, 3), "rate": round(rate, 2), **latency_stats(topics, ids)}
+        if args.timeline:
+            write_timeline(args.timeline, runner, fraction, topics, ids)
+        loads.append(level)
+        print(f"{runner} load {level}", flush=True)
+    return loads
+
+
+def burst(topics: Topics, articles: Articles, size: int) -> dict:
+    """``size`` articles at once; the peak lag, and the seconds until every one has its output."""
+    for a in [articles.next() for _ in range(size)]:
+        topics.send(a)
+    topics.flush()
+    t_burst, peak = time.time(), 0
+    while time.time() - t_burst < 900 and topics.lag():
+        topics.drain(1.0)
+        peak = max(peak, topics.lag())
+    return {
+        "burst": size,
+        "burst_peak_lag": peak,
+        "burst_drained_s": round(time.time() - t_burst, 1) if not topics.lag() else None,
+    }
+
+
+def bench_runner(runner: str, args, articles: Articles) -> dict:
     run = uuid.uuid4().hex[:8]
     topics = Topics(args.bootstrap, f"bench-in-{run}", f"bench-out-{run}")
     backlog = [articles.next() for _ in range(args.backlog)]
@@ -180,49 +224,10 @@ def bench_runner(runner: str, args, articles: Articles) -> dict:
         print(f"{runner} backlog: {capacity:.2f} articles/s", flush=True)
         warm = paced(topics, articles, 1.0, args.warmup)
         topics.wait_for(warm, 120, proc)
-        result["loads"] = []
-        levels = [(r / capacity, r) for r in args.rates] or [(f, f * capacity) for f in args.loads]
-        for fraction, rate in levels:
-            ids = paced(topics, articles, rate, args.steady_seconds)
-            topics.wait_for(ids, 180, proc)
-            level = {"fraction": round(fraction, 3), "rate": round(rate, 2), **latency_stats(topics, ids)}
-            if args.timeline:
-                with open(args.timeline, "a") as fh:
-                    fh.writelines(
-                        json.dumps(
-                            {
-                                "runner": runner,
-                                "fraction": fraction,
-                                "id": i,
-                                "sent": round(topics.sent[i], 3),
-                                "latency_s": round(topics.seen[i] - topics.sent[i], 3),
-                            }
-                        )
-                        + "\n"
-                        for i in ids
-                        if i in topics.seen
-                    )
-            result["loads"].append(level)
-            print(f"{runner} load {level}", flush=True)
-        burst = [articles.next() for _ in range(args.burst)]
-        for a in burst:
-            topics.send(a)
-        topics.flush()
-        t_burst, peak = time.time(), 0
-        while time.time() - t_burst < 900 and topics.lag():
-            topics.drain(1.0)
-            peak = max(peak, topics.lag())
-        result.update(
-            burst=args.burst,
-            burst_peak_lag=peak,
-            burst_drained_s=round(time.time() - t_burst, 1) if not topics.lag() else None,
-        )
+        result["loads"] = load_levels(runner, args, topics, articles, capacity, proc)
+        result.update(burst(topics, articles, args.burst))
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc, timeout=60)
         sampler.stopped.set()
     result.update(
         sent=len(topics.sent), lost=topics.lag(), rss_by_role_mb=sampler.roles_mb(cluster=runner == "flink-cluster")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
+
+from pipeline import __version__
 
 COMMANDS = {
     "run": ("pipeline.run", "run the pipeline (batch, or streaming with --streaming --watch)"),
@@ -24,21 +25,6 @@ COMMANDS = {
 }
 
 
-def int_at_least(minimum: int):
-    """argparse type: an integer >= minimum, with a one-line error otherwise."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be {minimum} or more")
-        return value
-
-    return parse
-
-
 def usage() -> str:
     lines = ["usage: news-ingest COMMAND [options]   (news-ingest COMMAND --help for details)", "", "commands:"]
     lines += [f"  {name:<12} {text}" for name, (_, text) in COMMANDS.items()]
@@ -51,8 +37,6 @@ def main(argv=None) -> int:
         print(usage())
         return 0 if argv else 2
     if argv[0] in ("--version", "version"):
-        from pipeline import __version__
-
         print(__version__)
         return 0
     if argv[0] not in COMMANDS:

@@ -1,45 +1,50 @@
 """The pipeline graph: source -> parse -> NER -> topics -> records -> Avro sinks (+ dead letters).
 
-Batch and streaming share ``EnrichArticles``; only the source (read once vs. watch) and the sink
-(sharded files vs. per-window files) differ.
+Composition only: every step is a transform of ``transforms``, every setting comes from the RunConfig.
+Batch and streaming share ``EnrichArticles``; only the source (read once vs. watch or Kafka) and the sink
+(sharded files vs. per-window files and Kafka topics) differ.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import logging
 import time
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
-from apache_beam.transforms import window
+from apache_beam.transforms import trigger, window
 
 import schemas
 from pipeline import __version__
-from pipeline.options import NewsIngestOptions
+from pipeline.config import KafkaConfig, RunConfig
 from transforms import dead_letter as dl
 from transforms.enrich import EnrichWith
-from transforms.inference.settings import InferenceSettings
 from transforms.io.avro_files import SINK as FILES_SINK
 from transforms.io.avro_files import WriteAvroFiles, WriteWindowedAvroFiles
 from transforms.io.files import ReadFiles, WatchFiles
-from transforms.ner.handler import NerModelHandler, ner_text_end
+from transforms.io.kafka_offsets import CommitKafkaOffsets
+from transforms.io.kafka_read import ReadKafkaArticles
+from transforms.io.kafka_write import SINK as KAFKA_SINK
+from transforms.io.kafka_write import WriteKafkaMessages
+from transforms.ner.handler import NerModelHandler
 from transforms.parse import ParseArticles
 from transforms.records import Provenance, ToRecords
-from transforms.topics.taxonomy import load_taxonomy
+from transforms.topics.embedding import EmbeddingTopicModelHandler
+from transforms.topics.nli import NliTopicModelHandler
+from transforms.topics.taxonomy import Taxonomy, load_taxonomy
 
 log = logging.getLogger(__name__)
 METRICS_NS = "news_ingest"
+# The unix time (ms) of each worker's first record: the minimum over workers is the run's first record.
+FIRST_RECORD_METRIC = "first_record_unix_ms"
 # How far behind the watermark an element may arrive and still get its window file (a late pane).
 # Streaming windows must not drop data silently; a week covers replays after an outage.
 ALLOWED_LATENESS_SECONDS = 7 * 24 * 3600
+TOPIC_HANDLERS = {"embedding": EmbeddingTopicModelHandler, "nli": NliTopicModelHandler}
 
 
 def event_time_windows(seconds: int) -> beam.WindowInto:
     """Fixed event-time windows, fired when the watermark passes their end and again for late data."""
-    from apache_beam.transforms import trigger
-
     return beam.WindowInto(
         window.FixedWindows(seconds),
         trigger=trigger.AfterWatermark(late=trigger.AfterCount(1)),
@@ -48,21 +53,16 @@ def event_time_windows(seconds: int) -> beam.WindowInto:
     )
 
 
-def with_entities(article, entities, max_ner_chars: int):
-    end = ner_text_end(article.text, max_ner_chars)
-    return dataclasses.replace(article, entities=entities, ner_truncated_at=end if end < len(article.text) else None)
+def required(value: str | None, flag: str) -> str:
+    """A setting this graph cannot do without (the CLI checks them all before it builds the graph)."""
+    if value is None:
+        raise ValueError(f"{flag} is required")
+    return value
 
 
-def with_topics(article, result):
-    return dataclasses.replace(article, topic_scores=dict(result.scores), topic_labels=list(result.labels))
-
-
-def topic_handler(opts: NewsIngestOptions, taxonomy, settings: InferenceSettings):
-    if opts.topic_backend == "nli":
-        from transforms.topics.nli import NliTopicModelHandler as Handler
-    else:
-        from transforms.topics.embedding import EmbeddingTopicModelHandler as Handler
-    return Handler(taxonomy, model_name=opts.topic_model, settings=settings)
+def topic_handler(config: RunConfig, taxonomy: Taxonomy):
+    handler = TOPIC_HANDLERS[config.topic_method]
+    return handler(taxonomy, model_name=config.topic_model, settings=config.inference)
 
 
 class EnrichArticles(beam.PTransform):
@@ -75,10 +75,8 @@ class EnrichArticles(beam.PTransform):
 
     def expand(self, units):
         parsed = units | "Parse" >> ParseArticles()
-        ner = parsed["articles"] | "NER" >> EnrichWith(
-            self.ner_handler, dl.NER, functools.partial(with_entities, max_ner_chars=self.ner_handler.max_chars)
-        )
-        topics = ner["articles"] | "Topics" >> EnrichWith(self.topic_handler, dl.TOPICS, with_topics)
+        ner = parsed["articles"] | "NER" >> EnrichWith(self.ner_handler, dl.NER)
+        topics = ner["articles"] | "Topics" >> EnrichWith(self.topic_handler, dl.TOPICS)
         records = topics["articles"] | "Records" >> ToRecords(self.provenance, self.topic_order)
         dead = (
             parsed[dl.DEAD_LETTER],
@@ -96,7 +94,8 @@ def cap_raw(record: dict, max_bytes: int) -> dict:
 
 
 class _CountRecordsFn(beam.DoFn):
-    """Counts records, entities and assigned topics; logs progress (articles done, rate) per worker."""
+    """Counts records, entities and assigned topics; notes when this worker's first record was done; logs
+    progress (articles done, rate) per worker."""
 
     def __init__(self, every_seconds: float = 10.0):
         self.every = every_seconds
@@ -106,6 +105,7 @@ class _CountRecordsFn(beam.DoFn):
         self.entities = Metrics.counter(METRICS_NS, "entities")
         self.topics = Metrics.counter(METRICS_NS, "topic_labels")
         self.ner_truncated = Metrics.counter(METRICS_NS, "ner_truncated")
+        self.first_record = Metrics.distribution(METRICS_NS, FIRST_RECORD_METRIC)
         self.started, self.done, self.last = time.time(), 0, time.time()
 
     def process(self, record):
@@ -117,7 +117,7 @@ class _CountRecordsFn(beam.DoFn):
         self.done += 1
         now = time.time()
         if self.done == 1:
-            log.info("first record at %.3f (unix time)", now)
+            self.first_record.update(int(now * 1000))
         if now - self.last >= self.every:
             self.last = now
             log.info(
@@ -140,102 +140,94 @@ class _CountFn(beam.DoFn):
         yield element
 
 
-def read_source(p: beam.Pipeline, opts: NewsIngestOptions, streaming: bool, expansion_service=None):
-    if opts.kafka_topic:
-        from transforms.io.kafka_read import ReadKafkaArticles
-
+def read_source(p: beam.Pipeline, config: RunConfig, expansion_service=None):
+    if config.kafka and config.kafka.topics:
         return p | "ReadKafka" >> ReadKafkaArticles(
-            opts.kafka_bootstrap,
-            opts.kafka_topic,
-            opts.kafka_group_id,
+            config.kafka.bootstrap,
+            list(config.kafka.topics),
+            config.kafka.group_id,
             expansion_service,
-            max_bytes=opts.max_article_bytes,
+            max_bytes=config.max_article_bytes,
         )
-    if streaming:
+    if config.streaming:
         return p | "WatchInput" >> WatchFiles(
-            opts.watch,
-            interval=opts.poll_seconds,
-            max_runtime=opts.max_runtime,
-            fmt=opts.format,
-            max_bytes=opts.max_article_bytes,
+            required(config.watch, "--watch"),
+            interval=config.poll_seconds,
+            max_runtime=config.max_runtime,
+            fmt=config.input_format,
+            max_bytes=config.max_article_bytes,
         )
-    return p | "ReadInput" >> ReadFiles(opts.input, fmt=opts.format, max_bytes=opts.max_article_bytes)
+    return p | "ReadInput" >> ReadFiles(
+        list(config.inputs), fmt=config.input_format, max_bytes=config.max_article_bytes
+    )
 
 
-def write_streaming(records, dead, opts: NewsIngestOptions) -> list:
+def write_streaming(records, dead, config: RunConfig) -> list:
     """Window files and/or Kafka topics; returns each sink's acknowledgements."""
     acks = []
-    if opts.output:
+    if config.output:
         acks.append(
-            records | "WriteArticles" >> WriteWindowedAvroFiles(opts.output, "articles", schemas.ENRICHED_ARTICLE)
+            records | "WriteArticles" >> WriteWindowedAvroFiles(config.output, "articles", schemas.ENRICHED_ARTICLE)
         )
-        acks.append(dead | "WriteDeadLetters" >> WriteWindowedAvroFiles(opts.output, "deadletter", schemas.DEAD_LETTER))
-    if opts.kafka_output_topic:
-        from transforms.io.kafka_write import WriteKafkaMessages
-
+        acks.append(
+            dead | "WriteDeadLetters" >> WriteWindowedAvroFiles(config.output, "deadletter", schemas.DEAD_LETTER)
+        )
+    kafka = config.kafka
+    if kafka and kafka.output_topic and kafka.deadletter_topic:
         acks.append(
             records
-            | "ProduceArticles"
-            >> WriteKafkaMessages(opts.kafka_bootstrap, opts.kafka_output_topic, schemas.ENRICHED_ARTICLE)
+            | "ProduceArticles" >> WriteKafkaMessages(kafka.bootstrap, kafka.output_topic, schemas.ENRICHED_ARTICLE)
         )
         acks.append(
             dead
-            | "ProduceDeadLetters"
-            >> WriteKafkaMessages(opts.kafka_bootstrap, deadletter_topic(opts), schemas.DEAD_LETTER)
+            | "ProduceDeadLetters" >> WriteKafkaMessages(kafka.bootstrap, kafka.deadletter_topic, schemas.DEAD_LETTER)
         )
     return acks
 
 
-def deadletter_topic(opts: NewsIngestOptions) -> str:
-    return opts.kafka_deadletter_topic or f"{opts.kafka_output_topic}.deadletter"
+def sink_names(config: RunConfig) -> list[str]:
+    kafka_sink = bool(config.kafka and config.kafka.output_topic)
+    return ([FILES_SINK] if config.output else []) + ([KAFKA_SINK] if kafka_sink else [])
 
 
-def sink_names(opts: NewsIngestOptions) -> list[str]:
-    from transforms.io.kafka_write import SINK as KAFKA_SINK
+def commit_offsets(acks: list, kafka: KafkaConfig, sinks: list[str]) -> None:
+    """Commits a Kafka message's offset once every sink acknowledged its outputs."""
+    (acks | "AllAcks" >> beam.Flatten() | "CommitOffsets" >> CommitKafkaOffsets(kafka.bootstrap, kafka.group_id, sinks))
 
-    return ([FILES_SINK] if opts.output else []) + ([KAFKA_SINK] if opts.kafka_output_topic else [])
 
-
-def build(p: beam.Pipeline, opts: NewsIngestOptions, *, units=None, expansion_service=None) -> dict:
+def build(p: beam.Pipeline, config: RunConfig, *, units=None, expansion_service=None) -> dict:
     """Adds the whole graph to ``p``. ``units`` overrides the source (tests feed a TestStream here);
     ``expansion_service`` serves the Java Kafka IO (an address or a Beam ExpansionService)."""
-    streaming = bool(p.options.view_as(beam.options.pipeline_options.StandardOptions).streaming)
-    taxonomy = load_taxonomy(opts.topics)
-    settings = InferenceSettings.from_options(opts)
-    ner = NerModelHandler(opts.ner_model, settings)
-    topics = topic_handler(opts, taxonomy, settings)
+    taxonomy = load_taxonomy(config.taxonomy_path)
+    ner = NerModelHandler(config.ner_model, config.inference, config.ner)
+    topics = topic_handler(config, taxonomy)
     provenance = Provenance(__version__, ner.model_id, topics.model_id, taxonomy.label)
     read_dead = []
     if units is None:
-        read = read_source(p, opts, streaming, expansion_service)
+        read = read_source(p, config, expansion_service)
         units, read_dead = read["units"], [read[dl.DEAD_LETTER]]
-        if streaming:
-            read_dead = [read_dead[0] | "WindowReadErrors" >> event_time_windows(opts.window_seconds)]
+        if config.streaming:
+            read_dead = [read_dead[0] | "WindowReadErrors" >> event_time_windows(config.window_seconds)]
     units = units | "CountUnits" >> beam.ParDo(_CountFn("units"))
-    if streaming:  # window at the source so batching, dead letters and files all follow event time
-        units = units | "Window" >> event_time_windows(opts.window_seconds)
+    if config.streaming:  # window at the source so batching, dead letters and files all follow event time
+        units = units | "Window" >> event_time_windows(config.window_seconds)
     else:
         units = units | "Spread" >> beam.Reshuffle()
     out = units | "Enrich" >> EnrichArticles(ner, topics, provenance, [t.id for t in taxonomy.topics])
     dead = (read_dead + [out[dl.DEAD_LETTER]]) | "DeadLetters" >> beam.Flatten()
     dead = (
         dead
-        | "CapRaw" >> beam.Map(cap_raw, opts.max_deadletter_bytes)
+        | "CapRaw" >> beam.Map(cap_raw, config.max_deadletter_bytes)
         | "CountDeadLetters" >> beam.ParDo(_CountFn("dead_letters"))
     )
-    if streaming:
-        acks = write_streaming(out["records"], dead, opts)
-        if opts.kafka_topic:
-            from transforms.io.kafka_offsets import CommitKafkaOffsets
-
-            (
-                acks
-                | "AllAcks" >> beam.Flatten()
-                | "CommitOffsets" >> CommitKafkaOffsets(opts.kafka_bootstrap, opts.kafka_group_id, sink_names(opts))
-            )
+    if config.streaming:
+        acks = write_streaming(out["records"], dead, config)
+        if config.kafka and config.kafka.topics:
+            commit_offsets(acks, config.kafka, sink_names(config))
     else:
+        output = required(config.output, "--output")
         out["records"] | "WriteArticles" >> WriteAvroFiles(
-            opts.output, "articles", schemas.ENRICHED_ARTICLE, opts.num_shards
+            output, "articles", schemas.ENRICHED_ARTICLE, config.num_shards
         )
-        dead | "WriteDeadLetters" >> WriteAvroFiles(opts.output, "deadletter", schemas.DEAD_LETTER, opts.num_shards)
+        dead | "WriteDeadLetters" >> WriteAvroFiles(output, "deadletter", schemas.DEAD_LETTER, config.num_shards)
     return {"records": out["records"], "dead_letters": dead}

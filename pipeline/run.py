@@ -1,27 +1,44 @@
-"""`news-ingest run`: build the graph from options, run it, print a summary."""
+"""`news-ingest run`: the RunConfig from the command line, the run, a one-line summary.
+
+``run_pipeline(config, beam_args)`` is a whole run in this process, for this command and for the offline
+commands alike: it completes the runner's flags (engine files), prepares the output folder, starts what the
+graph needs (the Kafka expansion service), runs the graph, waits for the job and reads its metrics.
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import glob
 import json
 import logging
 import os
-import signal
 import sys
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import (
+    DirectOptions,
+    PipelineOptions,
+    SetupOptions,
+)
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-from pipeline import graph
-from pipeline.options import NewsIngestOptions
-from pipeline.runtime import engines, flink, output_dir, processes
+from pipeline import graph, summary
+from pipeline.config import RunConfig
+from pipeline.options import NewsIngestOptions, beam_args
+from pipeline.runtime import engines, flink, job, output_dir, processes
+from pipeline.runtime.expansion_service import kafka_expansion_service
 from transforms.inference.loading import ModelNotAvailable
+from transforms.inference.onnx_runtime import OnnxRuntimeUnavailable, require_onnxruntime
+from transforms.inference.settings import Backend
 from transforms.inference.threads import available_cores
 
-log = logging.getLogger("news_ingest")
+log = logging.getLogger(__name__)
 
 USAGE = """news-ingest run --input GLOB [--input GLOB ...] --output DIR [options] [Beam options]
        news-ingest run --streaming --watch GLOB --output DIR [--window-seconds N] [--max-runtime S]"""
@@ -52,216 +69,159 @@ def help_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def make_pipeline(options: PipelineOptions, explicit_runner: bool) -> beam.Pipeline:
-    if explicit_runner:
-        return beam.Pipeline(options=options)
-    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+@dataclass(frozen=True)
+class RunResult:
+    state: str  # how the run ended: job.DONE, job.STOPPED, job.MAX_RUNTIME or job.SUBMITTED
+    counters: dict[str, int]  # the graph's counters (units, records, dead_letters, ...); {}: none reported
+    seconds: float  # from the start of the job to its end (or its submission)
+    first_record_at: float | None  # unix time the first record was done (a Beam metric)
+    output: str | None
+    summary: dict[str, Any] = field(default_factory=dict)  # what `news-ingest run` prints as its summary line
 
+
+def make_pipeline(options: PipelineOptions, runner_given: bool) -> beam.Pipeline:
+    if runner_given:
+        return beam.Pipeline(options=options)
     return beam.Pipeline(runner=FnApiRunner(), options=options)
 
 
-def check_args(opts: NewsIngestOptions, streaming: bool, explicit_runner: bool = False) -> str | None:
-    if not opts.output and not (streaming and opts.kafka_output_topic):
+def check_config(config: RunConfig, runner_given: bool = False) -> str | None:
+    """The one-line problem that stops this run before it starts, or None."""
+    if not config.output and not (config.streaming and config.kafka and config.kafka.output_topic):
         return "--output DIR is required (or, streaming, --kafka-output-topic TOPIC)"
-    if opts.inference_backend != "torch":
-        from transforms.inference.onnx_runtime import OnnxRuntimeUnavailable, require_onnxruntime
-
+    if config.inference.backend != Backend.TORCH:
         try:
             require_onnxruntime()
         except OnnxRuntimeUnavailable as e:
             return str(e)
-    if opts.kafka_topic or opts.kafka_output_topic:
-        if not streaming:
-            return "Kafka topics need --streaming"
-        if not explicit_runner:
-            return (
-                "Kafka needs a streaming runner, e.g. --runner PrismRunner: the default in-process runner "
-                "writes windows only when its source ends, and a topic never ends"
-            )
-        try:
-            import confluent_kafka  # noqa: F401
-        except ImportError:
-            return "Kafka needs the confluent-kafka package: pip install 'news-ingest[kafka]'"
-    if streaming:
-        if not (opts.watch or opts.kafka_topic):
-            return "--streaming needs --watch GLOB or --kafka-topic TOPIC"
-        if opts.watch and opts.kafka_topic:
-            return "--watch and --kafka-topic: choose one source"
-        if opts.max_runtime <= 0 and not explicit_runner:
-            return (
-                "--max-runtime 0 (run until stopped) needs a streaming runner, e.g. --runner PrismRunner: "
-                "the default in-process runner writes windows only when the watch ends"
-            )
-        return None
-    if not opts.input:
+    if config.kafka:
+        problem = _kafka_problem(config, runner_given)
+        if problem:
+            return problem
+    if config.streaming:
+        return _streaming_problem(config, runner_given)
+    if not config.inputs:
         return "--input GLOB is required (or --streaming --watch GLOB)"
-    for pattern in opts.input:
+    for pattern in config.inputs:
         if "://" not in pattern and not glob.glob(os.path.expanduser(pattern)):
             return f"--input {pattern!r} matches no files"
     return None
 
 
-def query_metrics(result) -> dict | None:
-    """All metrics of a finished run, or None where the runner's result has none (a Dataflow dry run,
-    a job left running remotely).
-
-    Beam's FnApiRunner consolidates metrics with one nested generator per bundle; a long streaming
-    run (a bundle per poll) nests deeper than Python's default recursion limit."""
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, 20000))
-    try:
-        return result.metrics().query()
-    except RecursionError:
-        log.warning("metrics unavailable (too many bundles to consolidate)")
-        return None
-    except (NotImplementedError, AttributeError) as e:
-        log.info("this runner reports no metrics (%s)", type(e).__name__)
-        return None
-    finally:
-        sys.setrecursionlimit(limit)
-
-
-def counters(metrics: dict) -> dict[str, int]:
-    out = {}
-    for c in metrics["counters"]:
-        if c.key.metric.namespace == graph.METRICS_NS:
-            out[c.key.metric.name] = out.get(c.key.metric.name, 0) + (c.committed or c.attempted or 0)
-    return out
-
-
-def stage_seconds(metrics: dict) -> dict[str, float]:
-    """Model time per stage (RunInference's batch latency, summed over workers) and model loading."""
-    out: dict[str, float] = {}
-    for d in metrics["distributions"]:
-        ns, name = d.key.metric.namespace, d.key.metric.name
-        value = d.committed or d.attempted
-        if not ns.startswith("news_ingest_") or value is None:
-            continue
-        stage = ns[len("news_ingest_") :].split("_")[0]
-        if name.endswith("inference_batch_latency_micro_secs"):
-            out[f"{stage}_seconds"] = out.get(f"{stage}_seconds", 0.0) + value.sum / 1e6
-        elif name.endswith("load_model_latency_milli_secs"):
-            out["model_load_seconds"] = out.get("model_load_seconds", 0.0) + value.sum / 1e3
-            out["model_loads"] = out.get("model_loads", 0) + value.count  # one per model per SDK worker
-    return {k: v if k == "model_loads" else round(v, 2) for k, v in out.items()}
-
-
-def summary_line(result, opts: NewsIngestOptions, wall: float, cancelled: bool = False) -> dict:
-    summary: dict = {}
-    metrics = query_metrics(result)
-    if metrics is not None and cancelled and not counters(metrics):
-        metrics = None  # Flink reports no metrics of a cancelled job: no counts, rather than zeros
-    if metrics is None:
-        summary["counts"] = "unavailable from this runner"
-    else:
-        c = counters(metrics)
-        summary.update(
-            {
-                "articles_in": c.get("units", 0),
-                "records_out": c.get("records", 0),
-                "dead_letters": c.get("dead_letters", 0),
-                "entities": c.get("entities", 0),
-                "topic_labels": c.get("topic_labels", 0),
-                "ner_truncated": c.get("ner_truncated", 0),
-            }
+def _kafka_problem(config: RunConfig, runner_given: bool) -> str | None:
+    if not config.streaming:
+        return "Kafka topics need --streaming"
+    if not runner_given:
+        return (
+            "Kafka needs a streaming runner, e.g. --runner PrismRunner: the default in-process runner "
+            "writes windows only when its source ends, and a topic never ends"
         )
-    summary["wall_seconds"] = round(wall, 2)
-    if metrics is not None:
-        summary["articles_per_second"] = round(summary["articles_in"] / wall, 2) if wall else 0.0
-        summary.update(stage_seconds(metrics))
-    summary["output"] = opts.output
-    return summary
-
-
-def job_status(result) -> dict:
-    """Job id and state of a job left running on a remote service (none for a dry run)."""
-    status = {}
     try:
-        status["job_id"] = result.job_id()
-    except Exception:  # noqa: BLE001 - dry runs and some runners have no job
-        status["job_id"] = None
+        import confluent_kafka  # noqa: F401
+    except ImportError:
+        return "Kafka needs the confluent-kafka package: pip install 'news-ingest[kafka]'"
+    return None
+
+
+def _streaming_problem(config: RunConfig, runner_given: bool) -> str | None:
+    reads_kafka = bool(config.kafka and config.kafka.topics)
+    if not (config.watch or reads_kafka):
+        return "--streaming needs --watch GLOB or --kafka-topic TOPIC"
+    if config.watch and reads_kafka:
+        return "--watch and --kafka-topic: choose one source"
+    if config.max_runtime <= 0 and not runner_given:
+        return (
+            "--max-runtime 0 (run until stopped) needs a streaming runner, e.g. --runner PrismRunner: "
+            "the default in-process runner writes windows only when the watch ends"
+        )
+    return None
+
+
+def for_local_workers(config: RunConfig, workers: int) -> RunConfig:
+    """With several local worker processes (--direct_num_workers), each takes its share of the cores
+    instead of all of them; a thread count the user set stays."""
+    if workers <= 1:
+        return config
+    settings = config.inference
+    return dataclasses.replace(
+        config,
+        inference=dataclasses.replace(
+            settings,
+            model_threads=settings.model_threads or max(1, available_cores() // workers),
+            article_threads=settings.article_threads or 1,
+        ),
+    )
+
+
+def runner_flags(config: RunConfig, args: Sequence[str]) -> engines.RunnerFlags:
+    """Beam's flags for this run, completed for its runner; Beam's streaming mode is the config's."""
+    args = [a for a in args if a != "--streaming"] + (["--streaming"] if config.streaming else [])
+    flags = engines.RunnerFlags(engines.complete_runner_args(args))
+    flags.options.view_as(SetupOptions).save_main_session = False
+    return flags
+
+
+def run_pipeline(config: RunConfig, beam_args: Sequence[str] = ()) -> RunResult:
+    """Runs ``config`` in this process with Beam's flags ``beam_args`` (``--runner`` and the like; none:
+    the in-process FnApiRunner) and returns how it ended. Raises engines.EngineUnavailable when the
+    runner cannot run here, and whatever the job raised."""
+    flags = runner_flags(config, beam_args)
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+    config = for_local_workers(config, flags.options.view_as(DirectOptions).direct_num_workers or 1)
+    local_output = output_dir.is_local(config.output)
+    if local_output:
+        output_dir.prepare(str(config.output), config.streaming)
+    engine_log = engines.log_engine_output() if flags.runner == "flinkrunner" else None
     try:
-        status["state"] = str(result.state)
-    except Exception:  # noqa: BLE001
-        status["state"] = None
-    return status
-
-
-class FlinkJob:
-    """The Flink job of a run on a session cluster: found by its name, reported, cancelled by id."""
-
-    def __init__(self, master: str, job_name: str):
-        self.master, self.job_name, self.job_id = master, job_name, None
-
-    def find(self) -> None:
-        self.job_id = flink.find_job(self.master, self.job_name)
-        if self.job_id:
-            log.info("Flink job %s on %s: %s", self.job_id, self.master, self.web_ui())
-
-    def web_ui(self) -> str:
-        return f"{flink.rest_url(self.master)}/#/job/running/{self.job_id}/overview"
-
-    def cancel(self) -> None:
-        if self.job_id:
-            state = flink.cancel_job(self.master, self.job_id)
-            log.info("Flink job %s: %s", self.job_id, state)
-
-    def summary(self) -> dict:
-        return {"flink_job_id": self.job_id, "flink_web_ui": self.web_ui() if self.job_id else None}
-
-
-def flink_job(argv: list[str], options: PipelineOptions) -> FlinkJob | None:
-    """The Flink job this run submits to a session cluster (after checking the cluster can take it), or
-    None for other runners and an embedded Flink."""
-    master = engines.flink_master(argv)
-    if master is None or flink.rest_url(master) is None:
-        return None
-    from apache_beam.options.pipeline_options import FlinkRunnerOptions, GoogleCloudOptions
-
-    flink.check_cluster(master, options.view_as(FlinkRunnerOptions).flink_version)
-    return FlinkJob(master, options.view_as(GoogleCloudOptions).job_name)
-
-
-class _Stop(Exception):
-    """Raised in the main thread by SIGINT/SIGTERM while a streaming job runs."""
-
-
-def _raise_stop(signum, _frame):
-    raise _Stop(signal.Signals(signum).name)
-
-
-def run_until_done_or_stopped(result, streaming: bool, stop_after: float = 0, job: FlinkJob | None = None) -> str:
-    """Waits for the job. A streaming job is cancelled on Ctrl-C / SIGTERM (a clean stop, exit 0), or
-    after ``stop_after`` seconds when its source never ends by itself (Kafka). Windows already written
-    stay; input whose output was not written yet is read again by the next run (files: the watch
-    re-reads the folder; Kafka: offsets are committed only after the output exists)."""
-    if not streaming:
-        result.wait_until_finish()
-        return "done"
-    previous = {s: signal.signal(s, _raise_stop) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        result.wait_until_finish(duration=int(stop_after * 1000) if stop_after > 0 else None)
-        if not beam.runners.runner.PipelineState.is_terminal(result.state):
-            log.info("--max-runtime reached: stopping the streaming job")
-            _cancel(result, job)
-            return "max-runtime"
-        return "done"
-    except _Stop as stop:
-        log.info("%s: stopping the streaming job", stop)
-        _cancel(result, job)
-        return "stopped"
+        return _run(config, flags)
     finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+        if flags.flink_job_server_jar:
+            processes.stop_children_running(flags.flink_job_server_jar)
+        if engine_log and os.path.getsize(engine_log):
+            log.info("the job server's log: %s", engine_log)
+        elif engine_log:
+            os.remove(engine_log)  # no job server was started
+        if local_output and config.streaming:
+            output_dir.remove_partial_window_files(str(config.output))
 
 
-def _cancel(result, job: FlinkJob | None = None) -> None:
-    try:
-        result.cancel()
-    except Exception as e:  # noqa: BLE001 - a runner that cannot cancel is stopped by our exit
-        log.warning("could not cancel the job cleanly: %s", e)
-    if job is not None:  # Beam's cancel leaves the job running on a Flink session cluster
-        job.cancel()
+def _run(config: RunConfig, flags: engines.RunnerFlags) -> RunResult:
+    started = time.time()
+    session_job = flink.session_job(flags)
+    with contextlib.ExitStack() as services:
+        expansion = None
+        if config.kafka and config.kafka.topics:
+            expansion = services.enter_context(kafka_expansion_service(config.kafka.expansion_service))
+        p = make_pipeline(flags.options, "runner" in flags.given)
+        graph.build(p, config, expansion_service=expansion)
+        result = p.run()
+        if session_job is not None:
+            session_job.find()
+        if flags.runs_remotely:
+            state = job.SUBMITTED  # the job runs on: its id and state are in the summary
+        else:
+            stop_after = config.max_runtime if config.kafka and config.kafka.topics else 0
+            state = job.run_until_done_or_stopped(result, config.streaming, stop_after, session_job)
+    seconds = time.time() - started
+    # before the job server stops: it holds the metrics
+    metrics = summary.query_metrics(result, cancelled=state in (job.STOPPED, job.MAX_RUNTIME))
+    line = summary.summary_dict(metrics, seconds, config.output)
+    if state != job.DONE:
+        line["ended"] = state
+    if state == job.SUBMITTED:
+        line.update(job.job_status(result))
+    if session_job is not None:
+        line.update(session_job.summary())
+    return RunResult(
+        state=state,
+        counters=summary.counters(metrics) if metrics is not None else {},
+        seconds=seconds,
+        first_record_at=summary.first_record_at(metrics) if metrics is not None else None,
+        output=config.output,
+        summary=line,
+    )
 
 
 def _java_environment_problem(error: Exception) -> str | None:
@@ -277,6 +237,15 @@ def _java_environment_problem(error: Exception) -> str | None:
     return None
 
 
+def problem_of(error: Exception) -> str | None:
+    """The one line a user can act on for an error that ends a run, or None for an unexpected one."""
+    if isinstance(error, (engines.EngineUnavailable, ModelNotAvailable)):
+        return str(error)
+    if "ModelNotAvailable" in str(error):  # Beam wraps worker errors; surface a model error plainly
+        return str(error).split("ModelNotAvailable:")[-1].strip().splitlines()[0]
+    return _java_environment_problem(error)
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if "-h" in argv or "--help" in argv:
@@ -285,93 +254,19 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True)
     for noisy in ("apache_beam", "transformers", "httpx", "huggingface_hub"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    engine_log = engines.log_engine_output() if (engines.runner_name(argv) or "").lower() == "flinkrunner" else None
-    explicit_runner = engines.runner_name(argv) is not None
-    try:
-        argv = engines.complete_runner_args(argv)
-    except engines.EngineUnavailable as e:
-        print(f"news-ingest run: error: {e}", file=sys.stderr)
-        return 2
-    import transformers
-
-    transformers.utils.logging.disable_progress_bar()
-    options = PipelineOptions(argv)
-    opts = options.view_as(NewsIngestOptions)
-    streaming = options.view_as(StandardOptions).streaming
-    problem = check_args(opts, streaming, explicit_runner)
+    config = RunConfig.from_options(PipelineOptions(argv))
+    beam_flags = beam_args(argv)
+    problem = check_config(config, "runner" in engines.given_options(beam_flags))
     if problem:
         print(f"news-ingest run: error: {problem}", file=sys.stderr)
         return 2
-    options.view_as(beam.options.pipeline_options.SetupOptions).save_main_session = False
-    workers = options.view_as(beam.options.pipeline_options.DirectOptions).direct_num_workers or 1
-    if workers > 1:
-        # one process per worker: split the cores instead of oversubscribing them
-        if not opts.torch_threads:
-            opts.torch_threads = max(1, available_cores() // workers)
-        if not opts.article_threads:
-            opts.article_threads = 1
-    local_output = bool(opts.output) and "://" not in opts.output
-    if local_output:
-        os.makedirs(opts.output, exist_ok=True)
-    if local_output and not streaming:
-        for path in output_dir.remove_leftover_temp_dirs(opts.output):
-            log.info("removed leftover temporary folder %s (an earlier run was interrupted)", path)
-        removed = output_dir.remove_previous_outputs(opts.output)
-        if removed:
-            log.info("replacing %d output files of an earlier run in %s", len(removed), opts.output)
-    started = time.time()
-    job = None
     try:
-        job = flink_job(argv, options)
-        with contextlib.ExitStack() as services:
-            expansion = None
-            if opts.kafka_topic:
-                from pipeline.runtime.expansion_service import kafka_expansion_service
-
-                expansion = services.enter_context(kafka_expansion_service(opts.kafka_expansion_service))
-            p = make_pipeline(options, explicit_runner)
-            graph.build(p, opts, expansion_service=expansion)
-            result = p.run()
-            if job is not None:
-                job.find()
-            if engines.runs_remotely(argv):
-                ending = "submitted"  # the job runs on: its id and state are in the summary
-            else:
-                ending = run_until_done_or_stopped(result, streaming, opts.max_runtime if opts.kafka_topic else 0, job)
-        wall = time.time() - started
-        # before the job server stops: it holds the metrics
-        summary = summary_line(result, opts, wall, cancelled=ending in ("stopped", "max-runtime"))
-    except engines.EngineUnavailable as e:
-        print(f"news-ingest run: error: {e}", file=sys.stderr)
+        result = run_pipeline(config, beam_flags)
+    except Exception as e:
+        problem = problem_of(e)
+        if problem is None:
+            raise
+        print(f"news-ingest run: error: {problem}", file=sys.stderr)
         return 2
-    except ModelNotAvailable as e:
-        print(f"news-ingest run: error: {e}", file=sys.stderr)
-        return 2
-    except Exception as e:  # Beam wraps worker errors; surface a model error plainly
-        if "ModelNotAvailable" in str(e):
-            msg = str(e).split("ModelNotAvailable:")[-1].strip().splitlines()[0]
-            print(f"news-ingest run: error: {msg}", file=sys.stderr)
-            return 2
-        problem = _java_environment_problem(e)
-        if problem:
-            print(f"news-ingest run: error: {problem}", file=sys.stderr)
-            return 2
-        raise
-    finally:
-        job_server_jar = engines.given(argv, "--flink_job_server_jar")
-        if job_server_jar:
-            processes.stop_children_running(job_server_jar)
-        if engine_log and os.path.getsize(engine_log):
-            log.info("the job server's log: %s", engine_log)
-        elif engine_log:
-            os.remove(engine_log)  # no job server was started
-        if local_output and streaming:
-            output_dir.remove_partial_window_files(opts.output)
-    if ending != "done":
-        summary["ended"] = ending
-    if ending == "submitted":
-        summary.update(job_status(result))
-    if job is not None:
-        summary.update(job.summary())
-    print("summary: " + json.dumps(summary), flush=True)
+    print("summary: " + json.dumps(result.summary), flush=True)
     return 0

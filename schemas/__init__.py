@@ -6,6 +6,8 @@ import json
 from functools import cache
 from pathlib import Path
 
+import fastavro
+
 SCHEMA_DIR = Path(__file__).resolve().parent
 ENRICHED_ARTICLE = "enriched_article"
 DEAD_LETTER = "dead_letter"
@@ -22,6 +24,4 @@ def load_json(name: str) -> dict:
 
 @cache
 def parsed(name: str):
-    import fastavro
-
     return fastavro.parse_schema(load_json(name))

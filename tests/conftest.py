@@ -1,13 +1,20 @@
-"""Shared fixtures: tiny real Hugging Face models built in the test (no network) and pipeline runs."""
+"""Shared fixtures: tiny real Hugging Face models built in the test (no network), pipeline runs, and the
+Kafka broker of the engine tests."""
 
 from __future__ import annotations
 
 import glob
 import os
+import socket
 from pathlib import Path
 
 import fastavro
 import pytest
+
+from pipeline import cli
+from pipeline.commands.eval.conll import LABELS
+from pipeline.runtime import engines
+from transforms.inference.loading import packaged_minilm
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -17,6 +24,7 @@ SHARED = ROOT.parent / "shared"
 FIXTURES = ROOT / "tests" / "fixtures"  # small inputs committed with the tests (see fixtures/README.md)
 EMBEDDED_NER = ROOT / "models" / "ner-minilm-conll03"
 NEEDS_SHARED = "needs ../shared/data (the project's shared corpus); absent in this clone"
+KAFKA_BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 
 
 def pytest_configure(config):
@@ -37,13 +45,33 @@ def _needs_shared(request):
         pytest.skip(NEEDS_SHARED)
 
 
+def skip_or_fail(reason: str):
+    """Skips a test whose engine (broker, cluster, jar) is absent; under NEWS_INGEST_REQUIRE_ENGINES (CI)
+    that is a failure instead."""
+    if os.environ.get("NEWS_INGEST_REQUIRE_ENGINES"):
+        pytest.fail(reason + " although NEWS_INGEST_REQUIRE_ENGINES is set")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def broker() -> str:
+    """The bootstrap address of the project's Kafka broker (`engines/kafka.sh up`), with Prism and the Kafka
+    expansion service jar fetched (`make engines`); skips (or fails, see ``skip_or_fail``) without them."""
+    pytest.importorskip("confluent_kafka")
+    host, port = KAFKA_BOOTSTRAP.rsplit(":", 1)
+    with socket.socket() as s:
+        if s.connect_ex((host, int(port))) != 0:
+            skip_or_fail(f"no Kafka broker on {KAFKA_BOOTSTRAP} (engines/kafka.sh up)")
+    for path in (engines.prism_binary(), engines.kafka_expansion_jar()):
+        if not path.is_file():
+            skip_or_fail(f"{path.name} not fetched (make engines)")
+    return KAFKA_BOOTSTRAP
+
+
 def build_tiny_ner(path: Path, *, case_token_types: bool = False, seed: int = 0) -> Path:
     """A randomly initialised 2-layer BERT token classifier with the packaged MiniLM tokenizer."""
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForTokenClassification
-
-    from pipeline.commands.eval.conll import LABELS
-    from transforms.inference.loading import packaged_minilm
 
     torch.manual_seed(seed)
     tok = AutoTokenizer.from_pretrained(packaged_minilm())
@@ -81,6 +109,5 @@ def read_avro(pattern: str) -> list[dict]:
 
 
 def run_pipeline(args: list[str]) -> int:
-    from pipeline.cli import main
-
-    return main(["run", *args])
+    """``news-ingest run ARGS`` in this process; its exit status."""
+    return cli.main(["run", *args])

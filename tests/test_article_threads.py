@@ -24,7 +24,7 @@ def test_concurrent_articles_give_the_records_of_one_at_a_time(backend):
     ):
         outputs = []
         for n in (1, 3):
-            handler = make(InferenceSettings(backend=backend, article_threads=n, threads=1))
+            handler = make(InferenceSettings(backend=backend, article_threads=n, model_threads=1))
             model = handler.load_model()
             assert (handler.article_threads(model) is None) == (n == 1)
             outputs.append(result_bytes(handler, model, batch))
@@ -32,7 +32,7 @@ def test_concurrent_articles_give_the_records_of_one_at_a_time(backend):
 
 
 def test_a_failing_article_fails_alone_among_concurrent_ones():
-    handler = NerModelHandler(None, InferenceSettings(backend="onnxruntime-int8", article_threads=2, threads=1))
+    handler = NerModelHandler(None, InferenceSettings(backend="onnxruntime-int8", article_threads=2, model_threads=1))
     model = handler.load_model()
     bad = Article(id="bad", title="", text="x")
     real_entities = type(model).entities
@@ -65,11 +65,11 @@ def test_threads_have_their_own_tokenizer_and_share_the_session():
     "settings, device, cores, expected",
     [
         (InferenceSettings(), "cpu", 8, (8, 1)),  # onnxruntime on CPU: a single-threaded article per core
-        (InferenceSettings(threads=2), "cpu", 8, (4, 2)),
+        (InferenceSettings(model_threads=2), "cpu", 8, (4, 2)),
         (InferenceSettings(article_threads=2), "cpu", 8, (2, 4)),
-        (InferenceSettings(article_threads=3, threads=1), "cpu", 8, (3, 1)),
+        (InferenceSettings(article_threads=3, model_threads=1), "cpu", 8, (3, 1)),
         (InferenceSettings(backend="torch"), "cpu", 8, (1, 0)),  # torch: its own threading
-        (InferenceSettings(backend="torch", threads=2), "cpu", 8, (1, 2)),
+        (InferenceSettings(backend="torch", model_threads=2), "cpu", 8, (1, 2)),
         (InferenceSettings(), "cuda", 8, (1, 0)),
         (InferenceSettings(), "cpu", 1, (1, 1)),
     ],

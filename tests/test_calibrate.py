@@ -1,15 +1,9 @@
 import numpy as np
 import pytest
 
-from pipeline.commands.train.calibrate import (
-    PooledLogistic,
-    calibrate,
-    choose_threshold,
-    cross_validate,
-    f1_scores,
-    label_matrix,
-    read_labelled,
-)
+from pipeline.commands.eval.labelled_topics import label_matrix, read_labelled
+from pipeline.commands.eval.topic_metrics import f1_scores
+from pipeline.commands.train.calibrate import PooledLogistic, calibrate, choose_threshold, cross_validate
 from transforms.article import Article
 from transforms.topics.keywords import keyword_labels
 from transforms.topics.taxonomy import load_taxonomy, save_taxonomy, taxonomy_from_dict

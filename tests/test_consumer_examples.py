@@ -1,4 +1,4 @@
-"""The reading examples of README.md, run exactly as written on a fixture output folder."""
+"""The reading examples of docs/consumers.md, run exactly as written on a fixture output folder."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import avro_fixtures as af
 import pytest
 
-DOC = Path(__file__).resolve().parents[1] / "README.md"
+DOC = Path(__file__).resolve().parents[1] / "docs" / "consumers.md"
 N = 40
 
 
@@ -31,7 +31,7 @@ def output(tmp_path, monkeypatch):
 
 def run_example(name: str) -> dict:
     ns: dict = {"__name__": "__example__"}
-    exec(compile(example(name), f"README.md:{name}", "exec"), ns)
+    exec(compile(example(name), f"docs/consumers.md:{name}", "exec"), ns)
     return ns
 
 

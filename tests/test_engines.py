@@ -82,18 +82,51 @@ def test_runner_flags_are_filled_in_from_the_engines_folder(tmp_path, monkeypatc
     assert engines.flink_job_server_jar("1.19") == official
     # embedded Flink by default; streaming checkpoints, finishes bundles before them, never idles sources out
     flink = engines.complete_runner_args(["--runner", "FlinkRunner", "--streaming", "--job_name", "j"])
-    assert engines.given(flink, "--flink_master") == "[local]"
-    assert engines.given(flink, "--checkpointing_interval") == str(engines.FLINK_CHECKPOINT_MS)
+    assert engines.given_options(flink).get("flink_master") == "[local]"
+    assert engines.given_options(flink).get("checkpointing_interval") == str(engines.FLINK_CHECKPOINT_MS)
     assert "--finish_bundle_before_checkpointing" in flink
-    assert engines.given(flink, "--shutdown_sources_after_idle_ms") == engines.NEVER_MS
-    assert engines.given(flink, "--max_bundle_time_mills") == str(engines.FLINK_STREAMING_BUNDLE_MS)
-    assert engines.given(flink, "--state_backend") == "filesystem"  # the embedded Flink's checkpoints on disk
+    assert engines.given_options(flink).get("shutdown_sources_after_idle_ms") == engines.NEVER_MS
+    assert engines.given_options(flink).get("max_bundle_time_mills") == str(engines.FLINK_STREAMING_BUNDLE_MS)
+    assert engines.given_options(flink).get("state_backend") == "filesystem"  # the embedded Flink's checkpoints on disk
     cluster = engines.complete_runner_args(["--runner", "FlinkRunner", "--streaming", "--flink_master", "h:8081"])
-    assert engines.given(cluster, "--state_backend") is None  # a cluster's own configuration decides
+    assert engines.given_options(cluster).get("state_backend") is None  # a cluster's own configuration decides
     flink = engines.complete_runner_args(["--runner", "FlinkRunner", "--streaming", "--checkpointing_interval=500"])
-    assert engines.given(flink, "--checkpointing_interval") == "500"
+    assert engines.given_options(flink).get("checkpointing_interval") == "500"
     batch = engines.complete_runner_args(["--runner", "FlinkRunner"])
-    assert engines.given(batch, "--max_bundle_time_mills") is None  # batch keeps Flink's 10 s bundles
+    assert engines.given_options(batch).get("max_bundle_time_mills") is None  # batch keeps Flink's 10 s bundles
+
+
+def test_a_flag_given_with_its_default_value_or_an_alias_counts_as_given(tmp_path, monkeypatch):
+    monkeypatch.setenv("NEWS_INGEST_ENGINES", str(tmp_path))
+    jar = engines.flink_job_server_jar("1.20")
+    jar.parent.mkdir()
+    jar.write_bytes(b"")
+    # 300 s and Flink 1.20 are Beam's defaults: still the user's choice, never replaced by ours
+    argv = ["--runner", "FlinkRunner", "--job_server_timeout", "300", "--flink_version", "1.20"]
+    completed = engines.complete_runner_args(argv)
+    given = engines.given_options(completed)
+    assert (given["job_server_timeout"], given["flink_version"]) == (300, "1.20")
+    assert given["flink_job_server_jar"] == str(jar)
+    alias = engines.complete_runner_args(
+        ["--runner", "FlinkRunner", "--job-server-timeout", "60", "--flink_version=1.20"]
+    )
+    assert "--job_server_timeout" not in alias
+    # a completed argv completes to itself
+    assert engines.complete_runner_args(completed) == completed
+
+
+def test_runner_flags_read_beams_views():
+    flags = engines.RunnerFlags(["--runner", "apache_beam.runners.portability.flink_runner.FlinkRunner", "--streaming"])
+    assert (flags.runner, flags.streaming, flags.flink_master, flags.runs_remotely) == (
+        "flinkrunner",
+        True,
+        "[auto]",
+        False,
+    )
+    assert set(flags.given) == {"runner", "streaming"}
+    default = engines.RunnerFlags(["--input", "x"])
+    assert (default.runner, default.flink_master, "runner" in default.given) == ("", None, False)
+    assert engines.RunnerFlags(["--runner=DataflowRunner"]).runs_remotely
 
 
 @pytest.mark.parametrize(

@@ -23,10 +23,9 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, ROOT, SHARED, read_avro, run_pipeline
+from conftest import FIXTURES, ROOT, SHARED, read_avro, run_pipeline, skip_or_fail
 from test_engines import _entity_view, _require_engine, _wait_for, _window_files
 from test_kafka import (
-    broker,  # noqa: F401 - the Kafka broker fixture
     consume_all,
     hostile_messages,
     kill_tree,
@@ -42,12 +41,6 @@ MASTER = os.environ.get("FLINK_MASTER", "localhost:8081")
 FLINK_SH = ROOT / "engines" / "flink.sh"
 
 
-def _skip_or_fail(reason: str):
-    if os.environ.get("NEWS_INGEST_REQUIRE_ENGINES"):
-        pytest.fail(reason + " although NEWS_INGEST_REQUIRE_ENGINES is set")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def job_server():
     return _require_engine(engines.flink_job_server_jar())
@@ -58,7 +51,7 @@ def cluster(job_server):
     try:
         flink.check_cluster(MASTER, engines.FLINK_VERSION)
     except flink.FlinkUnavailable as e:
-        _skip_or_fail(f"no Flink {engines.FLINK_VERSION} session cluster: {e}")
+        skip_or_fail(f"no Flink {engines.FLINK_VERSION} session cluster: {e}")
     return MASTER
 
 
@@ -418,7 +411,7 @@ def _tm_pids() -> list[int]:
     return [int(p) for p in out.split()]
 
 
-def test_kafka_on_the_cluster_survives_a_taskmanager_sigkill(broker, cluster, tmp_path, tiny_ner):  # noqa: F811 - the fixture imported above
+def test_kafka_on_the_cluster_survives_a_taskmanager_sigkill(broker, cluster, tmp_path, tiny_ner):
     """Real articles and hostile messages in a topic; the TaskManager is SIGKILLed after the first
     outputs and `make flink-up` starts a new one; the job recovers by itself from its last checkpoint:
     every message has its output (record or dead letter as expected) on the topics and in the window
@@ -476,7 +469,7 @@ def test_kafka_on_the_cluster_survives_a_taskmanager_sigkill(broker, cluster, tm
     )
 
 
-def test_kafka_on_the_cluster_cli_killed_and_restarted_loses_nothing(broker, cluster, tmp_path, tiny_ner):  # noqa: F811 - the fixture imported above
+def test_kafka_on_the_cluster_cli_killed_and_restarted_loses_nothing(broker, cluster, tmp_path, tiny_ner):
     """SIGKILL the CLI (and the job server and expansion JVMs it started) mid-stream; its job on the
     cluster cannot run without its LOOPBACK worker and is cancelled as an operator would; a new CLI with
     the same consumer group gives every message its output."""

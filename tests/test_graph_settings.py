@@ -2,66 +2,24 @@
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipeline.config import RunConfig
 from pipeline.graph import topic_handler
-from pipeline.options import NewsIngestOptions
 from transforms.inference.settings import InferenceSettings
 from transforms.topics.taxonomy import load_taxonomy
 
 
+def config(*flags: str) -> RunConfig:
+    return RunConfig.from_options(PipelineOptions(["--output", "x", *flags]))
+
+
 def test_pipeline_batches_start_at_min_batch_size():
-    opts = PipelineOptions(["--output", "x", "--batch-size", "32", "--min-batch-size", "16"]).view_as(NewsIngestOptions)
-    settings = InferenceSettings.from_options(opts)
-    assert topic_handler(opts, load_taxonomy(), settings).batch_elements_kwargs() == {
-        "min_batch_size": 16,
-        "max_batch_size": 32,
-    }
-    small = PipelineOptions(["--output", "x", "--batch-size", "4"]).view_as(NewsIngestOptions)
-    assert InferenceSettings.from_options(small).min_batch_size == 4  # never above the maximum
-
-
-def test_settings_from_options_reach_every_handler_unchanged():
-    from transforms.ner.handler import NerModelHandler
-
-    opts = PipelineOptions(
-        [
-            "--output",
-            "x",
-            "--inference-backend",
-            "torch",
-            "--torch-threads",
-            "3",
-            "--ner-window",
-            "96",
-            "--ner-stride",
-            "24",
-            "--max-ner-chars",
-            "500",
-            "--allow-download",
-        ]
-    ).view_as(NewsIngestOptions)
-    settings = InferenceSettings.from_options(opts)
-    assert (
-        settings.backend,
-        settings.threads,
-        settings.ner_window,
-        settings.ner_stride,
-        settings.max_ner_chars,
-        settings.allow_download,
-    ) == ("torch", 3, 96, 24, 500, True)
-    ner, topics = NerModelHandler(None, settings), topic_handler(opts, load_taxonomy(), settings)
-    assert ner.settings is settings and topics.settings is settings
-    assert (ner.max_length, ner.stride, ner.max_chars) == (96, 24, 500)
-    try:
-        settings.threads = 1
-    except AttributeError:
-        pass
-    else:
-        raise AssertionError("InferenceSettings must be frozen")
+    handler = topic_handler(config("--batch-size", "32", "--min-batch-size", "16"), load_taxonomy())
+    assert handler.batch_elements_kwargs() == {"min_batch_size": 16, "max_batch_size": 32}
+    assert config("--batch-size", "4").inference.min_batch_size == 4  # never above the maximum
 
 
 def test_default_backend_is_onnxruntime_int8():
-    opts = PipelineOptions(["--output", "x"]).view_as(NewsIngestOptions)
-    assert InferenceSettings.from_options(opts).backend == "onnxruntime-int8" == InferenceSettings().backend
+    assert config().inference.backend == "onnxruntime-int8" == InferenceSettings().backend
 
 
 def test_joined_conll_sentences_keep_every_gold_entity_at_its_shifted_offset():

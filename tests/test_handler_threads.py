@@ -1,4 +1,4 @@
-"""--torch-threads reaches torch through every model handler, not only through the NER handler."""
+"""--model-threads reaches torch through every model handler, not only through the NER handler."""
 
 import subprocess
 import sys
@@ -11,7 +11,7 @@ from transforms.topics.taxonomy import load_taxonomy
 from transforms.topics.embedding import EmbeddingTopicModelHandler
 before = torch.get_num_threads()
 from transforms.inference.settings import InferenceSettings
-EmbeddingTopicModelHandler(load_taxonomy(None), settings=InferenceSettings(backend='torch', threads=1)).load_model()
+EmbeddingTopicModelHandler(load_taxonomy(None), settings=InferenceSettings(backend='torch', model_threads=1)).load_model()
 print(before, torch.get_num_threads())
 """
 

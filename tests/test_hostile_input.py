@@ -2,7 +2,8 @@
 
 Invariant: every input unit (a non-blank JSONL line, or a whole text/seed file) ends as exactly one
 enriched record or exactly one dead letter; a dead letter keeps the unit's raw bytes (flagged when a
-cap cut them) and names the stage and the reason. ``pytest -s`` prints the counts per kind.
+cap cut them) and names the stage and the reason. Every unit states the one outcome it gets: a record,
+or a dead letter of a given stage and error type. ``pytest -s`` prints the counts per kind.
 """
 
 from __future__ import annotations
@@ -22,11 +23,21 @@ from conftest import read_avro, run_pipeline
 from fastavro.validation import validate_many
 
 import schemas
+from transforms.ner.handler import MAX_NER_CHARS
 
-RECORD, DEAD, ANY = "record", "dead", "any"
+RECORD, DEAD = "record", "dead"  # DEAD: the column of the summary table only
 STAGES = {"read", "parse", "validate", "ner", "topics", "record"}
 MIB = 1 << 20
 DEADLETTER_CAP = 1 * MIB  # --max-deadletter-bytes default
+
+
+def dead(error_type: str) -> tuple[str, str]:
+    """The outcome "one dead letter of stage parse with this error_type". Every hostile unit that fails,
+    fails at parsing: the models read any text that parses (the long-word units are records)."""
+    return ("parse", error_type)
+
+
+UTF8, JSON, INVALID = dead("UnicodeDecodeError"), dead("JSONDecodeError"), dead("InvalidArticle")
 
 LANG_TEXTS = {
     "en": "The government announced new measures on Tuesday to support farmers affected by the drought, "
@@ -49,7 +60,7 @@ class Unit:
     file: str
     line: int | None  # None: a whole-file unit
     raw: bytes  # the unit's bytes as the reader yields them
-    expect: str  # RECORD | DEAD | ANY
+    expect: str | tuple[str, str]  # RECORD, or the dead letter's (stage, error_type)
     note: str = ""
 
 
@@ -90,34 +101,34 @@ def build_corpus(root: Path) -> Corpus:
     lines = []
     for _ in range(30):
         b = bytes(rnd.choice([x for x in range(256) if x != 10]) for _ in range(rnd.randint(1, 300)))
-        lines.append((b"\x80" + b, DEAD))  # 0x80 first: never valid UTF-8, never blank
+        lines.append((b"\x80" + b, UTF8))  # 0x80 first: never valid UTF-8, never blank
     c.jsonl("random_bytes", "random_bytes.jsonl", lines)
-    c.whole("random_bytes", "random_bytes.bin", b"\xff\x00" + rnd.randbytes(8192), DEAD)
+    c.whole("random_bytes", "random_bytes.bin", b"\xff\x00" + rnd.randbytes(8192), UTF8)
 
     c.jsonl(
         "invalid_utf8",
         "invalid_utf8.jsonl",
         [
-            (b'{"text": "caf\xe9 latin-1"}', DEAD),
-            (b'{"text": "overlong \xc0\xaf slash"}', DEAD),
-            (b'{"text": "utf-8 encoded surrogate \xed\xa0\x80"}', DEAD),
-            (b'{"text": "truncated sequence \xe2\x82"}', DEAD),
-            (b'{"text": "\xf8\x88\x80\x80\x80 five-byte form"}', DEAD),
+            (b'{"text": "caf\xe9 latin-1"}', UTF8),
+            (b'{"text": "overlong \xc0\xaf slash"}', UTF8),
+            (b'{"text": "utf-8 encoded surrogate \xed\xa0\x80"}', UTF8),
+            (b'{"text": "truncated sequence \xe2\x82"}', UTF8),
+            (b'{"text": "\xf8\x88\x80\x80\x80 five-byte form"}', UTF8),
             ('{"text": "valid neighbour: caf\u00e9"}', RECORD),
         ],
     )
-    c.whole("invalid_utf8", "invalid_utf8.txt", b"Title\nBody with a cp1252 quote \x93here\x94.", DEAD)
+    c.whole("invalid_utf8", "invalid_utf8.txt", b"Title\nBody with a cp1252 quote \x93here\x94.", UTF8)
 
     # lone surrogates written as JSON escapes decode to str that cannot be encoded as UTF-8
     c.jsonl(
         "surrogate_escape",
         "surrogate_escape.jsonl",
         [
-            (rb'{"text": "lone \ud800 high surrogate"}', DEAD),
-            (rb'{"text": "fine text", "title": "\udc00"}', DEAD),
-            (rb'{"text": "fine text", "comment": "extra field \udfff"}', DEAD),
-            (rb'{"text": "fine text", "\ud800key": 1}', DEAD),
-            (rb'{"text": "fine text", "date": "2025-01-01\ud800"}', DEAD),
+            (rb'{"text": "lone \ud800 high surrogate"}', INVALID),
+            (rb'{"text": "fine text", "title": "\udc00"}', INVALID),
+            (rb'{"text": "fine text", "comment": "extra field \udfff"}', INVALID),
+            (rb'{"text": "fine text", "\ud800key": 1}', INVALID),
+            (rb'{"text": "fine text", "date": "2025-01-01\ud800"}', INVALID),
             (rb'{"text": "a valid pair \ud83d\ude00 is an emoji"}', RECORD),
         ],
     )
@@ -132,19 +143,19 @@ def build_corpus(root: Path) -> Corpus:
         ],
     )
     c.whole("bom", "bom_utf8.txt", bom + b"A titled text\nThe body of a text file with a BOM.", RECORD, "bom-text")
-    c.whole("bom", "utf16.txt", "A title\nA UTF-16 body.".encode("utf-16"), DEAD, "utf16")
+    c.whole("bom", "utf16.txt", "A title\nA UTF-16 body.".encode("utf-16"), INVALID, "utf16")
     utf16_jsonl = "\n".join(json.dumps({"text": f"UTF-16 line {i}"}) for i in range(3)).encode("utf-16")
-    c.whole("bom", "utf16.jsonl", utf16_jsonl, DEAD, "utf16")
+    c.whole("bom", "utf16.jsonl", utf16_jsonl, INVALID, "utf16")
 
     c.jsonl(
         "control_chars",
         "control.jsonl",
         [
             (r'{"id": "ctl-1", "text": "a\u0000b\u0007c\u001bd\u007fe\u0085f"}', RECORD, "ctl-clean"),
-            (b'{"text": "raw NUL \x00 inside a JSON string"}', DEAD),
-            (b'{"text": "trailing NUL after the object"}\x00', DEAD),
-            (r'{"text": "\u0000\u0001\u0002\u200b\ufeff"}', DEAD),
-            (b"\x00\x00\x00\x00", DEAD),
+            (b'{"text": "raw NUL \x00 inside a JSON string"}', JSON),
+            (b'{"text": "trailing NUL after the object"}\x00', JSON),
+            (r'{"text": "\u0000\u0001\u0002\u200b\ufeff"}', INVALID),  # empty once control characters go
+            (b"\x00\x00\x00\x00", JSON),
         ],
     )
     c.whole("control_chars", "control.txt", b"Title\x00 with NUL\nBody \x01with\x7f control\x1b chars\x0c.", RECORD)
@@ -153,35 +164,38 @@ def build_corpus(root: Path) -> Corpus:
         "empty_whitespace",
         "empty.jsonl",
         [
-            ('{"text": ""}', DEAD),
-            ('{"text": "   \\n\\t  \\r\\n "}', DEAD),
-            ('{"title": "Only a title", "text": "\\u00a0\\u2003\\u3000"}', DEAD),
+            ('{"text": ""}', INVALID),
+            ('{"text": "   \\n\\t  \\r\\n "}', INVALID),
+            ('{"title": "Only a title", "text": "\\u00a0\\u2003\\u3000"}', INVALID),
             None,  # a whitespace-only line is not a unit
-            ('{"text": "\\u200b\\u2028\\u2029"}', DEAD),
+            ('{"text": "\\u200b\\u2028\\u2029"}', INVALID),
         ],
     )
-    c.whole("empty_whitespace", "empty.txt", b"", DEAD)
-    c.whole("empty_whitespace", "whitespace.txt", b" \t\r\n\n  \n", DEAD)
+    c.whole("empty_whitespace", "empty.txt", b"", INVALID)
+    c.whole("empty_whitespace", "whitespace.txt", b" \t\r\n\n  \n", INVALID)
 
     # 20 MB: over the 5 MiB --max-article-bytes default, both as a JSONL line and as a text file
     big_text = ("Kyiv " * (20 * MIB // 5)).strip()
     big_line = json.dumps({"id": "huge", "text": big_text}).encode()
-    c.jsonl("huge_20mb", "huge.jsonl", [(big_line, DEAD, "huge"), ('{"id": "after-huge", "text": "Small."}', RECORD)])
-    c.whole("huge_20mb", "huge.txt", b"Huge title\n" + big_text.encode(), DEAD, "huge")
+    c.jsonl(
+        "huge_20mb", "huge.jsonl", [(big_line, INVALID, "huge"), ('{"id": "after-huge", "text": "Small."}', RECORD)]
+    )
+    c.whole("huge_20mb", "huge.txt", b"Huge title\n" + big_text.encode(), INVALID, "huge")
 
-    # a 1 MB "word" (no spaces): below the cap; must not crash or hang
+    # a 1 MB "word" (no spaces): below the cap, a record whose NER stops at its reading limit
     word = ("Zelenskyy" * (MIB // 9 + 1))[:MIB]
-    c.jsonl("long_word_1mb", "long_word.jsonl", [({"id": "word", "text": word}, ANY, "long-word")])
+    c.jsonl("long_word_1mb", "long_word.jsonl", [({"id": "word", "text": word}, RECORD, "long-word")])
     # CJK has no spaces either; every ideograph is a token (300 KB: ~100k tokens, ~400 NER windows)
-    c.whole("long_word_1mb", "long_cjk.txt", "無空白\n".encode() + ("東京政府発表" * 17_000).encode(), ANY)
+    cjk = "無空白\n".encode() + ("東京政府発表" * 17_000).encode()
+    c.whole("long_word_1mb", "long_cjk.txt", cjk, RECORD, "long-word")
 
     c.jsonl(
         "deep_nesting",
         "nested.jsonl",
         [
-            (b"[" * 100_000, DEAD, "recursion"),
-            (b'{"a": ' * 100_000, DEAD, "recursion"),
-            (b'{"text": "ok", "deep": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", DEAD, "recursion"),
+            (b"[" * 100_000, dead("RecursionError"), "recursion"),
+            (b'{"a": ' * 100_000, dead("RecursionError"), "recursion"),
+            (b'{"text": "ok", "deep": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", dead("RecursionError"), "recursion"),
             ({"id": "shallow-nest", "text": "Moderately nested extra.", "deep": [[[[[[["x"]]]]]]]}, RECORD),
         ],
     )
@@ -190,21 +204,21 @@ def build_corpus(root: Path) -> Corpus:
         "wrong_types",
         "wrong_types.jsonl",
         [
-            ('{"text": 42}', DEAD),
-            ('{"text": ["a", "b"]}', DEAD),
-            ('{"text": {"body": "x"}}', DEAD),
-            ('{"text": true}', DEAD),
-            ('{"text": "ok", "title": {"t": 1}}', DEAD),
-            ('{"text": "ok", "title": ["x"]}', DEAD),
-            ('{"text": "ok", "id": 1.5}', DEAD),
-            ('{"text": "ok", "id": ["x"]}', DEAD),
-            ('{"text": "ok", "id": false}', DEAD),
-            ('{"text": "ok", "url": ["http://x"]}', DEAD),
-            ('[{"text": "an array of articles"}]', DEAD),
-            ('"a string"', DEAD),
-            ("12345", DEAD),
-            ("null", DEAD),
-            ("true", DEAD),
+            ('{"text": 42}', INVALID),
+            ('{"text": ["a", "b"]}', INVALID),
+            ('{"text": {"body": "x"}}', INVALID),
+            ('{"text": true}', INVALID),
+            ('{"text": "ok", "title": {"t": 1}}', INVALID),
+            ('{"text": "ok", "title": ["x"]}', INVALID),
+            ('{"text": "ok", "id": 1.5}', INVALID),
+            ('{"text": "ok", "id": ["x"]}', INVALID),
+            ('{"text": "ok", "id": false}', INVALID),
+            ('{"text": "ok", "url": ["http://x"]}', INVALID),
+            ('[{"text": "an array of articles"}]', INVALID),
+            ('"a string"', INVALID),
+            ("12345", INVALID),
+            ("null", INVALID),
+            ("true", INVALID),
             ('{"id": 7, "text": "integer id and numeric title", "title": 2025, "source": 12}', RECORD, "int-id"),
             ('{"text": "date as a list", "date": [2025, 1, 1]}', RECORD, "unparsed-date"),
             ('{"text": "date as bool", "date": true}', RECORD, "unparsed-date"),
@@ -216,7 +230,8 @@ def build_corpus(root: Path) -> Corpus:
             ('{"text": "offset pushes past 9999", "date": "9999-12-31T23:30:00-01:00"}', RECORD, "unparsed-date"),
             ('{"text": "offset pushes before year 1", "date": "0001-01-01T00:10:00+01:00"}', RECORD, "unparsed-date"),
             ('{"text": "nonsense date", "date": "yesterday-ish"}', RECORD, "unparsed-date"),
-            ('{"text": "huge integer", "n": ' + "9" * 5000 + "}", DEAD),
+            # Python's 4300-digit limit on int() from a string, raised inside json.loads
+            ('{"text": "huge integer", "n": ' + "9" * 5000 + "}", dead("ValueError")),
         ],
     )
 
@@ -224,9 +239,9 @@ def build_corpus(root: Path) -> Corpus:
         "missing_null",
         "missing_null.jsonl",
         [
-            ("{}", DEAD),
-            ('{"title": "no text"}', DEAD),
-            ('{"text": null}', DEAD),
+            ("{}", INVALID),
+            ('{"title": "no text"}', INVALID),
+            ('{"text": null}', INVALID),
             (
                 '{"id": null, "title": null, "text": "All optional fields null.", "date": null, "url": null, '
                 '"source": null, "publisher": null}',
@@ -259,7 +274,7 @@ def build_corpus(root: Path) -> Corpus:
             None,
             ('{"id": "le-3", "text": "After a blank CRLF line."}', RECORD),
             # a lone CR is not a line break in JSONL: these two objects are one unit (and one dead letter)
-            ('{"id": "le-4", "text": "first"}\r{"id": "le-5", "text": "second"}', DEAD, "lone-cr"),
+            ('{"id": "le-4", "text": "first"}\r{"id": "le-5", "text": "second"}', JSON, "lone-cr"),
             ('{"id": "le-6", "text": "Last line, no newline at end of file."}', RECORD),
         ],
         terminators=[b"\r\n", b"\n", b"\r\n", b"\n", b"\r\n", b""],
@@ -321,7 +336,7 @@ def hostile_run(tmp_path_factory, tiny_ner):
     corpus = build_corpus(inp)
     started = time.time()
     rc = run_pipeline(
-        ["--input", str(inp / "*"), "--output", str(out), "--ner-model", str(tiny_ner), "--torch-threads", "1"]
+        ["--input", str(inp / "*"), "--output", str(out), "--ner-model", str(tiny_ner), "--model-threads", "1"]
     )
     wall = time.time() - started
     assert rc == 0
@@ -347,14 +362,14 @@ def test_every_unit_is_exactly_one_record_or_one_dead_letter(hostile_run):
     assert len(records) + len(dead) == len(corpus.units)
 
     outcome = {_key(r["source_file"], r["source_line"]): RECORD for r in records}
-    outcome.update({_key(d["source_file"], d["source_line"]): DEAD for d in dead})
-    wrong = {k: (u.expect, outcome[k]) for k, u in units.items() if u.expect != ANY and outcome[k] != u.expect}
+    outcome.update({_key(d["source_file"], d["source_line"]): (d["stage"], d["error_type"]) for d in dead})
+    wrong = {k: (u.expect, outcome[k]) for k, u in units.items() if outcome[k] != u.expect}
     assert wrong == {}
 
     table = defaultdict(lambda: Counter())
     for k, u in units.items():
         table[u.kind]["units"] += 1
-        table[u.kind][outcome[k]] += 1
+        table[u.kind][RECORD if outcome[k] == RECORD else DEAD] += 1
     stages = defaultdict(Counter)
     for d in dead:
         stages[units[_key(d["source_file"], d["source_line"])].kind][f"{d['stage']}:{d['error_type']}"] += 1
@@ -384,7 +399,7 @@ def test_dead_letters_keep_raw_bytes_and_name_stage_and_reason(hostile_run):
             assert d["stage"] == "parse" and "max-article-bytes" in d["error_message"]
             assert d["raw_truncated"] is True and len(d["raw"]) == DEADLETTER_CAP
         if u.note == "recursion":
-            assert d["error_type"] == "RecursionError" or "nest" in d["error_message"], d["error_message"]
+            assert d["error_message"].startswith("maximum recursion depth exceeded"), d["error_message"]
         if u.note == "utf16":
             assert "UTF-16" in d["error_message"]
 
@@ -422,14 +437,24 @@ def test_records_are_clean(hostile_run):
     assert rec["lang-en"]["language"] == "en"
 
 
-def test_no_crash_and_reasonable_time_on_long_word(hostile_run):
-    corpus, records, dead, _, wall = hostile_run
-    outcome = {r["id"]: r for r in records}
-    word = outcome.get("word")
-    if word is not None:
-        assert len(word["text"]) == MIB
-    else:
-        assert any(d["source_file"].endswith("long_word.jsonl") for d in dead)
+def test_long_words_are_records_read_by_ner_up_to_its_limit(hostile_run):
+    """A text without whitespace is kept whole; NER reads its first MAX_NER_CHARS characters (no word
+    boundary to cut at) and the record says where it stopped."""
+    corpus, records, _, _, wall = hostile_run
+    units = {_key(u.file, u.line): u for u in corpus.units}
+    long_words = {
+        Path(r["source_file"]).name: r
+        for r in records
+        if units[_key(r["source_file"], r["source_line"])].note == "long-word"
+    }
+    assert {name: len(r["text"]) for name, r in long_words.items()} == {
+        "long_word.jsonl": MIB,
+        "long_cjk.txt": 6 * 17_000,
+    }
+    assert {name: r["ner_truncated_at"] for name, r in long_words.items()} == {
+        "long_word.jsonl": MAX_NER_CHARS,
+        "long_cjk.txt": MAX_NER_CHARS,
+    }
     assert wall < 150, f"whole hostile corpus took {wall:.0f} s"
 
 

@@ -22,6 +22,7 @@ from fastavro.validation import validate
 
 import schemas
 from pipeline import graph
+from pipeline.config import RunConfig
 from pipeline.options import NewsIngestOptions
 from transforms import dead_letter as dl
 from transforms.article import Article, RawUnit
@@ -52,10 +53,10 @@ class PoisonedNer:
 class PoisonedNerHandler(NerModelHandler):
     log_path = ""  # set per test (class attribute: graph.build constructs the handler itself)
 
-    def __init__(self, model_name=None, settings=None):
+    def __init__(self, model_name=None, settings=None, ner=None):
         # min = max batch size: every batch of a bundle is as large as it can be (culprit + neighbours)
         settings = settings or InferenceSettings()
-        super().__init__(model_name, dataclasses.replace(settings, min_batch_size=settings.max_batch_size))
+        super().__init__(model_name, dataclasses.replace(settings, min_batch_size=settings.max_batch_size), ner)
         self.log = PoisonedNerHandler.log_path
 
     def load_model(self):
@@ -80,7 +81,7 @@ def test_one_bad_element_does_not_take_the_batch_down(tmp_path, tiny_ner, monkey
         ["--output", str(out), "--ner-model", str(tiny_ner), "--batch-size", str(n), "--num-shards", "1"]
     ).view_as(NewsIngestOptions)
     with beam.Pipeline(runner=FnApiRunner(), options=opts) as p:
-        graph.build(p, opts, units=p | beam.Create(_units()))
+        graph.build(p, RunConfig.from_options(opts), units=p | beam.Create(_units()))
     records = read_avro(str(out / "articles-*.avro"))
     dead = read_avro(str(out / "deadletter-*.avro"))
 
@@ -104,10 +105,10 @@ def test_ner_dead_letter_names_the_models_exception_type():
     article = Article(id="x", title="", text="t", raw=b"{}", source_file="f", source_line=1)
     from apache_beam.ml.inference.base import PredictionResult
 
-    from transforms.enrich import _ApplyFn
+    from transforms.enrich import _MergeFn
 
     (tagged,) = list(
-        _ApplyFn(dl.NER, lambda a, r: a).process(PredictionResult(article, InferenceFailed(ValueError(ERROR))))
+        _MergeFn(dl.NER, _RaisingHandler()).process(PredictionResult(article, InferenceFailed(ValueError(ERROR))))
     )
     assert tagged.value["error_type"] == "ValueError"
 
@@ -123,6 +124,9 @@ class _RaisingHandler(ModelHandler):
 
     def run_inference(self, batch, model, inference_args=None):
         raise RuntimeError("whole batch failed")
+
+    def merge(self, article, prediction):
+        return article
 
 
 def test_a_batch_that_raises_outside_isolation_is_dead_letters_not_a_crash():
@@ -144,7 +148,7 @@ def test_a_batch_that_raises_outside_isolation_is_dead_letters_not_a_crash():
         )
 
     with beam.Pipeline(runner=FnApiRunner()) as p:
-        out = p | beam.Create(articles) | EnrichWith(_RaisingHandler(), dl.NER, lambda a, r: a)
+        out = p | beam.Create(articles) | EnrichWith(_RaisingHandler(), dl.NER)
         assert_that(out["articles"], is_empty(), label="NoArticles")
         assert_that(out[dl.DEAD_LETTER] | beam.Map(summary), equal_to(expected), label="AllDeadLetters")
 

@@ -105,7 +105,7 @@ def test_length_sorted_batches_cover_every_window_once_within_the_token_budget()
 
 def test_window_defaults_are_one_setting():
     """The tokenizer windows, the handler, the CLI and the training-time evaluation read NER with the
-    same window and stride (they used to default to 256/64, 128/16 and 128/32)."""
+    same window and stride: one pair of constants, no default of their own."""
     import inspect
 
     from apache_beam.options.pipeline_options import PipelineOptions
@@ -118,7 +118,7 @@ def test_window_defaults_are_one_setting():
     sig = inspect.signature(encode_windows).parameters
     assert (sig["max_length"].default, sig["stride"].default) == (WINDOW_TOKENS, STRIDE_TOKENS)
     handler = NerModelHandler()
-    assert (handler.max_length, handler.stride) == (WINDOW_TOKENS, STRIDE_TOKENS)
+    assert (handler.ner.window_tokens, handler.ner.stride_tokens) == (WINDOW_TOKENS, STRIDE_TOKENS)
     opts = PipelineOptions([]).view_as(NewsIngestOptions)
     assert (opts.ner_window, opts.ner_stride) == (WINDOW_TOKENS, STRIDE_TOKENS)
     assert "STRIDE_TOKENS" in inspect.getsource(train_ner.evaluate)

@@ -1,7 +1,16 @@
 """The optional ONNX Runtime backends: same call signature as torch, same records (fp32), close (int8)."""
 
+import json
+
 import pytest
-from conftest import ROOT, read_avro, run_pipeline
+from conftest import FIXTURES, ROOT, read_avro, run_pipeline
+
+from pipeline.commands.eval.ner_metrics import score_spans
+from transforms.article import Article
+from transforms.inference.settings import InferenceSettings
+from transforms.ner.handler import NerModelHandler
+from transforms.topics.embedding import EmbeddingTopicModelHandler
+from transforms.topics.taxonomy import load_taxonomy
 
 pytest.importorskip("onnxruntime")
 
@@ -45,16 +54,54 @@ def test_onnxruntime_backend_writes_the_same_records(tmp_path, torch_record):
         assert e["score"] == pytest.approx(f["score"], abs=1e-3)
 
 
-def test_int8_backend_stays_close(tmp_path, torch_record):
+def test_int8_backend_writes_the_seed_record_of_torch(tmp_path, torch_record):
+    """On the seed article the int8 export finds torch's mentions exactly (same spans, same labels) and
+    the same topic labels; its scores differ (by up to 0.005 for topics)."""
     out = tmp_path / "out"
     assert run_pipeline(["--input", str(SEED), "--output", str(out), "--inference-backend", "onnxruntime-int8"]) == 0
     (record,) = read_avro(str(out / "articles-*.avro"))
     for e in record["entities"]:
         assert record[e["field"]][e["start"] : e["end"]] == e["text"]
-    ours, reference = spans(record), spans(torch_record)
-    assert len(ours & reference) >= 0.9 * len(reference)
-    assert len(ours) <= 1.1 * len(reference)
+    assert spans(record) == spans(torch_record)
     assert record["topic_labels"] == torch_record["topic_labels"]
+
+
+@pytest.fixture(scope="module")
+def fixture_articles() -> list[Article]:
+    lines = (FIXTURES / "written_articles.jsonl").read_text(encoding="utf-8").splitlines()
+    return [Article(id=d["id"], title=d["title"], text=d["text"]) for d in map(json.loads, lines)]
+
+
+def _settings(backend: str) -> InferenceSettings:
+    # one article at a time in one thread: the least time on a shared CI core, for torch most of all
+    return InferenceSettings(backend=backend, model_threads=1, article_threads=1)
+
+
+def _ner_mentions(backend: str, articles: list[Article]) -> list[set[tuple]]:
+    handler = NerModelHandler(settings=_settings(backend))
+    found = handler.predict(handler.load_model(), articles)
+    return [{(e.field, e.start, e.end, e.label) for e in mentions} for mentions in found]
+
+
+def _topic_labels(backend: str, articles: list[Article]) -> list[list[str]]:
+    handler = EmbeddingTopicModelHandler(load_taxonomy(), settings=_settings(backend))
+    return [result.labels for result in handler.predict(handler.load_model(), articles)]
+
+
+def test_int8_agrees_with_torch_on_the_fixture_articles(fixture_articles):
+    """What a clone can check of the README's int8 claim. The README's "NER F1 within 0.002 of torch"
+    compares two F1 scores against CoNLL's gold labels (in ../shared, not in a clone). Without gold labels
+    the fixture articles (40, tests/fixtures) measure agreement instead, torch's mentions as the reference:
+    int8's entity-level F1 against them is at least 0.98 (measured 0.986: 561 of torch's 569 mentions;
+    of the other 8, six change label on an ambiguous name and two end one character apart). That bounds the F1
+    difference on any gold labels by about 2 x 8 / (569 + gold) (~0.014), not by 0.002: the 0.002 itself
+    needs the gold labels. The topic claim ("the same micro-F1 for torch and int8") is checked as what
+    it rests on here: the same labels for every fixture article."""
+    reference, int8 = _ner_mentions("torch", fixture_articles), _ner_mentions("onnxruntime-int8", fixture_articles)
+    agreement = score_spans(reference, int8)["overall"]
+    assert agreement["support"] == 569  # torch's mentions in the 40 articles: the whole reference
+    assert agreement["f1"] >= 0.98, agreement
+    assert _topic_labels("onnxruntime-int8", fixture_articles) == _topic_labels("torch", fixture_articles)
 
 
 def test_export_keeps_the_torch_call_signature(tiny_ner):
@@ -142,10 +189,7 @@ def test_warm_cache_never_loads_the_torch_model(tiny_ner, tmp_path, monkeypatch)
     cache without loading (or exporting) the torch model, and scores the same; changed weights miss."""
     import shutil
 
-    from transforms.article import Article
     from transforms.inference import loading, onnx_runtime
-    from transforms.inference.settings import InferenceSettings
-    from transforms.ner.handler import NerModelHandler
 
     monkeypatch.setenv(onnx_runtime.CACHE_ENV, str(tmp_path / "cache"))
     folder = tmp_path / "model"

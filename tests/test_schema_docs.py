@@ -1,4 +1,4 @@
-"""README.md carries the record-format tables generated from the .avsc docs, and stays current."""
+"""docs/records.md carries the record-format tables generated from the .avsc docs, and stays current."""
 
 from __future__ import annotations
 
@@ -7,14 +7,24 @@ from pathlib import Path
 import schemas
 from pipeline.commands import schema_docs
 
-DOC = Path(__file__).resolve().parents[1] / "README.md"
-FIX = "python -m pipeline.commands.schema_docs --write README.md"
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / schema_docs.PAGE
+FIX = "python -m pipeline.commands.schema_docs --write docs/records.md"
 
 
 def test_committed_guide_has_current_tables():
-    block = schema_docs.generated_block(DOC.read_text(encoding="utf-8"))
+    block = schema_docs.BLOCK.extract(DOC.read_text(encoding="utf-8"))
     assert block is not None, f"markers missing in {DOC}"
-    assert block == schema_docs.render_markdown(), f"README.md is stale: run {FIX}"
+    assert block == schema_docs.render_markdown(), f"{schema_docs.PAGE} is stale: run {FIX}"
+
+
+def test_check_command_agrees(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(ROOT)
+    assert schema_docs.main(["--check"]) == 0  # the default page, docs/records.md
+    stale = tmp_path / "stale.md"
+    stale.write_text(f"{schema_docs.BLOCK.begin}\nold tables\n{schema_docs.BLOCK.end}\n", encoding="utf-8")
+    assert schema_docs.main(["--check", str(stale)]) == 1
+    assert "schema_docs --write" in capsys.readouterr().err
 
 
 def test_every_field_and_doc_is_rendered():
@@ -52,9 +62,18 @@ def test_type_rendering():
     assert schema_docs._cell("a | b\n c") == "a \\| b c"
 
 
-def test_update_replaces_only_the_block():
-    text = f"intro\n{schema_docs.BEGIN}\nold stuff\n{schema_docs.END}\noutro\n"
-    new = schema_docs.update_markdown(text)
+def test_write_replaces_only_the_block(tmp_path):
+    block = schema_docs.BLOCK
+    page = tmp_path / "records.md"
+    page.write_text(f"intro\n{block.begin}\nold stuff\n{block.end}\noutro\n", encoding="utf-8")
+    assert schema_docs.main(["--write", str(page)]) == 0
+    new = page.read_text(encoding="utf-8")
     assert new.startswith("intro\n") and new.endswith("outro\n") and "old stuff" not in new
-    assert schema_docs.generated_block(new) == schema_docs.render_markdown()
-    assert schema_docs.update_markdown(new) == new
+    assert block.extract(new) == schema_docs.render_markdown()
+    assert schema_docs.main(["--check", str(page)]) == 0
+    assert block.replace(new, schema_docs.render_markdown()) == new
+
+
+def test_markers_name_the_regeneration_command():
+    assert FIX in schema_docs.BLOCK.begin
+    assert schema_docs.BLOCK.extract("no markers here") is None

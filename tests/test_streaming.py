@@ -10,7 +10,7 @@ from apache_beam.transforms.window import TimestampedValue
 from conftest import read_avro
 
 from pipeline import graph
-from pipeline.options import NewsIngestOptions
+from pipeline.config import RunConfig
 from transforms.article import RawUnit
 
 
@@ -33,7 +33,7 @@ def test_windows_records_and_dead_letters(tmp_path, tiny_ner):
         .advance_watermark_to_infinity()
     )
     with beam.Pipeline(runner="BundleBasedDirectRunner", options=options) as p:
-        graph.build(p, options.view_as(NewsIngestOptions), units=p | stream)
+        graph.build(p, RunConfig.from_options(options), units=p | stream)
 
     files = sorted(f.name for f in out.iterdir())
     article_files = [f for f in files if f.startswith("articles-")]

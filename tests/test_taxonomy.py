@@ -1,7 +1,7 @@
 import pytest
 import yaml
 
-from transforms.topics.embedding import alias_pattern
+from transforms.topics.passages import alias_pattern
 from transforms.topics.result import TopicResult
 from transforms.topics.taxonomy import (
     Calibration,

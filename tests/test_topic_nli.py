@@ -103,7 +103,7 @@ def test_scores_match_manual_zero_shot_computation(tiny_nli):
     # manual computation for article 0, topic negotiations
     topic = tax.topic("negotiations")
     hyp = hypotheses_for(topic)[0]
-    from transforms.topics.embedding import split_passages
+    from transforms.topics.passages import split_passages
 
     windows = sentence_windows(
         split_passages(ARTICLES[0].title, ARTICLES[0].text), model.tokenizer, model.window_tokens

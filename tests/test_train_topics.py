@@ -1,6 +1,7 @@
 """Labelled exemplars + per-topic calibration (news-ingest train-topics), on tiny in-test data."""
 
 import json
+import os
 import re
 
 import numpy as np
@@ -8,14 +9,9 @@ import pytest
 import yaml
 
 from transforms.article import Article
-from transforms.topics.embedding import (
-    EmbeddingTopicModel,
-    Exemplars,
-    SentenceEncoder,
-    _top_k_mean,
-    exemplar_path,
-    exemplar_scores,
-)
+from transforms.topics.embedding import EmbeddingTopicModel
+from transforms.topics.encoder import SentenceEncoder
+from transforms.topics.exemplars import Exemplars, exemplar_path, exemplar_scores, top_k_mean
 from transforms.topics.taxonomy import load_taxonomy, taxonomy_from_dict
 
 
@@ -41,9 +37,9 @@ def test_exemplars_round_trip_fp16(tmp_path):
 
 
 def test_exemplar_scores_top_k_and_leave_own_article_out():
-    assert np.allclose(_top_k_mean(np.array([[1.0, 3.0, 2.0]]), 2), [2.5])
-    assert np.allclose(_top_k_mean(np.array([[1.0]]), 3), [1.0])
-    assert np.allclose(_top_k_mean(np.zeros((2, 0)), 3), [0.0, 0.0])
+    assert np.allclose(top_k_mean(np.array([[1.0, 3.0, 2.0]]), 2), [2.5])
+    assert np.allclose(top_k_mean(np.array([[1.0]]), 3), [1.0])
+    assert np.allclose(top_k_mean(np.zeros((2, 0)), 3), [0.0, 0.0])
     e = np.eye(3, dtype=np.float32)
     pos, neg = e[[0]], e[[1]]
     assert np.allclose(exemplar_scores(e, pos, neg, 1), [1.0, -1.0, 0.0])
@@ -199,13 +195,15 @@ def test_train_topics_end_to_end_and_unlabelled_topic_stays_zero_shot(tmp_path, 
 def test_tuned_encoder_is_written_referenced_and_loaded(tmp_path, encoder, monkeypatch, capsys):
     """A candidate that fine-tunes the encoder's last layer: the tuned layer is saved (fp16 safetensors,
     parameter names of the encoder), the taxonomy references it, and every loader of the taxonomy
-    (the Beam handler, calibrate's model builder) gets the tuned encoder."""
+    (the Beam handler, and the offline commands' loader on any engine) gets the tuned encoder; each fold's
+    tuned encoder is embedded on the production engine, exported into a cache of its own."""
     import torch
 
+    from pipeline.commands.topic_models import load_topic_model
     from pipeline.commands.train import topics as train_topics
-    from pipeline.commands.train.calibrate import build_model
     from transforms.inference.settings import InferenceSettings
-    from transforms.topics.embedding import EmbeddingTopicModelHandler, tuned_weights_path
+    from transforms.topics.embedding import EmbeddingTopicModelHandler
+    from transforms.topics.exemplars import tuned_weights_path
 
     monkeypatch.setitem(
         train_topics.CANDIDATES,
@@ -219,6 +217,8 @@ def test_tuned_encoder_is_written_referenced_and_loaded(tmp_path, encoder, monke
             "tune": {"layers": 1, "epochs": 3, "lr": 1e-3, "candidates": 3, "batch": 4},
         },
     )
+    cache = tmp_path / "onnx-cache"
+    monkeypatch.setenv("NEWS_INGEST_ONNX_CACHE", str(cache))
     train, dev, tp = write_data(tmp_path)
     out = tmp_path / "out.yaml"
     rc = train_topics.main(
@@ -240,6 +240,9 @@ def test_tuned_encoder_is_written_referenced_and_loaded(tmp_path, encoder, monke
         ]
     )
     assert rc == 0
+    # the base encoder's export is kept; the folds' tuned encoders were exported into caches of their own
+    assert len([p for p in cache.iterdir() if not p.name.startswith(".")]) == 1
+    assert os.environ["NEWS_INGEST_ONNX_CACHE"] == str(cache)
     printed = capsys.readouterr().out
     losses = [float(x) for x in re.findall(r"tuning epoch \d/3: loss ([\d.]+)", printed)]
     assert len(losses) == 3 * 4 and losses[2] < losses[0]  # 2 folds + dev + final, 3 epochs each: it learns
@@ -254,7 +257,7 @@ def test_tuned_encoder_is_written_referenced_and_loaded(tmp_path, encoder, monke
     assert any(not torch.equal(v.float(), own[k]) for k, v in tuned.items())
 
     handler_model = EmbeddingTopicModelHandler(tax, settings=InferenceSettings(backend="torch")).load_model()
-    calibrate_model = build_model(tax, "embedding", None)
+    calibrate_model = load_topic_model(tax, "embedding", None, InferenceSettings(backend="torch"))
     for m in (handler_model, calibrate_model):
         state = m.encoder.model.state_dict()
         assert all(torch.equal(state[k], v.float()) for k, v in tuned.items())
@@ -280,7 +283,7 @@ def test_tuned_weights_for_another_encoder_fail_clearly(tmp_path):
     import torch
     from safetensors.torch import save_file
 
-    from transforms.topics.embedding import apply_tuned_weights
+    from transforms.topics.encoder import apply_tuned_weights
 
     model = SentenceEncoder.load().model
     bad = tmp_path / "bad.safetensors"
@@ -295,7 +298,7 @@ def test_packaged_taxonomy_uses_exemplars_and_new_topic_is_zero_shot():
     """The packaged model (exemplars for the five labelled topics, the encoder tuned on them) plus a
     topic given only by its description and aliases: the new topic is scored zero-shot with the same
     encoder."""
-    from transforms.topics.embedding import tuned_weights_path
+    from transforms.topics.exemplars import tuned_weights_path
 
     base = load_taxonomy()
     path = exemplar_path(base)
@@ -336,3 +339,21 @@ def test_packaged_taxonomy_uses_exemplars_and_new_topic_is_zero_shot():
     res = model.score(arts)
     assert "energy_infrastructure" in res[0].labels and res[1].labels == []
     assert "air_defense" in res[2].labels and "energy_infrastructure" not in res[2].labels
+
+
+def test_training_starts_from_the_taxonomy_without_its_learned_files(tmp_path):
+    """train-topics embeds with the base encoder whatever an earlier training left in the taxonomy, and
+    loads a fold's tuned layers by a copy that names them; the taxonomy itself stays as it is."""
+    from pathlib import Path
+
+    from pipeline.commands.topic_models import untrained, with_tuned_encoder
+    from transforms.topics.exemplars import tuned_weights_path
+
+    base = load_taxonomy()
+    assert exemplar_path(base) is not None and tuned_weights_path(base) is not None
+    plain = untrained(base)
+    assert exemplar_path(plain) is None and tuned_weights_path(plain) is None
+    assert plain.calibration["embedding"].get("alias_bonus") == base.calibration["embedding"].get("alias_bonus")
+    tuned = with_tuned_encoder(base, tmp_path / "layers.safetensors")
+    assert tuned_weights_path(tuned) == Path(tmp_path / "layers.safetensors").resolve() and exemplar_path(tuned) is None
+    assert exemplar_path(base) is not None and tuned_weights_path(base) is not None

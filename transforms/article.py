@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 
@@ -35,6 +36,12 @@ class Article:
     entities: list = field(default_factory=list)  # list[Entity], filled by NER
     topic_scores: dict[str, float] = field(default_factory=dict)  # filled by topics
     topic_labels: list[str] = field(default_factory=list)
+
+
+def content_hash(title: str, text: str) -> str:
+    """SHA-256 (hex) of an article's title and text: its record's ``content_hash``, and (the first 16
+    digits) the id of an article given neither an id nor a URL."""
+    return hashlib.sha256(f"{title}\n{text}".encode()).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from transforms.article import Article, RawUnit
 
 DEAD_LETTER = "dead_letter"  # tag of the failure output of every transform
 
-# Stages a dead letter can name (documented in schemas/dead_letter.avsc, whose list also has `validate`,
-# a stage no transform has: kept there, as readers may match on it).
+# Stages a dead letter can name (documented in schemas/dead_letter.avsc). The schema's list also has
+# `validate`, which no transform names: readers of the dead letters may match on it.
 READ, PARSE, NER, TOPICS, RECORD = "read", "parse", "ner", "topics", "record"
 
 

@@ -7,26 +7,24 @@ own exception handling catches anything else a batch raised.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import apache_beam as beam
-from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
+from apache_beam.ml.inference.base import PredictionResult, RunInference
 
 from transforms import dead_letter as dl
-from transforms.article import Article
-from transforms.inference.handler import InferenceFailed
+from transforms.inference.handler import ArticleModelHandler, InferenceFailed
 
 
 class EnrichWith(beam.PTransform):
-    """Articles -> Articles updated by ``apply(article, inference)`` | dead letters (stage ``stage``)."""
+    """Articles -> Articles with their result put in by ``handler.merge(article, result)`` | dead
+    letters (stage ``stage``)."""
 
-    def __init__(self, handler: ModelHandler, stage: str, apply: Callable[[Article, object], Article]):
+    def __init__(self, handler: ArticleModelHandler, stage: str):
         super().__init__()
-        self.handler, self.stage, self.apply = handler, stage, apply
+        self.handler, self.stage = handler, stage
 
     def expand(self, articles):
         results, failed = articles | "RunInference" >> RunInference(self.handler).with_exception_handling()
-        merged = results | "Apply" >> beam.ParDo(_ApplyFn(self.stage, self.apply)).with_outputs(
+        merged = results | "Apply" >> beam.ParDo(_MergeFn(self.stage, self.handler)).with_outputs(
             dl.DEAD_LETTER, main="articles"
         )
         batch_failures = failed.failed_inferences | "FailedBatches" >> beam.FlatMap(
@@ -38,9 +36,9 @@ class EnrichWith(beam.PTransform):
         return {"articles": merged["articles"], dl.DEAD_LETTER: dead}
 
 
-class _ApplyFn(beam.DoFn):
-    def __init__(self, stage: str, apply):
-        self.stage, self.apply = stage, apply
+class _MergeFn(beam.DoFn):
+    def __init__(self, stage: str, handler: ArticleModelHandler):
+        self.stage, self.handler = stage, handler
 
     def process(self, result: PredictionResult):
         article, inference = result.example, result.inference
@@ -48,6 +46,6 @@ class _ApplyFn(beam.DoFn):
             yield dl.tagged(dl.from_article(self.stage, inference, article))
             return
         try:
-            yield self.apply(article, inference)
+            yield self.handler.merge(article, inference)
         except Exception as e:  # noqa: BLE001 - a bad result is this article's dead letter
             yield dl.tagged(dl.from_article(self.stage, e, article))

@@ -21,7 +21,7 @@ import apache_beam as beam
 
 from transforms import dead_letter as dl
 from transforms import language
-from transforms.article import Article, RawUnit
+from transforms.article import Article, RawUnit, content_hash
 
 _SEED_FIRST_LINE = re.compile(r"^date (\d{4}-\d{2}-\d{2})(?: (.*))?$")
 _JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json", ".jsonl.gz")
@@ -109,7 +109,7 @@ def stable_id(given, url: str | None, title: str, text: str) -> str:
         return str(given)
     if url:
         return "url-" + hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
-    return "content-" + hashlib.sha256(f"{title}\n{text}".encode()).hexdigest()[:16]
+    return "content-" + content_hash(title, text)[:16]
 
 
 def parse_date(value) -> int | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass
 
@@ -11,7 +10,7 @@ from fastavro.validation import validate
 
 import schemas
 from transforms import dead_letter as dl
-from transforms.article import Article
+from transforms.article import Article, content_hash
 from transforms.ner.entity_summary import summarise
 
 
@@ -21,10 +20,6 @@ class Provenance:
     ner_model: str
     topic_model: str
     taxonomy_version: str
-
-
-def content_hash(title: str, text: str) -> str:
-    return hashlib.sha256(f"{title}\n{text}".encode()).hexdigest()
 
 
 def to_record(article: Article, provenance: Provenance, topic_order: list[str], now_ms: int | None = None) -> dict:

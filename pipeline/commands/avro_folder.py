@@ -12,6 +12,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Literal
 
+import fastavro
+
 Kind = Literal["articles", "deadletter"]
 
 
@@ -37,8 +39,6 @@ def avro_files(folder, kind: Kind = "articles", *, required: bool = True) -> lis
 
 def read_files(paths: Iterable[Path]) -> Iterator[dict]:
     """The records of the given Avro container files, file after file."""
-    import fastavro
-
     for path in paths:
         try:
             with open(path, "rb") as f:

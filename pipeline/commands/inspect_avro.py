@@ -20,7 +20,9 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from pipeline.cli import int_at_least
+import fastavro
+
+from pipeline.commands.arguments import int_at_least
 
 PROG = "news-ingest inspect"
 MAGIC = b"Obj\x01"  # first bytes of every Avro object container file
@@ -74,8 +76,6 @@ def to_jsonable(value: Any, bytes_mode: str = "base64") -> Any:
 
 
 def _open_reader(path: str):
-    import fastavro
-
     try:
         f = open(path, "rb")
     except FileNotFoundError:

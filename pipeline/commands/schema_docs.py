@@ -1,22 +1,21 @@
 """Markdown tables of the record format, generated from the `doc` strings of `schemas/*.avsc`.
 
-README.md holds the output between the BEGIN/END markers below; a test fails when it is stale.
+docs/records.md holds the output between the BEGIN/END markers of `BLOCK`; a test fails when it is stale.
 Regenerate with:
 
-    python -m pipeline.commands.schema_docs --write README.md
+    python -m pipeline.commands.schema_docs --write docs/records.md
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-from pathlib import Path
 
 import schemas
+from pipeline.commands.markdown_block import GeneratedBlock
 
-BEGIN = "<!-- BEGIN GENERATED: record format (python -m pipeline.commands.schema_docs --write README.md) -->"
-END = "<!-- END GENERATED: record format -->"
+BLOCK = GeneratedBlock("record format", page="docs/records.md", module="pipeline.commands.schema_docs")
+PAGE = BLOCK.page
 SCHEMAS = (schemas.ENRICHED_ARTICLE, schemas.DEAD_LETTER)
 
 
@@ -95,44 +94,8 @@ def render_markdown(names=SCHEMAS) -> str:
     return "\n".join(render_schema(n) for n in names)
 
 
-def generated_block(text: str) -> str | None:
-    """The generated part of a markdown file (between the markers), or None when it has no markers."""
-    if BEGIN not in text or END not in text:
-        return None
-    return text.split(BEGIN, 1)[1].split(END, 1)[0].strip("\n") + "\n"
-
-
-def update_markdown(text: str) -> str:
-    """text with its generated block replaced by the current tables."""
-    if BEGIN not in text or END not in text:
-        raise ValueError("markers not found: " + BEGIN)
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{BEGIN}\n{render_markdown()}{END}{tail}"
-
-
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        prog="python -m pipeline.commands.schema_docs",
-        description="Markdown tables of the record format from schemas/*.avsc.",
-    )
-    g = ap.add_mutually_exclusive_group()
-    g.add_argument("--write", type=Path, metavar="FILE.md", help="replace the generated block in FILE.md")
-    g.add_argument("--check", type=Path, metavar="FILE.md", help="exit 1 when FILE.md's block is stale")
-    args = ap.parse_args(argv)
-    if args.write:
-        args.write.write_text(update_markdown(args.write.read_text(encoding="utf-8")), encoding="utf-8")
-        return 0
-    if args.check:
-        if generated_block(args.check.read_text(encoding="utf-8")) != render_markdown():
-            print(
-                f"{args.check} is stale: run python -m pipeline.commands.schema_docs --write {args.check}",
-                file=sys.stderr,
-            )
-            return 1
-        return 0
-    sys.stdout.write(render_markdown())
-    return 0
+    return BLOCK.main(argv, render_markdown, "Markdown tables of the record format from schemas/*.avsc.")
 
 
 if __name__ == "__main__":

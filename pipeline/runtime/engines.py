@@ -1,4 +1,4 @@
-"""Where the engine files fetched by ``make engines`` live, and how runner flags find them.
+"""Where the engine files fetched by ``make engines`` live, and the runner flags that find them.
 
 Beam's own downloaders (Prism from GitHub, job-server and expansion-service jars from Maven) cannot
 reach anything on an offline machine and some of them wait a long time before failing, so the CLI
@@ -6,16 +6,27 @@ never leaves a runner to download: it fills in ``--prism_location`` / ``--flink_
 from the engines folder, or stops with one line naming the make target that fetches the file.
 
 The engines folder is ``$NEWS_INGEST_ENGINES``, else ``.engines/`` at the root of the source tree.
+Runner flags are read once, by Beam's own parser (``RunnerFlags``): their values through Beam's option
+views, and which of them the command line set.
 """
 
 from __future__ import annotations
 
+import argparse
+import logging
 import os
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import apache_beam
+from apache_beam.options.pipeline_options import (
+    FlinkRunnerOptions,
+    PipelineOptions,
+    StandardOptions,
+)
 
 BEAM_VERSION = apache_beam.__version__
 FLINK_VERSION = "1.19"  # the only Flink line whose Beam runner Maven Central serves here (engines/README.md)
@@ -31,13 +42,15 @@ FLINK_CHECKPOINT_MS = 10_000
 # starves the steps after a Kafka read; a streaming job's sources never end.
 NEVER_MS = str(2**63 - 1)
 # Streaming on Flink: a model batch is scored when its bundle ends, and Flink ends a bundle only after
-# --max_bundle_time_mills (1000 ms by default), so articles waited up to a second longer than on Prism;
-# 250 ms took the Kafka latency at 5 articles/s from p95 3.2-3.6 s to 2.6-3.1 s (bench/RESULTS-engines.md).
+# --max_bundle_time_mills (1000 ms by default), so an article can wait that long before its batch runs.
+# Shorter bundles bring Flink's latency close to Prism's (bench/RESULTS-engines.md).
 FLINK_STREAMING_BUNDLE_MS = 250
 # Beam's portable runner opens the job's state and message streams with --job_server_timeout as their
-# gRPC deadline (default 300 s), so every job running longer than five minutes was torn down by its
-# own client ("Deadline Exceeded"); a streaming job is meant to run for days.
+# gRPC deadline (default 300 s): a job running longer would be torn down by its own client ("Deadline
+# Exceeded"), and a streaming job is meant to run for days.
 JOB_STREAM_TIMEOUT_SECONDS = 365 * 24 * 3600
+# Runners whose job runs on a service and outlives the CLI: it submits, reports the job and exits 0.
+REMOTE_RUNNERS = ("dataflowrunner",)
 
 
 class EngineUnavailable(Exception):
@@ -51,9 +64,6 @@ class EngineMissing(EngineUnavailable):
 def log_engine_output() -> str | None:
     """Sends what Beam relays from a job server JVM (Flink's whole log, line by line at INFO) to a file
     of its own instead of the console; returns its path."""
-    import logging
-    import tempfile
-
     handler_file = tempfile.NamedTemporaryFile("w", prefix="news-ingest-job-server-", suffix=".log", delete=False)
     handler_file.close()
     for name in ("FlinkJarJobServer", "JavaJarJobServer"):  # Beam names the relay after the server's class
@@ -95,59 +105,84 @@ def kafka_expansion_jar() -> Path:
     return engines_dir() / "jars" / f"beam-kafka-expansion-service-{BEAM_VERSION}.jar"
 
 
-def given(argv: list[str], flag: str) -> str | None:
-    """The value of ``--flag VALUE`` or ``--flag=VALUE`` in argv (last one wins), else None."""
-    value = None
-    for i, arg in enumerate(argv):
-        if arg == flag and i + 1 < len(argv):
-            value = argv[i + 1]
-        elif arg.startswith(flag + "="):
-            value = arg.split("=", 1)[1]
-    return value
-
-
 def _require(path: Path, what: str, made_by: str = "") -> str:
     if not path.is_file():
         raise EngineMissing(f"{what} not found at {path}: run `make engines`{made_by} (or pass its path yourself)")
     return str(path)
 
 
-def flag_given(argv: list[str], flag: str) -> bool:
-    return any(arg == flag or arg.startswith(flag + "=") for arg in argv)
+def given_options(argv: Sequence[str]) -> dict[str, Any]:
+    """The Beam options ``argv`` sets, by name, and only those: parsed by Beam's own parser (``--flag
+    value``, ``--flag=value`` and Beam's aliases alike) with every default left out, so that a flag given
+    with its default value still counts as given. Flags no Python option declares (the Java runner's,
+    e.g. ``--checkpointing_interval``) are kept the way Beam keeps them for the runner."""
+
+    def without_defaults(parser: argparse.ArgumentParser) -> None:
+        for action in parser._actions:  # argparse lists its arguments nowhere public
+            action.default = argparse.SUPPRESS
+
+    return PipelineOptions(list(argv)).get_all_options(add_extra_args_fn=without_defaults, retain_unknown_options=True)
 
 
-def runner_name(argv: list[str]) -> str | None:
-    runner = given(argv, "--runner")
-    return runner.split(".")[-1] if runner else None
+class RunnerFlags:
+    """A run's Beam flags, read once: ``options`` holds their values (read through Beam's views:
+    StandardOptions, FlinkRunnerOptions, PortableOptions, ...), ``given`` the names the command line set."""
+
+    def __init__(self, argv: Sequence[str]):
+        self.argv = list(argv)
+        self.options = PipelineOptions(self.argv)
+        self.given = given_options(self.argv)
+
+    @property
+    def runner(self) -> str:
+        """The runner's class name in lower case (``flinkrunner``); "" where none is given."""
+        name = self.options.view_as(StandardOptions).runner or ""
+        return name.split(".")[-1].lower()
+
+    @property
+    def streaming(self) -> bool:
+        return bool(self.options.view_as(StandardOptions).streaming)
+
+    @property
+    def runs_remotely(self) -> bool:
+        return self.runner in REMOTE_RUNNERS
+
+    @property
+    def flink_master(self) -> str | None:
+        """``--flink_master`` of a FlinkRunner run, else None."""
+        return self.options.view_as(FlinkRunnerOptions).flink_master if self.runner == "flinkrunner" else None
+
+    @property
+    def flink_job_server_jar(self) -> str | None:
+        return self.options.view_as(FlinkRunnerOptions).flink_job_server_jar
 
 
-def runs_remotely(argv: list[str]) -> bool:
-    """Runners whose job runs on a service and outlives the CLI: submit, report the job, exit 0."""
-    return (runner_name(argv) or "").lower() == "dataflowrunner"
+def complete_runner_args(argv: Sequence[str]) -> list[str]:
+    """argv with the engine files and the SDK worker environment the chosen runner needs added at its end.
 
-
-def complete_runner_args(argv: list[str]) -> list[str]:
-    """argv with the engine files and the SDK worker environment the chosen runner needs filled in.
-
-    Only what the user left out is added. Python SDK workers run in this process (LOOPBACK) unless the
-    user picks another ``--environment_type``: there is no Docker here, and LOOPBACK needs no setup."""
-    runner = (runner_name(argv) or "").lower()
+    Only what the user left out is added, so a completed argv completes to itself. Python SDK workers run
+    in this process (LOOPBACK) unless the user picks another ``--environment_type``: there is no Docker
+    here, and LOOPBACK needs no setup."""
+    flags = RunnerFlags(argv)
+    runner = flags.runner
     extra: list[str] = []
-    if runner in ("prismrunner", "directrunner") and given(argv, "--prism_location") is None:
+    if runner in ("prismrunner", "directrunner") and "prism_location" not in flags.given:
         if runner == "prismrunner" or prism_binary().is_file():
             # DirectRunner hands supported pipelines to Prism, which it would otherwise download
             extra += ["--prism_location", _require(prism_binary(), "the Prism runner binary")]
-    if runner in ("prismrunner", "flinkrunner", "portablerunner") and given(argv, "--job_server_timeout") is None:
+    if runner in ("prismrunner", "flinkrunner", "portablerunner") and "job_server_timeout" not in flags.given:
         extra += ["--job_server_timeout", str(JOB_STREAM_TIMEOUT_SECONDS)]
     if runner == "flinkrunner":
-        extra += _flink_args(argv)
-    return argv + extra
+        extra += _flink_args(flags)
+    return [*flags.argv, *extra]
 
 
-def _flink_args(argv: list[str]) -> list[str]:
-    version = given(argv, "--flink_version") or FLINK_VERSION
+def _flink_args(flags: RunnerFlags) -> list[str]:
+    given = flags.given
+    flink = flags.options.view_as(FlinkRunnerOptions)
+    version = flink.flink_version if "flink_version" in given else FLINK_VERSION
     extra: list[str] = []
-    if given(argv, "--flink_job_server_jar") is None:
+    if "flink_job_server_jar" not in given:
         made_by = (
             " (it fetches Beam's job server jar, or builds it with Maven from Maven Central: "
             "engines/fetch-flink-job-server.sh)"
@@ -156,38 +191,38 @@ def _flink_args(argv: list[str]) -> list[str]:
             "--flink_job_server_jar",
             _require(flink_job_server_jar(version), f"Beam's Flink {version} job server jar", made_by),
         ]
-    if given(argv, "--flink_version") is None:
+    if "flink_version" not in given:
         extra += ["--flink_version", version]
-    if given(argv, "--flink_master") is None:
+    if "flink_master" not in given:
         extra += ["--flink_master", "[local]"]  # an embedded Flink inside the job server
-    if given(argv, "--environment_type") is None:
+    if "environment_type" not in given:
         extra += ["--environment_type", "LOOPBACK"]
-    if given(argv, "--job_name") is None:
+    if "job_name" not in given:
         # a name of our own finds the job on the cluster's REST API (its id and web UI in the summary)
         extra += ["--job_name", f"news-ingest-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"]
-    if flag_given(argv, "--streaming"):
-        if given(argv, "--checkpointing_interval") is None:
-            extra += ["--checkpointing_interval", str(FLINK_CHECKPOINT_MS)]
-        if not flag_given(argv, "--finish_bundle_before_checkpointing"):
-            extra += ["--finish_bundle_before_checkpointing"]
-        if given(argv, "--shutdown_sources_after_idle_ms") is None:
-            extra += ["--shutdown_sources_after_idle_ms", NEVER_MS]
-        if given(argv, "--max_bundle_time_mills") is None:
-            extra += ["--max_bundle_time_mills", str(FLINK_STREAMING_BUNDLE_MS)]
-        master = given(argv, "--flink_master")
-        if (master is None or master.startswith("[")) and given(argv, "--state_backend") is None:
-            # the embedded Flink keeps checkpoints in memory, limited to 5 MB: a window's buffered records
-            # outgrow it and the failed checkpoint fails the job. (A session cluster's own configuration
-            # decides there: `make flink-up` puts them on disk.)
-            extra += [
-                "--state_backend",
-                "filesystem",
-                "--state_backend_storage_path",
-                f"file://{tempfile.gettempdir()}/news-ingest-flink-checkpoints",
-            ]
+    if flags.streaming:
+        extra += _flink_streaming_args(given, embedded=flink.flink_master.startswith("["))
     return extra
 
 
-def flink_master(argv: list[str]) -> str | None:
-    """``--flink_master`` of a FlinkRunner run (after ``complete_runner_args``), else None."""
-    return given(argv, "--flink_master") if (runner_name(argv) or "").lower() == "flinkrunner" else None
+def _flink_streaming_args(given: dict[str, Any], embedded: bool) -> list[str]:
+    extra: list[str] = []
+    if "checkpointing_interval" not in given:
+        extra += ["--checkpointing_interval", str(FLINK_CHECKPOINT_MS)]
+    if "finish_bundle_before_checkpointing" not in given:
+        extra += ["--finish_bundle_before_checkpointing"]
+    if "shutdown_sources_after_idle_ms" not in given:
+        extra += ["--shutdown_sources_after_idle_ms", NEVER_MS]
+    if "max_bundle_time_mills" not in given:
+        extra += ["--max_bundle_time_mills", str(FLINK_STREAMING_BUNDLE_MS)]
+    if embedded and "state_backend" not in given:
+        # the embedded Flink keeps checkpoints in memory, limited to 5 MB: a window's buffered records
+        # outgrow it and the failed checkpoint fails the job. (A session cluster's own configuration
+        # decides there: `make flink-up` puts them on disk.)
+        extra += [
+            "--state_backend",
+            "filesystem",
+            "--state_backend_storage_path",
+            f"file://{tempfile.gettempdir()}/news-ingest-flink-checkpoints",
+        ]
+    return extra

@@ -19,7 +19,9 @@ import time
 import urllib.error
 import urllib.request
 
-from pipeline.runtime.engines import EngineUnavailable
+from apache_beam.options.pipeline_options import FlinkRunnerOptions, GoogleCloudOptions
+
+from pipeline.runtime.engines import EngineUnavailable, RunnerFlags
 
 log = logging.getLogger(__name__)
 
@@ -113,3 +115,37 @@ def cancel_job(master: str, job_id: str, timeout: float = 60) -> str | None:
         time.sleep(0.5)
     log.warning("Flink job %s still %s %.0f s after the cancel request", job_id, state, timeout)
     return state
+
+
+class FlinkJob:
+    """The Flink job of a run on a session cluster: found by its name, reported, cancelled by id."""
+
+    def __init__(self, master: str, job_name: str):
+        self.master, self.job_name = master, job_name
+        self.job_id: str | None = None
+
+    def find(self) -> None:
+        self.job_id = find_job(self.master, self.job_name)
+        if self.job_id:
+            log.info("Flink job %s on %s: %s", self.job_id, self.master, self.web_ui())
+
+    def web_ui(self) -> str:
+        return f"{rest_url(self.master)}/#/job/running/{self.job_id}/overview"
+
+    def cancel(self) -> None:
+        if self.job_id:
+            state = cancel_job(self.master, self.job_id)
+            log.info("Flink job %s: %s", self.job_id, state)
+
+    def summary(self) -> dict:
+        return {"flink_job_id": self.job_id, "flink_web_ui": self.web_ui() if self.job_id else None}
+
+
+def session_job(flags: RunnerFlags) -> FlinkJob | None:
+    """The Flink job a run submits to a session cluster (after checking the cluster can take it), or None
+    for other runners and an embedded Flink."""
+    master = flags.flink_master
+    if master is None or rest_url(master) is None:
+        return None
+    check_cluster(master, flags.options.view_as(FlinkRunnerOptions).flink_version)
+    return FlinkJob(master, flags.options.view_as(GoogleCloudOptions).job_name)

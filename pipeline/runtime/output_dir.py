@@ -14,10 +14,29 @@ Do not point two concurrent runs at one output folder.
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import shutil
 
+log = logging.getLogger(__name__)
 OUTPUT_PATTERNS = ("articles-*.avro", "deadletter-*.avro")
+
+
+def is_local(output: str | None) -> bool:
+    """A folder on this machine (not on a Beam filesystem such as gs://)."""
+    return bool(output) and "://" not in str(output)
+
+
+def prepare(directory: str, streaming: bool) -> None:
+    """Creates the local output folder; a batch run first clears what an earlier run left there."""
+    os.makedirs(directory, exist_ok=True)
+    if streaming:
+        return
+    for path in remove_leftover_temp_dirs(directory):
+        log.info("removed leftover temporary folder %s (an earlier run was interrupted)", path)
+    removed = remove_previous_outputs(directory)
+    if removed:
+        log.info("replacing %d output files of an earlier run in %s", len(removed), directory)
 
 
 def output_files(directory: str) -> set[str]:

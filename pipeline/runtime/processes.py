@@ -1,4 +1,5 @@
-"""Stopping the helper processes a run starts (a JVM for the Kafka expansion service, Beam's job server)."""
+"""Stopping the helper processes a run starts (a JVM for the Kafka expansion service, Beam's job server):
+SIGTERM first, so a process can shut down in order, and SIGKILL for one that has not exited in time."""
 
 from __future__ import annotations
 
@@ -38,23 +39,29 @@ def _children_running(needle: str) -> list[int]:
     return found
 
 
+def _exited(pid: int, deadline: float) -> bool:
+    """Waits for the child ``pid`` until ``deadline`` (a time.time()); True once it has exited."""
+    while time.time() < deadline:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:  # reaped already, or not ours
+            return True
+        if done:
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def stop_children_running(needle: str, timeout: float = 15) -> list[int]:
     """Stops this process's children whose command line contains ``needle`` (e.g. a jar path): Beam starts
-    its job server JVM as a child and, when its own cleanup fails, leaves it running after the job."""
+    its job server JVM as a child and, when its own cleanup fails, leaves it running after the job. All of
+    them get SIGTERM at once and share the ``timeout``."""
     pids = _children_running(needle)
     for pid in pids:
         os.kill(pid, signal.SIGTERM)
     deadline = time.time() + timeout
     for pid in pids:
-        while time.time() < deadline:
-            try:
-                done, _ = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if done:
-                break
-            time.sleep(0.1)
-        else:
+        if not _exited(pid, deadline):
             try:
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)

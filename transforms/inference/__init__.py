@@ -1,2 +1,2 @@
-"""The model runtime shared by NER and topics: settings, loading, ONNX Runtime, threads, the base ModelHandler.
-No Beam step lives here."""
+"""The model runtime shared by NER and topics: settings, loading, the ONNX Runtime engine, the folder
+cache, batching, article threads and the base ModelHandler. No Beam step lives here."""

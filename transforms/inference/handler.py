@@ -6,16 +6,16 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Literal
 
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from transforms.article import Article
-from transforms.inference.loading import check_remote, torch_device
+from transforms.inference import loading
 from transforms.inference.onnx_runtime import cached_export, file_key, onnx_session, with_backend
-from transforms.inference.settings import InferenceSettings
+from transforms.inference.settings import Backend, InferenceSettings
 from transforms.inference.threads import ArticleThreads, available_cores
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ class InferenceFailed:
         self.message = str(error) or repr(error)
 
 
-def run_with_isolation(batch: Sequence, infer) -> list:
+def run_with_isolation(batch: Sequence, infer: Callable[[Sequence], Iterable]) -> list:
     """infer(batch) -> list; if the batch raises, retry element by element so that only the
     culprit fails (as InferenceFailed) and its neighbours still get results."""
 
@@ -58,9 +58,9 @@ class OnDevice:
     """A torch model moved to a GPU, called like the model on the CPU: inputs go to its device and the
     output tensors come back, so the forward-pass code (NER windows, encoder pooling, NLI softmax) and
     everything after it stay as they are. ``model.forward``'s signature stays visible (``__wrapped__``),
-    as ``ner_inference.accepts_token_types`` reads it."""
+    as ``onnx_runtime.accepts_token_types`` reads it."""
 
-    def __init__(self, model, device: str):
+    def __init__(self, model: Any, device: str):
         import torch
 
         self.model, self.config, self.device = model.to(device), model.config, torch.device(device)
@@ -76,54 +76,74 @@ class OnDevice:
         return self.forward(**inputs)
 
 
+# (model, safetensors file): puts the file's tensors over the model's parameters
+TunedWeights = Callable[[Any, str | os.PathLike[str]], None]
+
+
 class ArticleModelHandler(ModelHandler[Article, Any, Any]):
-    """Subclasses implement ``load_model`` and ``predict(model, articles) -> list`` (one result per
-    article) and name ``metrics_namespace`` and ``model_id``. ``run_inference`` retries a failing batch
-    one article at a time, so only the culprit gets an ``InferenceFailed`` result (a dead letter). A
-    model with ``for_thread()`` (a view of it for one thread) has a batch's articles scored concurrently
-    instead, one ``predict`` call per article (``transforms.inference.threads``)."""
+    """Subclasses implement ``load_model``, ``predict(model, articles) -> list`` (one result per article)
+    and ``merge(article, result) -> Article`` (the article with its result in it), and name
+    ``metrics_namespace`` and ``model_id``. ``run_inference`` retries a failing batch one article at a
+    time, so only the culprit gets an ``InferenceFailed`` result (a dead letter). A model with
+    ``for_thread()`` (a view of it for one thread) has a batch's articles scored concurrently instead, one
+    ``predict`` call per article (``transforms.inference.threads``)."""
 
     metrics_namespace = "news_ingest"
+    # this worker's article threads: None until the first batch decides, False for one at a time
+    _threads: ArticleThreads | Literal[False] | None = None
 
     def __init__(self, settings: InferenceSettings | None = None):
         self.settings = settings or InferenceSettings()
         super().__init__(**self.settings.batch_kwargs())
 
-    def load_engine(self, auto_class: str, name: str, output_name: str, tuned_weights=None):
-        """The model ``name`` loaded with transformers' ``auto_class`` (its name, e.g. "AutoModel";
-        ``tuned_weights``, a safetensors file, put over its own parameters:
-        ``topic_embedding.apply_tuned_weights``), ready on the settings' backend (``engine``). With an
-        onnxruntime backend and a model folder on this machine, the export is looked up by the folder's
-        files first: a warm cache never loads the torch model, nor imports its class."""
-        from transforms.inference.loading import load_model, local_model_files, plain_config
-
+    def load_engine(
+        self,
+        auto_class: str,
+        name: str,
+        output_name: str,
+        tuned_weights: str | os.PathLike[str] | None = None,
+        apply_tuned_weights: TunedWeights | None = None,
+    ) -> Any:
+        """The model ``name`` loaded with transformers' ``auto_class`` (its name, e.g. "AutoModel"), ready
+        on the settings' backend (``engine``). ``tuned_weights``, a safetensors file, is put over the
+        model's own parameters by ``apply_tuned_weights`` (given by the caller, which knows the file's
+        format). With an onnxruntime backend and a model folder on this machine, the export is looked up
+        by the folder's files first: a warm cache never loads the torch model, nor imports its class."""
         key = None
-        if self.settings.backend != "torch":
-            files = local_model_files(name, self.settings.allow_download)
+        if self.settings.backend != Backend.TORCH:
+            files = loading.local_model_files(name, self.settings.allow_download)
             if files and (tuned_weights is None or os.path.exists(tuned_weights)):
                 extra = [str(tuned_weights)] if tuned_weights else []
-                key = file_key(files + extra, auto_class, output_name, self.settings.backend == "onnxruntime-int8")
+                key = file_key(
+                    files + extra, auto_class, output_name, self.settings.backend == Backend.ONNXRUNTIME_INT8
+                )
                 found = cached_export(key)
                 if found:
-                    config = plain_config(os.path.dirname(files[0]))
+                    config = loading.plain_config(os.path.dirname(files[0]))
                     return self.engine(None, output_name, exported=(found, config))
         import transformers
 
-        model = load_model(getattr(transformers, auto_class), name, self.settings.allow_download)
+        model = loading.load_model(getattr(transformers, auto_class), name, self.settings.allow_download)
         if tuned_weights is not None:
-            from transforms.topics.embedding import apply_tuned_weights
-
+            if apply_tuned_weights is None:
+                raise ValueError(f"tuned weights {tuned_weights} given without the function that applies them")
             apply_tuned_weights(model, tuned_weights)
         return self.engine(model, output_name, key=key)
 
-    def engine(self, model, output_name: str, key: str | None = None, exported=None):
+    def engine(
+        self,
+        model: Any,
+        output_name: str,
+        key: str | None = None,
+        exported: tuple[tuple[str, list[str]], Any] | None = None,
+    ) -> Any:
         """The loaded torch model (on the settings' device), or its ONNX Runtime export (see
         ``transforms.inference.onnx_runtime``; cached under ``key`` when given, or the already cached ``exported``
         one; CUDA execution provider for a cuda device when onnxruntime has it), with the settings'
         intra-op threads (``InferenceSettings.concurrency``). torch's setting is per process, so every
         handler sets it: a topic handler alone must not depend on the NER handler having run first."""
         s = self.settings
-        device = torch_device(s.device)
+        device = loading.torch_device(s.device)
         _, intra = s.concurrency(device, available_cores())
         if intra:
             # torch also runs the small tensor work around every backend's passes (pooling, exemplar
@@ -134,21 +154,21 @@ class ArticleModelHandler(ModelHandler[Article, Any, Any]):
         if exported is not None:  # ((path, input names), config) of a cached export
             (path, names), config = exported
             return onnx_session(path, names, config, output_name, intra, cuda=device == "cuda")
-        if s.backend == "torch":
+        if s.backend == Backend.TORCH:
             return model if device == "cpu" else OnDevice(model, device)
         return with_backend(model, s.backend, output_name, intra, cuda=device == "cuda", key=key)
 
-    def article_threads(self, model) -> ArticleThreads | None:
+    def article_threads(self, model: Any) -> ArticleThreads | None:
         """The pool that scores this worker's articles concurrently (``InferenceSettings.concurrency``),
         or None: one article thread, or a model without per-thread views (``for_thread``)."""
         if not hasattr(model, "for_thread"):
             return None
-        if getattr(self, "_threads", None) is None:
-            n, _ = self.settings.concurrency(torch_device(self.settings.device), available_cores())
+        if self._threads is None:
+            n, _ = self.settings.concurrency(loading.torch_device(self.settings.device), available_cores())
             self._threads = ArticleThreads(n) if n > 1 else False
         return self._threads or None
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state.pop("_threads", None)  # threads stay in the process that started them
         return state
@@ -157,7 +177,11 @@ class ArticleModelHandler(ModelHandler[Article, Any, Any]):
     def model_id(self) -> str:
         return type(self).__name__
 
-    def predict(self, model, articles: Sequence[Article]) -> list:
+    def predict(self, model: Any, articles: Sequence[Article]) -> list:
+        raise NotImplementedError
+
+    def merge(self, article: Article, prediction: Any) -> Article:
+        """``article`` with this model's ``prediction`` for it (a result of ``predict``) put in."""
         raise NotImplementedError
 
     def run_inference(
@@ -190,28 +214,3 @@ class ArticleModelHandler(ModelHandler[Article, Any, Any]):
 
     def get_metrics_namespace(self) -> str:
         return self.metrics_namespace
-
-
-class TopicModelHandler(ArticleModelHandler):
-    """Base of the zero-shot topic backends: a taxonomy, a model name (None: the backend's default)
-    and ``model.score(articles) -> list[TopicResult]``. ``model_id`` is what records carry as
-    ``provenance.topic_model``."""
-
-    backend = "topics"
-    default_model_label = ""
-
-    def __init__(self, taxonomy, model_name: str | None = None, settings: InferenceSettings | None = None):
-        super().__init__(settings)
-        self.taxonomy = taxonomy
-        self.model_name = model_name
-        self.allow_download = self.settings.allow_download
-        check_remote(model_name)
-
-    @property
-    def model_id(self) -> str:
-        from transforms.inference.loading import model_label
-
-        return f"{self.backend}:{model_label(self.model_name) if self.model_name else self.default_model_label}"
-
-    def predict(self, model, articles: Sequence[Article]) -> list:
-        return model.score(list(articles))

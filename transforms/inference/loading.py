@@ -16,9 +16,11 @@ import json
 import logging
 import os
 import shutil
-import tempfile
-import time
 from pathlib import Path
+
+from apache_beam.io.filesystems import FileSystems
+
+from transforms.inference.cache import publish
 
 MODEL_CACHE_ENV = "NEWS_INGEST_MODEL_CACHE"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
@@ -65,17 +67,8 @@ def not_safetensors(where: str, unsafe: list[str]) -> ModelNotAvailable:
     )
 
 
-def remove_stale_partials(root: str, older_than_s: float = 86400) -> None:
-    """Folders of copies or exports that were interrupted (a killed worker) more than a day ago."""
-    for entry in os.scandir(root):
-        if entry.name.startswith(".partial-") and time.time() - entry.stat().st_mtime > older_than_s:
-            shutil.rmtree(entry.path, ignore_errors=True)
-
-
 def _remote_files(url: str) -> dict[str, str]:
     """File name -> full path of the files directly in the remote model folder ``url``."""
-    from apache_beam.io.filesystems import FileSystems
-
     try:
         matched = FileSystems.match([FileSystems.join(url.rstrip("/"), "*")])[0].metadata_list
     except Exception as e:  # noqa: BLE001 - unknown scheme (ValueError), listing errors (BeamIOError), auth...
@@ -104,8 +97,6 @@ def check_remote(name: str | None) -> None:
 
 
 def _copy_remote(files: dict[str, str], folder: str) -> None:
-    from apache_beam.io.filesystems import FileSystems
-
     for name, path in files.items():
         if name.endswith(PICKLE_SUFFIXES):  # never loaded (safetensors only), so never copied
             continue
@@ -114,32 +105,18 @@ def _copy_remote(files: dict[str, str], folder: str) -> None:
 
 
 def fetch_remote(url: str) -> str:
-    """Local copy of the remote model folder ``url``: from the cache when complete, else copied once into
-    a private folder next to it and renamed into place, so concurrent workers never see half a copy."""
+    """Local copy of the remote model folder ``url``: from the cache when complete, else copied once and
+    published whole (``transforms.inference.cache``), so concurrent workers never see half a copy."""
     root = os.path.expanduser(os.environ.get(MODEL_CACHE_ENV) or os.path.join("~", ".cache", "news-ingest", "models"))
-    folder = os.path.join(root, hashlib.sha256(url.rstrip("/").encode()).hexdigest()[:16])
-    if os.path.isfile(os.path.join(folder, "config.json")):
-        return folder
+    name = hashlib.sha256(url.rstrip("/").encode()).hexdigest()[:16]
+    if os.path.isfile(os.path.join(root, name, "config.json")):
+        return os.path.join(root, name)
     files = remote_model_files(url)
+    log.info("copying model %s to %s", url, os.path.join(root, name))
     try:
-        os.makedirs(root, exist_ok=True)
-        remove_stale_partials(root)
-        work = tempfile.mkdtemp(prefix=".partial-", dir=root)
-    except OSError as e:
-        log.warning("model cache %s not writable (%s); copying %s to a temporary folder", root, e, url)
-        folder = work = tempfile.mkdtemp(prefix="news-ingest-model-")
-    log.info("copying model %s to %s", url, folder)
-    try:
-        _copy_remote(files, work)
+        return publish(root, name, lambda work: _copy_remote(files, work), "news-ingest-model-")
     except Exception as e:  # noqa: BLE001 - network, permissions, a file deleted while copying...
-        shutil.rmtree(work, ignore_errors=True)
         raise ModelNotAvailable(f"copying model {url} failed ({type(e).__name__}: {e})") from e
-    if work != folder:
-        try:
-            os.rename(work, folder)
-        except OSError:  # another worker finished the same copy first: use theirs
-            shutil.rmtree(work, ignore_errors=True)
-    return folder
 
 
 def resolve(name_or_path: str, allow_download: bool = False) -> tuple[str, dict]:
@@ -184,7 +161,7 @@ def _explain(name: str, allow_download: bool, error: Exception) -> ModelNotAvail
 # one of them is loaded as that file directly. AutoTokenizer would look the class up in transformers'
 # registry of every model family, which costs about a second per process, on every warm start.
 # Values: the inputs the class returns (BERT's include token_type_ids; None: the generic default).
-PLAIN_FAST_TOKENIZERS = {
+PLAIN_FAST_TOKENIZERS: dict[str, list[str] | None] = {
     "BertTokenizer": ["input_ids", "token_type_ids", "attention_mask"],
     "BertTokenizerFast": ["input_ids", "token_type_ids", "attention_mask"],
     "PreTrainedTokenizerFast": None,
@@ -202,7 +179,9 @@ def load_tokenizer(name: str, allow_download: bool = False, own_class: bool = Fa
             from transformers.tokenization_utils_tokenizers import TokenizersBackend
 
             inputs = PLAIN_FAST_TOKENIZERS[plain]
-            return TokenizersBackend.from_pretrained(target, **kw, **({"model_input_names": inputs} if inputs else {}))
+            if inputs:
+                kw = {**kw, "model_input_names": inputs}
+            return TokenizersBackend.from_pretrained(target, **kw)
         from transformers import AutoTokenizer
 
         return AutoTokenizer.from_pretrained(target, trust_remote_code=False, **kw)

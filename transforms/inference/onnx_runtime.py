@@ -14,7 +14,7 @@ folder every time), and wrapped so that it is called exactly like the torch mode
 ``model(input_ids=..., attention_mask=..., token_type_ids=...)`` returns an object with ``.logits``
 (token classification) or ``.last_hidden_state`` (encoders) as torch tensors, and ``model.config``
 is the original config. Nothing else in the pipeline changes, which is what makes the backends
-comparable record for record (``tests/test_onnx_backend.py`` checks agreement; ``bench/bench.py
+comparable record for record (``tests/test_onnx_runtime.py`` checks agreement; ``bench/bench.py
 --backend`` measures speed).
 
 ``onnxruntime`` and ``onnx`` are dependencies of the package (the export itself needs torch).
@@ -23,23 +23,27 @@ comparable record for record (``tests/test_onnx_backend.py`` checks agreement; `
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import inspect
 import json
 import logging
 import os
-import shutil
 import tempfile
 import time
 import warnings
 from collections.abc import Sequence
+from importlib.metadata import version
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 
-from transforms.inference.loading import remove_stale_partials
+from transforms.inference.cache import publish
+from transforms.inference.settings import Backend, backend_named
 
-BACKENDS = ("torch", "onnxruntime", "onnxruntime-int8")
 OPSET = 17
 CACHE_ENV = "NEWS_INGEST_ONNX_CACHE"
+EXPORT_TEMP_PREFIX = "news-ingest-onnx-"
 log = logging.getLogger(__name__)
 
 
@@ -51,8 +55,6 @@ def require_onnxruntime(exporting: bool = False):
     """onnxruntime, after checking that the onnx package (which exports need) is installed. Only with
     ``exporting`` are onnx and the quantizer imported: about a second that a run which finds its exports
     in the cache does not spend."""
-    import importlib.util
-
     try:
         import onnxruntime
 
@@ -68,6 +70,13 @@ def require_onnxruntime(exporting: bool = False):
             "--inference-backend torch"
         ) from e
     return onnxruntime
+
+
+def accepts_token_types(model) -> bool:
+    """Whether the model's forward takes token_type_ids (BERT does, RoBERTa-style models may not): the
+    inputs its export takes, and those the callers feed it. inspect.signature follows decorators'
+    __wrapped__, unlike forward.__code__."""
+    return "token_type_ids" in inspect.signature(model.forward).parameters
 
 
 class OnnxEncoder:
@@ -93,8 +102,6 @@ class OnnxEncoder:
 def export_onnx(model, path: str, output_name: str) -> list[str]:
     """Export ``model`` (eval mode, fp32) with dynamic batch and sequence axes; returns its input names."""
     import torch
-
-    from transforms.ner.inference import accepts_token_types
 
     names = ["input_ids", "attention_mask"]
     if accepts_token_types(model):
@@ -200,8 +207,6 @@ def file_key(files: Sequence[str], kind: str, output_name: str, int8: bool) -> s
     """Cache key of an export from the files the model is loaded from (config, weights, tuned layers),
     the model class, output, quantization and library versions: known before the model is loaded, so a
     run that finds its export never loads the torch model at all (``cached_export``)."""
-    from importlib.metadata import version
-
     h = hashlib.blake2b(digest_size=16)
     for part in (
         "files",
@@ -256,8 +261,8 @@ def _export(model, workdir: str, output_name: str, int8: bool) -> tuple[str, lis
 
 
 def _export_to_temp(model, output_name: str, int8: bool) -> tuple[str, list[str]]:
-    """An export outside the cache (cache off, unwritable, or its entry unreadable)."""
-    return _export(model, tempfile.mkdtemp(prefix="news-ingest-onnx-"), output_name, int8)
+    """An export outside the cache (cache off, or its entry unreadable)."""
+    return _export(model, tempfile.mkdtemp(prefix=EXPORT_TEMP_PREFIX), output_name, int8)
 
 
 def _read_export(folder: str) -> tuple[str, list[str]] | None:
@@ -273,32 +278,17 @@ def _read_export(folder: str) -> tuple[str, list[str]] | None:
 def exported(model, output_name: str, int8: bool, key: str | None = None) -> tuple[str, list[str]]:
     """Path and input names of the model's ONNX export, from the cache when it has it (under ``key``, by
     default ``export_key``: a hash of the loaded weights). A new export is written to a private folder
-    and renamed into place, so concurrent workers never read half a file; an unwritable cache only means
-    exporting to a temporary folder."""
+    and published whole (``transforms.inference.cache``), so concurrent workers never read half a file; an
+    unwritable cache only means exporting to a temporary folder."""
     root = cache_root()
     if root is None:
         return _export_to_temp(model, output_name, int8)
-    folder = os.path.join(root, key or export_key(model, output_name, int8))
-    found = _read_export(folder)
+    name = key or export_key(model, output_name, int8)
+    found = _read_export(os.path.join(root, name))
     if found:
-        log.info("ONNX export of %s from the cache %s", output_name, folder)
+        log.info("ONNX export of %s from the cache %s", output_name, os.path.dirname(found[0]))
         return found
-    try:
-        os.makedirs(root, exist_ok=True)
-        remove_stale_partials(root)
-        work = tempfile.mkdtemp(prefix=".partial-", dir=root)
-    except OSError as e:
-        log.warning("ONNX cache %s not writable (%s); exporting to a temporary folder", root, e)
-        return _export_to_temp(model, output_name, int8)
-    try:
-        _export(model, work, output_name, int8)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    try:
-        os.rename(work, folder)
-    except OSError:  # another worker finished the same export first: use theirs
-        shutil.rmtree(work, ignore_errors=True)
+    folder = publish(root, name, lambda work: _export(model, work, output_name, int8), EXPORT_TEMP_PREFIX)
     return _read_export(folder) or _export_to_temp(model, output_name, int8)
 
 
@@ -322,7 +312,7 @@ def to_onnxruntime(
 
 
 def onnx_session(
-    path: str, names: list[str], config, output_name: str, threads: int = 0, cuda: bool = False
+    path: str, names: list[str], config: Any, output_name: str, threads: int = 0, cuda: bool = False
 ) -> OnnxEncoder:
     """An export in an ONNX Runtime session (``threads`` intra-op threads, 0: all cores) on the CPU, or
     on CUDA with ``cuda`` where onnxruntime has it, called like the torch model whose ``config`` it
@@ -334,7 +324,7 @@ def onnx_session(
         opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     # No busy-waiting between runs: the pipeline's Python work (tokenising, decoding, Beam) runs on the
-    # same cores between forward passes, and spinning pool threads starve it (measured: README, Throughput).
+    # same cores between forward passes, and spinning pool threads starve it (measured: docs/benchmarks.md, Throughput).
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(path, sess_options=opts, providers=providers(ort, cuda))
     return OnnxEncoder(session, config, output_name, names)
@@ -343,8 +333,7 @@ def onnx_session(
 def with_backend(model, backend: str, output_name: str, threads: int = 0, cuda: bool = False, key: str | None = None):
     """``model`` itself for ``torch``; otherwise its ONNX Runtime export (fp32 or int8, cached under
     ``key`` when given)."""
-    if backend == "torch":
+    engine = backend_named(backend)
+    if engine == Backend.TORCH:
         return model
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown inference backend {backend!r} (choose from {', '.join(BACKENDS)})")
-    return to_onnxruntime(model, output_name, threads, int8=backend == "onnxruntime-int8", cuda=cuda, key=key)
+    return to_onnxruntime(model, output_name, threads, int8=engine == Backend.ONNXRUNTIME_INT8, cuda=cuda, key=key)

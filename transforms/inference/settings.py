@@ -1,51 +1,54 @@
-"""How the pipeline's models run, decided once: one frozen object built from the options
-(``InferenceSettings.from_options``) and handed to every ModelHandler, instead of a dozen keyword
-arguments threaded through the graph, each handler, its base class and the engine."""
+"""How the pipeline's models run, decided once: one frozen object handed to every ModelHandler (built
+from the options by ``pipeline.config``), rather than a dozen keyword arguments threaded through the
+graph, each handler, its base class and the engine."""
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
+from typing import Any
 
-from transforms.ner.encoding import STRIDE_TOKENS, WINDOW_TOKENS
 
-# Defaults shared by the options and by handlers built without options (tests, benchmarks, notebooks).
-# onnxruntime-int8 is the default engine: per-article forward passes (see ner_inference,
-# topic_embedding) make its per-call activation ranges a function of the article alone, so records do
-# not depend on batching; speed and quality against torch are in bench/RESULTS.md.
-DEFAULT_BACKEND = "onnxruntime-int8"
-MAX_NER_CHARS = 100_000  # characters of an article's text NER reads: bounds what one huge article costs
+class Backend(str, enum.Enum):
+    """The engine of the forward passes. A str, so a name compares equal to it ("torch")."""
+
+    TORCH = "torch"
+    ONNXRUNTIME = "onnxruntime"
+    ONNXRUNTIME_INT8 = "onnxruntime-int8"
+
+    def __str__(self) -> str:  # the name as a user writes it, in logs, help texts and f-strings
+        return self.value
+
+
+BACKENDS = tuple(b.value for b in Backend)
+# The default engine, for the options and for handlers built without them (tests, benchmarks, notebooks).
+# Per-article forward passes (transforms.ner.inference, transforms.topics.encoder) make int8's per-call
+# activation ranges a function of the article alone, so records do not depend on batching; speed and
+# quality against torch are in bench/RESULTS.md.
+DEFAULT_BACKEND = Backend.ONNXRUNTIME_INT8
+
+
+def backend_named(name: str) -> Backend:
+    """The Backend called ``name``; a ValueError that lists the choices for any other name."""
+    try:
+        return Backend(name)
+    except ValueError:
+        raise ValueError(f"unknown inference backend {name!r} (choose from {', '.join(BACKENDS)})") from None
 
 
 @dataclass(frozen=True)
 class InferenceSettings:
-    backend: str = DEFAULT_BACKEND  # torch | onnxruntime | onnxruntime-int8
-    threads: int = 0  # intra-op threads per forward pass (0: see ``concurrency``)
+    backend: Backend = DEFAULT_BACKEND
+    model_threads: int = 0  # intra-op threads per forward pass (0: see ``concurrency``)
     article_threads: int = 0  # articles scored at once per worker (0: see ``concurrency``)
     device: str = "cpu"  # cpu | cuda | auto
     allow_download: bool = False  # hub ids may be fetched
     min_batch_size: int = 1  # articles per RunInference batch
     max_batch_size: int = 32
-    ner_window: int = WINDOW_TOKENS  # NER window length in tokens
-    ner_stride: int = STRIDE_TOKENS  # tokens shared by neighbouring NER windows
-    max_ner_chars: int = MAX_NER_CHARS  # 0: no limit
 
-    @classmethod
-    def from_options(cls, opts) -> InferenceSettings:
-        """From NewsIngestOptions (or anything with the same attribute names)."""
-        return cls(
-            backend=opts.inference_backend,
-            threads=opts.torch_threads,
-            article_threads=opts.article_threads,
-            device=opts.device,
-            allow_download=opts.allow_download,
-            # Beam's adaptive batching otherwise settles on ~5 articles; the topic encoder is faster
-            # on 16 (bench/RESULTS.md).
-            min_batch_size=max(1, min(opts.min_batch_size, opts.batch_size)),
-            max_batch_size=opts.batch_size,
-            ner_window=opts.ner_window,
-            ner_stride=opts.ner_stride,
-            max_ner_chars=opts.max_ner_chars,
-        )
+    def __post_init__(self) -> None:
+        # a backend given by its name ("torch") becomes the Backend, and an unknown name fails here
+        object.__setattr__(self, "backend", backend_named(self.backend))
 
     def concurrency(self, device: str, cores: int) -> tuple[int, int]:
         """(articles scored at once, intra-op threads per forward pass; 0: the backend's default) for a
@@ -54,11 +57,12 @@ class InferenceSettings:
         small passes over all cores: bench/RESULTS.md); torch, and any GPU, one article at a time with
         the backend's own threading. A set value wins; the other one then fills the cores."""
         if self.article_threads:
-            return self.article_threads, self.threads or max(1, cores // self.article_threads)
-        if self.backend != "torch" and device == "cpu":
-            intra = self.threads or 1
+            return self.article_threads, self.model_threads or max(1, cores // self.article_threads)
+        if self.backend != Backend.TORCH and device == "cpu":
+            intra = self.model_threads or 1
             return max(1, cores // intra), intra
-        return 1, self.threads
+        return 1, self.model_threads
 
-    def batch_kwargs(self) -> dict:
+    def batch_kwargs(self) -> dict[str, Any]:
+        """RunInference's batching arguments (``ModelHandler.__init__``'s keywords)."""
         return {"min_batch_size": self.min_batch_size, "max_batch_size": self.max_batch_size}

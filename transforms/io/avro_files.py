@@ -7,6 +7,7 @@ import os
 import apache_beam as beam
 import fastavro
 from apache_beam.io.avroio import WriteToAvro
+from apache_beam.io.filesystems import FileSystems
 
 import schemas
 
@@ -48,8 +49,6 @@ class _WriteWindowFileFn(beam.DoFn):
         self.directory, self.prefix, self.schema_name = directory, prefix, schema_name
 
     def process(self, keyed, window=beam.DoFn.WindowParam, pane=beam.DoFn.PaneInfoParam):
-        from apache_beam.io.filesystems import FileSystems
-
         _, records = keyed
         records = list(records)
         final = FileSystems.join(self.directory, window_file_name(self.prefix, window, pane.index))

@@ -22,7 +22,7 @@ from functools import lru_cache
 
 CASE_CONFIG_KEY = "case_token_types"
 # The pipeline's NER windows (--ner-window/--ner-stride): the embedded model is trained on 128 tokens;
-# an overlap of 16 reads 12.5% fewer tokens than 32 at the same dev F1 (README, NER).
+# an overlap of 16 reads 12.5% fewer tokens than 32 at the same dev F1 (docs/models.md, NER).
 WINDOW_TOKENS = 128
 STRIDE_TOKENS = 16
 CASE_SHAPES = 4  # lower/no letters, Title, UPPER, mIxed

@@ -2,50 +2,27 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
+from transforms.inference.batching import padding_aware_batches
+from transforms.inference.onnx_runtime import accepts_token_types
 from transforms.ner.decoding import EntitySpan, decode_entities
 from transforms.ner.encoding import CASE_CONFIG_KEY, STRIDE_TOKENS, WINDOW_TOKENS, Window, encode_windows
 
+if TYPE_CHECKING:
+    import torch
+
 # Tokens per forward pass (16 windows of 128): small passes keep the activations in the CPU caches
-# (measured against 8192 for both backends: README, Throughput).
+# (measured against 8192 for both backends: docs/benchmarks.md, Throughput).
 MAX_BATCH_TOKENS = 2048
-# A batch also ends where the next (length-sorted) row is more than this many times as long as the
-# batch's shortest: an article's title window is not padded to its 128-token text windows. With batches
-# that never mix articles this keeps padding where cross-article length sorting had it (bench/RESULTS.md).
-MAX_PAD_RATIO = 1.5
-
-
-def padding_aware_batches(
-    order: Sequence[int], lengths: Sequence[int], max_batch_tokens: int, max_pad_ratio: float = MAX_PAD_RATIO
-) -> list[list[int]]:
-    """``order`` (indices sorted by ascending length) cut into batches whose padded size (rows x longest)
-    stays within ``max_batch_tokens`` and whose longest row is at most ``max_pad_ratio`` x the shortest."""
-    batches: list[list[int]] = []
-    batch: list[int] = []
-    for i in order:
-        if batch and (
-            (len(batch) + 1) * lengths[i] > max_batch_tokens or lengths[i] > max_pad_ratio * lengths[batch[0]]
-        ):
-            batches.append(batch)
-            batch = []
-        batch.append(i)
-    if batch:
-        batches.append(batch)
-    return batches
-
-
-def accepts_token_types(model) -> bool:
-    """Whether the model's forward takes token_type_ids (BERT does, RoBERTa-style models may not).
-    inspect.signature follows decorators' __wrapped__, unlike forward.__code__."""
-    return "token_type_ids" in inspect.signature(model.forward).parameters
 
 
 def pad_batch(windows: Sequence[Window], pad_id: int) -> dict[str, torch.Tensor]:
+    import torch
+
     width = max(len(w) for w in windows)
     ids = torch.full((len(windows), width), pad_id, dtype=torch.long)
     types = torch.zeros((len(windows), width), dtype=torch.long)
@@ -93,6 +70,8 @@ def predict_entities(
 ) -> list[list[EntitySpan]]:
     """Entity spans for each text. Windows are sorted by length so padding stays small; with ``groups``
     (a group per text, e.g. its article) no forward pass mixes texts of different groups."""
+    import torch
+
     case_types = bool(getattr(model.config, CASE_CONFIG_KEY, False))
     windows = encode_windows(tokenizer, texts, max_length=max_length, stride=stride, case_token_types=case_types)
     logits: list[np.ndarray | None] = [None] * len(windows)

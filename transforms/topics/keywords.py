@@ -1,6 +1,6 @@
-"""A plain keyword-regex topic baseline, written from the wording of the annotation guide
-(/work/shared/data/topics/GUIDELINES.md). Used by `news-ingest eval-topics` as the reference a
-zero-shot model has to beat. A topic is assigned when any of its regexes matches title or text."""
+"""A plain keyword-regex topic baseline, written from the wording of the topics' annotation guide. Used
+by `news-ingest eval-topics` as the reference a zero-shot model has to beat. A topic is assigned when
+any of its regexes matches title or text."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""NLI backend for zero-shot topics: the Hugging Face zero-shot-classification approach, multi-label.
+"""The NLI topic model: the Hugging Face zero-shot-classification approach, multi-label.
 
 For every (premise, hypothesis) pair the entailment model gives logits over its labels; as in the HF
 pipeline with ``multi_label=True`` the probability that the hypothesis holds is the softmax over
@@ -20,10 +20,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from transforms.article import Article
-from transforms.inference.handler import TopicModelHandler
+from transforms.inference.loading import load_model, load_tokenizer
 from transforms.inference.settings import InferenceSettings
-from transforms.topics.embedding import alias_count, alias_pattern, split_passages
-from transforms.topics.result import TopicResult
+from transforms.topics.handler import TopicModelHandler
+from transforms.topics.passages import alias_count, alias_pattern, split_passages
+from transforms.topics.scoring import CalibratedTopicModel
 from transforms.topics.taxonomy import Calibration, Taxonomy, Topic
 
 FEATURES = ("entail_logit", "alias")
@@ -77,8 +78,10 @@ def sentence_windows(passages: Sequence[str], tokenizer, max_tokens: int) -> lis
     return out
 
 
-class NliTopicModel:
-    backend = "nli"
+class NliTopicModel(CalibratedTopicModel):
+    """Scores articles against a taxonomy with an entailment model (see the module docstring)."""
+
+    method = "nli"
 
     def __init__(
         self,
@@ -98,16 +101,15 @@ class NliTopicModel:
         self.window_tokens = window_tokens
         self.batch_size = batch_size
         self.entail, self.contra = nli_indices(model.config)
-        default = taxonomy.default_calibration(self.backend) or IDENTITY_CALIBRATION
         self.hypotheses = [hypotheses_for(t, template) for t in taxonomy.topics]
         self.patterns = [alias_pattern(t.aliases) for t in taxonomy.topics]
-        self.calibrations = [t.calibration.get(self.backend) or default for t in taxonomy.topics]
+        self.calibrations = [
+            taxonomy.topic_calibration(self.method, t) or IDENTITY_CALIBRATION for t in taxonomy.topics
+        ]
 
     @classmethod
     def load(cls, taxonomy: Taxonomy, model_name: str, allow_download: bool = False, **kw) -> NliTopicModel:
         from transformers import AutoModelForSequenceClassification
-
-        from transforms.inference.loading import load_model, load_tokenizer
 
         model = load_model(AutoModelForSequenceClassification, model_name, allow_download)
         return cls(taxonomy, model, load_tokenizer(model_name, allow_download), **kw)
@@ -167,19 +169,11 @@ class NliTopicModel:
             out.append(feats)
         return out
 
-    def score(self, articles: Sequence[Article]) -> list[TopicResult]:
-        thresholds = self.taxonomy.thresholds
-        results = []
-        for feats in self.features(articles):
-            scores = {t.id: cal.probability(feats[t.id]) for t, cal in zip(self.taxonomy.topics, self.calibrations)}
-            results.append(TopicResult.from_scores(scores, thresholds))
-        return results
-
 
 class NliTopicModelHandler(TopicModelHandler):
     """RunInference handler for an entailment (MNLI-style) model: Article -> TopicResult."""
 
-    backend = "nli"
+    method = "nli"
     metrics_namespace = "news_ingest_topics_nli"
 
     def __init__(
@@ -190,7 +184,7 @@ class NliTopicModelHandler(TopicModelHandler):
         template: str = DEFAULT_TEMPLATE,
     ):
         if not model_name:
-            raise ValueError("the nli topic backend needs a model (a local NLI model directory or hub id)")
+            raise ValueError("the nli topic method needs a model (a local NLI model directory or hub id)")
         super().__init__(taxonomy, model_name, settings)
         self.template = template
 

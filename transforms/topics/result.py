@@ -1,4 +1,4 @@
-"""What a topic backend returns for one article."""
+"""What a topic model returns for one article."""
 
 from __future__ import annotations
 

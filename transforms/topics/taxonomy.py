@@ -1,6 +1,6 @@
 """The topic taxonomy: a versioned YAML file that defines the topics the pipeline scores.
 
-See README.md, section "Topic taxonomy" for the format. Adding a topic needs no code: a topic with only an id, a name
+See docs/taxonomy.md for the format. Adding a topic needs no code: a topic with only an id, a name
 and a description is scored by its description (and name) with the taxonomy's default calibration.
 """
 
@@ -24,7 +24,7 @@ class TaxonomyError(ValueError):
 
 @dataclass
 class Calibration:
-    """Maps a backend's raw features to a probability: sigmoid(bias + sum(weights[f] * feature[f]))."""
+    """Maps a topic method's raw features to a probability: sigmoid(bias + sum(weights[f] * feature[f]))."""
 
     weights: dict[str, float] = field(default_factory=dict)
     bias: float = 0.0
@@ -49,12 +49,12 @@ class Topic:
     prototypes: list[str] = field(default_factory=list)  # example sentences that are about the topic
     aliases: list[str] = field(default_factory=list)  # lexical evidence: phrases, "*" ends a word
     threshold: float = 0.5
-    # backend name ("embedding", "nli") -> fitted calibration; a backend missing here uses the
-    # taxonomy's default calibration for that backend.
+    # topic method ("embedding", "nli") -> fitted calibration; a method missing here uses the
+    # taxonomy's default calibration for that method.
     calibration: dict[str, Calibration] = field(default_factory=dict)
 
     def anchor_texts(self) -> list[str]:
-        """Texts the embedding backend compares passages with: description + prototypes."""
+        """Texts the embedding method compares passages with: description + prototypes."""
         return [self.description] + [p for p in self.prototypes if p.strip()]
 
 
@@ -63,7 +63,7 @@ class Taxonomy:
     name: str
     version: str
     topics: list[Topic]
-    # Calibration metadata, per backend: {"embedding": {"model": ..., "default": Calibration, ...}}
+    # Calibration metadata, per topic method: {"embedding": {"model": ..., "default": Calibration, ...}}
     calibration: dict[str, dict[str, Any]] = field(default_factory=dict)
     description: str = ""
     source: str = ""  # file it was loaded from
@@ -86,14 +86,14 @@ class Taxonomy:
                 return t
         raise KeyError(topic_id)
 
-    def default_calibration(self, backend: str) -> Calibration | None:
-        block = self.calibration.get(backend) or {}
+    def default_calibration(self, method: str) -> Calibration | None:
+        block = self.calibration.get(method) or {}
         cal = block.get("default")
         return cal if isinstance(cal, Calibration) else None
 
-    def topic_calibration(self, backend: str, topic: Topic) -> Calibration | None:
-        """The topic's own calibration for `backend` if fitted, else the taxonomy default."""
-        return topic.calibration.get(backend) or self.default_calibration(backend)
+    def topic_calibration(self, method: str, topic: Topic) -> Calibration | None:
+        """The topic's own calibration for ``method`` if fitted, else the taxonomy default (None: neither)."""
+        return topic.calibration.get(method) or self.default_calibration(method)
 
 
 # --------------------------------------------------------------------------------------------- load
@@ -134,12 +134,12 @@ def _topic_calibrations(value: Any, where: str) -> dict[str, Calibration]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise _err(where, "calibration must map backend name -> {weights, bias}")
+        raise _err(where, "calibration must map topic method -> {weights, bias}")
     out = {}
-    for backend, c in value.items():
-        cal = _calibration(c, f"{where}: calibration.{backend}")
+    for method, c in value.items():
+        cal = _calibration(c, f"{where}: calibration.{method}")
         if cal is not None:
-            out[str(backend)] = cal
+            out[str(method)] = cal
     return out
 
 
@@ -208,14 +208,14 @@ def taxonomy_from_dict(data: Any, source: str = "<dict>") -> Taxonomy:
     calibration: dict[str, dict[str, Any]] = {}
     cal_raw = data.get("calibration") or {}
     if not isinstance(cal_raw, dict):
-        raise _err(source, "'calibration' must be a mapping of backend -> settings")
-    for backend, block in cal_raw.items():
+        raise _err(source, "'calibration' must be a mapping of topic method -> settings")
+    for method, block in cal_raw.items():
         if not isinstance(block, dict):
-            raise _err(source, f"calibration.{backend} must be a mapping")
+            raise _err(source, f"calibration.{method} must be a mapping")
         block = dict(block)
         if "default" in block:
-            block["default"] = _calibration(block["default"], f"{source}: calibration.{backend}.default")
-        calibration[str(backend)] = block
+            block["default"] = _calibration(block["default"], f"{source}: calibration.{method}.default")
+        calibration[str(method)] = block
     return Taxonomy(
         name=name.strip(),
         version=str(version).strip(),
@@ -255,19 +255,19 @@ def taxonomy_to_dict(tax: Taxonomy) -> dict:
                 d[key] = list(getattr(t, key))
         d["threshold"] = round(float(t.threshold), 4)
         if t.calibration:
-            d["calibration"] = {b: c.to_dict() for b, c in t.calibration.items()}
+            d["calibration"] = {m: c.to_dict() for m, c in t.calibration.items()}
         topics.append(d)
     out["topics"] = topics
     if tax.calibration:
         cal: dict[str, Any] = {}
-        for backend, block in tax.calibration.items():
+        for method, block in tax.calibration.items():
             b: dict[str, Any] = {}
             for k, v in block.items():
                 if isinstance(v, Calibration):
                     b[k] = v.to_dict()
                 else:
                     b[k] = v
-            cal[backend] = b
+            cal[method] = b
         out["calibration"] = cal
     return out
 
@@ -288,5 +288,5 @@ def save_taxonomy(tax: Taxonomy, path: str | Path) -> None:
     """Write the taxonomy as YAML (round-trips through load_taxonomy)."""
     text = yaml.dump(taxonomy_to_dict(tax), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
     Path(path).write_text(
-        f"# Topic taxonomy {tax.label}. Format: README.md (section Topic taxonomy)\n" + text, encoding="utf-8"
+        f"# Topic taxonomy {tax.label}. Format: docs/taxonomy.md\n" + text, encoding="utf-8"
     )

@@ -1,8 +1,9 @@
 """`news-ingest eval-ner`: entity-level exact-match P/R/F1 measured through the pipeline.
 
-Each CoNLL sentence becomes one JSONL article (tokens joined by single spaces); the real pipeline
-runs on it and writes Avro; the entity spans read back from the Avro records are compared with the
-gold spans (span and type must both match, seqeval-style).
+Each CoNLL sentence becomes one JSONL article (tokens joined by single spaces); the real pipeline runs
+on it in this process and writes Avro (the `news-ingest run` flags given here apply to that run); the
+entity spans read back from the Avro records are compared with the gold spans (span and type must both
+match, seqeval-style).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import tempfile
 from pathlib import Path
 
 from pipeline.commands.avro_folder import AvroFolderError, read_folder
-from pipeline.commands.eval.conll import join_sentences, read_conll
+from pipeline.commands.eval.conll import Sentence, join_sentences, read_conll
 from pipeline.commands.eval.ner_metrics import format_table, score_spans
+from pipeline.commands.eval.pipeline_run import PipelineRunFailed, run_config, run_through_pipeline
 
 
 def spans_from_avro(directory: Path) -> dict[str, set[tuple[int, int, str]]]:
@@ -24,6 +26,13 @@ def spans_from_avro(directory: Path) -> dict[str, set[tuple[int, int, str]]]:
         r["id"]: {(e["start"], e["end"], e["label"]) for e in r["entities"] if e["field"] == "text"}
         for r in read_folder(directory)
     }
+
+
+def write_articles(sentences: list[Sentence], path: Path) -> None:
+    """One JSONL article per sentence (id ``s<index>``, no title)."""
+    with open(path, "w", encoding="utf-8") as fh:
+        for i, s in enumerate(sentences):
+            fh.write(json.dumps({"id": f"s{i}", "title": "", "text": s.text}) + "\n")
 
 
 def main(argv=None) -> int:
@@ -42,9 +51,7 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--json", default=None, help="also write the table as JSON here")
     ap.add_argument("--work-dir", default=None, help="keep the pipeline input/output here")
-    args, beam_args = ap.parse_known_args(argv)
-
-    from pipeline.run import main as run
+    args, run_args = ap.parse_known_args(argv)
 
     sentences = read_conll(args.data)
     if args.limit:
@@ -53,20 +60,13 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.work_dir or tmp)
         work.mkdir(parents=True, exist_ok=True)
-        src = work / "sentences.jsonl"
-        with open(src, "w", encoding="utf-8") as fh:
-            for i, s in enumerate(sentences):
-                fh.write(json.dumps({"id": f"s{i}", "title": "", "text": s.text}) + "\n")
-        out = work / "out"
-        cmd = ["--input", str(src), "--output", str(out), *beam_args]
-        if args.ner_model:
-            cmd += ["--ner-model", args.ner_model]
-        rc = run(cmd)
-        if rc:
-            return rc
+        src, out = work / "sentences.jsonl", work / "out"
+        write_articles(sentences, src)
+        config = run_config(run_args, inputs=(str(src),), output=str(out), ner_model=args.ner_model)
         try:
+            run_through_pipeline(config, run_args)
             predicted = spans_from_avro(out)
-        except AvroFolderError as e:
+        except (PipelineRunFailed, AvroFolderError) as e:
             print(f"news-ingest eval-ner: error: {e}", file=sys.stderr)
             return 2
     missing = [i for i in range(len(sentences)) if f"s{i}" not in predicted]

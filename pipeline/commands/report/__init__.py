@@ -23,8 +23,9 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from pipeline.cli import int_at_least
+from pipeline.commands.arguments import int_at_least
 from pipeline.commands.avro_folder import AvroFolderError
+from pipeline.commands.report import figures, page
 from pipeline.commands.report.data import ReportData, ReportError, compute, load_articles, load_dead_letter_stages
 
 PROG = "news-ingest report"
@@ -35,7 +36,6 @@ def build_report(input_dir: Path, output: Path, top: int = 10) -> ReportData:
     missing = [m for m in EXTRA if importlib.util.find_spec(m) is None]
     if missing:
         raise ReportError(f"{' and '.join(missing)} not installed: pip install 'news-ingest[report]'")
-    from pipeline.commands.report import figures, page
 
     input_dir = Path(input_dir)
     records, files = load_articles(input_dir)

@@ -7,8 +7,11 @@ from __future__ import annotations
 import html
 from urllib.parse import urlsplit
 
-import jinja2
-from markupsafe import Markup
+try:  # the `report` extra: where it is missing, build_report stops with a line naming it, before any page
+    import jinja2
+    from markupsafe import Markup
+except ImportError:
+    jinja2 = None  # type: ignore[assignment]
 
 from pipeline.commands.report.data import (
     KEY_ENTITIES_PER_ARTICLE,
@@ -21,12 +24,16 @@ from pipeline.commands.report.data import (
 # The report needs no script and nothing from outside: images are data: URIs, styles are inline.
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
-_ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("pipeline.commands.report", "templates"),
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
+_ENV = (
+    jinja2.Environment(
+        loader=jinja2.PackageLoader("pipeline.commands.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    if jinja2 is not None
+    else None
 )
 
 

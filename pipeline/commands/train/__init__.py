@@ -1,1 +1,1 @@
-"""Offline training: the NER model, topic exemplars and calibration."""
+"""Offline training: the NER model, topic exemplars, encoder tuning and calibration."""

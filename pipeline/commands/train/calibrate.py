@@ -1,21 +1,22 @@
 """news-ingest calibrate: fit topic score calibration and thresholds from labelled articles.
 
     news-ingest calibrate --data LABELLED.jsonl --topics FILE [--out FILE] [--backend embedding|nli]
-                          [--model DIR_OR_ID] [--folds 5] [--repeats 5] [--seed 0] [--C 1.0] [--alias-bonus 0.2]
+                          [--model DIR_OR_ID] [--inference-backend B] [--folds 5] [--repeats 5] [--seed 0]
+                          [--C 1.0] [--alias-bonus 0.2]
 
-The backend's raw features (see transforms/topics/embedding.py, transforms/topics/nli.py) are mapped to
-a probability by ONE logistic model shared by all topics (shared feature weights, a bias per topic,
-L2-regularised on standardised features): a handful of parameters, so 100-odd labelled articles do
-not get memorised. Cross-validation (repeated k-fold) measures the out-of-fold micro/macro F1 and
-chooses one global decision threshold; the final model is refitted on all data and written into the
-taxonomy (per-topic calibration and threshold, plus the default calibration that topics added later
-without labels use).
+The topic method's raw features (see transforms/topics/embedding.py, transforms/topics/nli.py; computed
+by the pipeline's own handler and engine, pipeline/commands/topic_models.py) are mapped to a probability
+by ONE logistic model shared by all topics (shared feature weights, a bias per topic, L2-regularised on
+standardised features): a handful of parameters, so 100-odd labelled articles do not get memorised.
+Cross-validation (repeated k-fold) measures the out-of-fold micro/macro F1 and chooses one global
+decision threshold; the final model is refitted on all data and written into the taxonomy (per-topic
+calibration and threshold, plus the default calibration that topics added later without labels use).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,51 +24,21 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.commands.eval.labelled_topics import label_matrix, read_labelled
+from pipeline.commands.eval.topic_metrics import f1_scores, mean_f1
+from pipeline.commands.topic_models import (
+    CALIBRATION_FEATURES,
+    add_topic_model_flags,
+    load_topic_model,
+    offline_settings,
+)
 from transforms.article import Article
-from transforms.topics.taxonomy import Calibration, Taxonomy, load_taxonomy, save_taxonomy
+from transforms.inference.loading import model_label
+from transforms.topics.embedding import DEFAULT_ALIAS_BONUS
+from transforms.topics.exemplars import tuned_weights_path
+from transforms.topics.taxonomy import DEFAULT_TAXONOMY, Calibration, Taxonomy, load_taxonomy, save_taxonomy
 
 THRESHOLD_GRID = tuple(round(float(x), 2) for x in np.arange(0.2, 0.81, 0.05))
-
-
-# ------------------------------------------------------------------------------------------- data
-
-
-def read_labelled(path: str) -> tuple[list[Article], list[list[str]]]:
-    """Articles and their `labels` from a JSONL file (id, title, text, labels)."""
-    articles, labels = [], []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            if "labels" not in row:
-                raise ValueError(f"{path}:{n}: no 'labels' field")
-            articles.append(Article(id=str(row.get("id", n)), title=row.get("title") or "", text=row.get("text") or ""))
-            labels.append(list(row["labels"]))
-    return articles, labels
-
-
-def label_matrix(labels: Sequence[Sequence[str]], topic_ids: Sequence[str]) -> np.ndarray:
-    return np.array([[t in ls for t in topic_ids] for ls in labels], dtype=float)
-
-
-def f1_scores(y: np.ndarray, pred: np.ndarray) -> dict:
-    """Per-topic precision/recall/F1 plus micro and macro F1 (y, pred: [n_articles, n_topics] 0/1)."""
-    tp = (y * pred).sum(0)
-    fp = ((1 - y) * pred).sum(0)
-    fn = (y * (1 - pred)).sum(0)
-    prec = np.divide(tp, tp + fp, out=np.zeros_like(tp), where=(tp + fp) > 0)
-    rec = np.divide(tp, tp + fn, out=np.zeros_like(tp), where=(tp + fn) > 0)
-    f1 = np.divide(2 * tp, 2 * tp + fp + fn, out=np.zeros_like(tp), where=(2 * tp + fp + fn) > 0)
-    denom = 2 * tp.sum() + fp.sum() + fn.sum()
-    return {
-        "precision": prec,
-        "recall": rec,
-        "f1": f1,
-        "support": y.sum(0),
-        "micro_f1": float(2 * tp.sum() / denom) if denom else 0.0,
-        "macro_f1": float(f1.mean()),
-    }
 
 
 # ------------------------------------------------------------------------------------ calibration
@@ -171,39 +142,12 @@ def choose_threshold(Y: np.ndarray, oofs: Sequence[np.ndarray]) -> tuple[float, 
     return best, table
 
 
-# ----------------------------------------------------------------------------------------- models
-
-
-def build_model(taxonomy: Taxonomy, backend: str, model: str | None, allow_download: bool = False):
-    """The pure (Beam-free) scoring object of a backend: has .features(articles) and .score(articles)."""
-    if backend == "embedding":
-        from transforms.topics.embedding import EmbeddingTopicModel, SentenceEncoder, tuned_weights_path
-
-        encoder = SentenceEncoder.load(model, allow_download, tuned_weights=tuned_weights_path(taxonomy))
-        return EmbeddingTopicModel(taxonomy, encoder)
-    if backend == "nli":
-        from transforms.topics.nli import NliTopicModel
-
-        if not model:
-            raise SystemExit("--backend nli needs --model (a local NLI model directory or hub id)")
-        return NliTopicModel.load(taxonomy, model, allow_download)
-    raise SystemExit(f"unknown backend {backend!r}")
-
-
-def backend_features(backend: str) -> tuple[str, ...]:
-    if backend == "embedding":
-        from transforms.topics.embedding import FEATURES
-    else:
-        from transforms.topics.nli import FEATURES
-    return tuple(FEATURES)
-
-
 def calibrate(
     taxonomy: Taxonomy,
     articles: Sequence[Article],
     labels: Sequence[Sequence[str]],
     scorer,
-    backend: str,
+    method: str,
     folds: int = 5,
     repeats: int = 5,
     seed: int = 0,
@@ -212,9 +156,10 @@ def calibrate(
     log=print,
     extra: dict | None = None,
 ) -> tuple[Taxonomy, dict]:
-    """Fit calibration + thresholds; returns the updated taxonomy and a report dict."""
+    """Fit calibration + thresholds of the topic method ``method`` on the features of ``scorer``; returns
+    the updated taxonomy and a report dict."""
     ids = taxonomy.ids
-    names = backend_features(backend)
+    names = CALIBRATION_FEATURES[method]
     unknown = sorted({l for ls in labels for l in ls} - set(ids))
     if unknown:
         log(f"warning: labels not in the taxonomy are ignored: {unknown}")
@@ -222,7 +167,7 @@ def calibrate(
     X = feature_tensor(scorer.features(list(articles)), ids, names)
     oofs = cross_validate(X, Y, names, folds=folds, repeats=repeats, seed=seed, C=C)
     threshold, table = choose_threshold(Y, oofs)
-    runs = [f1_scores(Y, (p >= threshold).astype(float)) for p in oofs]
+    scores = mean_f1(Y, [(p >= threshold).astype(float) for p in oofs], ids)
     cv = {
         "folds": folds,
         "repeats": repeats,
@@ -230,21 +175,21 @@ def calibrate(
         "C": C,
         "n_articles": len(articles),
         "threshold": threshold,
-        "micro_f1": round(float(np.mean([r["micro_f1"] for r in runs])), 4),
-        "macro_f1": round(float(np.mean([r["macro_f1"] for r in runs])), 4),
+        "micro_f1": scores["micro_f1"],
+        "macro_f1": scores["macro_f1"],
         "micro_f1_at_0.5": round(table[0.5][0], 4),
         "macro_f1_at_0.5": round(table[0.5][1], 4),
-        "per_topic_f1": {t: round(float(np.mean([r["f1"][j] for r in runs])), 4) for j, t in enumerate(ids)},
+        "per_topic_f1": scores["per_topic_f1"],
     }
     final = PooledLogistic(names, C=C).fit(X, Y)
     per_topic, default = final.calibrations()
     for t, cal in zip(taxonomy.topics, per_topic):
         if Y[:, ids.index(t.id)].sum() > 0:  # a topic with no positive example keeps the default
-            t.calibration[backend] = cal
+            t.calibration[method] = cal
         else:
-            t.calibration.pop(backend, None)
+            t.calibration.pop(method, None)
         t.threshold = threshold
-    taxonomy.calibration[backend] = {
+    taxonomy.calibration[method] = {
         "model": model_label,
         "features": list(names),
         **(extra or {}),
@@ -254,14 +199,15 @@ def calibrate(
     return taxonomy, {"cv": cv, "thresholds": table}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+# ------------------------------------------------------------------------------------------ command
+
+
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="news-ingest calibrate", description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True, help="labelled JSONL (id, title, text, labels)")
     ap.add_argument("--topics", default=None, help="taxonomy file (default: the packaged one)")
     ap.add_argument("--out", default=None, help="where to write the calibrated taxonomy (default: --topics)")
-    ap.add_argument("--backend", choices=("embedding", "nli"), default="embedding")
-    ap.add_argument("--model", default=None, help="model directory or hub id (default: packaged MiniLM)")
-    ap.add_argument("--allow-download", action="store_true")
+    add_topic_model_flags(ap, model_help="model directory or hub id (default: packaged MiniLM)")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
@@ -270,53 +216,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--alias-bonus",
         type=float,
         default=None,
-        help="embedding backend: similarity added to passages with an alias (default: the taxonomy's value, else 0.2)",
+        help="embedding method: similarity added to passages with an alias (default: the taxonomy's value, else 0.2)",
     )
-    args = ap.parse_args(argv)
+    return ap
 
-    from transforms.topics.taxonomy import DEFAULT_TAXONOMY
 
-    taxonomy = load_taxonomy(args.topics)
-    extra = {}
-    if args.backend == "embedding":
-        from transforms.topics.embedding import DEFAULT_ALIAS_BONUS
+def embedding_block(taxonomy: Taxonomy, alias_bonus: float | None, out: str) -> dict:
+    """What an embedding calibration keeps of the taxonomy's block: the alias bonus (``alias_bonus`` when
+    given) and the tuned encoder layers, which computed the evidence (referenced from ``out``'s folder)."""
+    block = taxonomy.calibration.setdefault("embedding", {})
+    if alias_bonus is not None:
+        block["alias_bonus"] = alias_bonus
+    kept: dict = {"alias_bonus": float(block.get("alias_bonus", DEFAULT_ALIAS_BONUS))}
+    tuned = tuned_weights_path(taxonomy)
+    if tuned is not None:
+        kept["encoder_weights"] = os.path.relpath(tuned.resolve(), Path(out).resolve().parent)
+    return kept
 
-        block = taxonomy.calibration.setdefault("embedding", {})
-        if args.alias_bonus is not None:
-            block["alias_bonus"] = args.alias_bonus
-        extra["alias_bonus"] = float(block.get("alias_bonus", DEFAULT_ALIAS_BONUS))
-    out = args.out or args.topics or str(DEFAULT_TAXONOMY)
-    if args.backend == "embedding":
-        import os
 
-        from transforms.topics.embedding import tuned_weights_path
-
-        tuned = tuned_weights_path(taxonomy)
-        if tuned is not None:  # the evidence is computed with the tuned encoder: the output keeps it
-            extra["encoder_weights"] = os.path.relpath(tuned.resolve(), Path(out).resolve().parent)
-    articles, labels = read_labelled(args.data)
-    if not articles:
-        print(f"{args.data}: no labelled articles", file=sys.stderr)
-        return 2
-    scorer = build_model(taxonomy, args.backend, args.model, args.allow_download)
-    from transforms.inference.loading import model_label
-
-    label = model_label(args.model) if args.model else "all-MiniLM-L6-v2"
-    taxonomy, report = calibrate(
-        taxonomy,
-        articles,
-        labels,
-        scorer,
-        args.backend,
-        folds=args.folds,
-        repeats=args.repeats,
-        seed=args.seed,
-        C=args.C,
-        model_label=label,
-        extra=extra,
-    )
-    cv = report["cv"]
-    print(f"calibrated {taxonomy.label} ({args.backend}, {label}) on {len(articles)} articles")
+def print_report(taxonomy: Taxonomy, method: str, label: str, n_articles: int, args, cv: dict) -> None:
+    print(f"calibrated {taxonomy.label} ({method}, {label}) on {n_articles} articles")
     print(f"{args.folds}-fold CV x{args.repeats} (out-of-fold), global threshold {cv['threshold']}:")
     print(
         f"  micro-F1 {cv['micro_f1']:.3f}  macro-F1 {cv['macro_f1']:.3f}"
@@ -324,6 +243,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for t, f in cv["per_topic_f1"].items():
         print(f"  {t:<24} F1 {f:.3f}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    taxonomy = load_taxonomy(args.topics)
+    out = args.out or args.topics or str(DEFAULT_TAXONOMY)
+    extra = embedding_block(taxonomy, args.alias_bonus, out) if args.method == "embedding" else {}
+    articles, labels = read_labelled(args.data)
+    if not articles:
+        print(f"{args.data}: no labelled articles", file=sys.stderr)
+        return 2
+    settings = offline_settings(args.inference_backend, args.allow_download)
+    scorer = load_topic_model(taxonomy, args.method, args.model, settings)
+    label = model_label(args.model) if args.model else "all-MiniLM-L6-v2"
+    taxonomy, report = calibrate(
+        taxonomy,
+        articles,
+        labels,
+        scorer,
+        args.method,
+        folds=args.folds,
+        repeats=args.repeats,
+        seed=args.seed,
+        C=args.C,
+        model_label=label,
+        extra=extra,
+    )
+    print_report(taxonomy, args.method, label, len(articles), args, report["cv"])
     save_taxonomy(taxonomy, out)
     print(f"wrote {out}")
     return 0

@@ -9,6 +9,7 @@ decoding the pipeline uses) and saves it as a standard Hugging Face model direct
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import random
@@ -21,6 +22,7 @@ import torch
 
 from pipeline.commands.eval.conll import LABELS, Sentence, read_conll
 from pipeline.commands.eval.ner_metrics import format_table, score_spans
+from transforms.inference.loading import load_tokenizer, resolve
 from transforms.ner.encoding import CASE_CONFIG_KEY, CASE_SHAPES, STRIDE_TOKENS, encode_windows
 from transforms.ner.inference import pad_batch, predict_entities
 
@@ -110,8 +112,6 @@ class WeightAverage:
     """Exponential moving average of a model's weights (a copy that is scored and saved like the model)."""
 
     def __init__(self, model, decay: float):
-        import copy
-
         self.decay = decay
         self.model = copy.deepcopy(model).eval()
         for p in self.model.parameters():
@@ -134,8 +134,6 @@ def save_fp16(model, out: Path) -> None:
 def build_model(backbone: str, allow_download: bool = False):
     from transformers import AutoModelForTokenClassification
 
-    from transforms.inference.loading import resolve
-
     target, kw = resolve(backbone, allow_download)
     model = AutoModelForTokenClassification.from_pretrained(
         target,
@@ -156,7 +154,7 @@ def build_model(backbone: str, allow_download: bool = False):
     return model
 
 
-def main(argv=None) -> int:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="news-ingest train-ner", description=__doc__)
     ap.add_argument("--data", required=True, help="folder with CoNLL-2003 train.txt and dev.txt")
     ap.add_argument("--out", required=True, help="where to write the model directory")
@@ -182,15 +180,84 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     ap.add_argument("--limit", type=int, default=0, help="train on the first N sentences (smoke runs)")
     ap.add_argument("--allow-download", action="store_true", help="allow fetching a hub id for --base")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def read_splits(data: Path, limit: int) -> tuple[list[Sentence], list[Sentence]]:
+    """CoNLL train and dev sentences (with ``limit``: the first ``limit`` train sentences, a quarter as
+    many dev ones but at least 50)."""
+    train = read_conll(data / "train.txt")
+    dev = read_conll(data / "dev.txt")
+    if limit:
+        train, dev = train[:limit], dev[: max(limit // 4, 50)]
+    return train, dev
+
+
+def optimizer(model, lr: float, total_steps: int, warmup: float):
+    """AdamW (no weight decay on biases and LayerNorm weights) with a linear warm-up over ``warmup`` of
+    the steps, then a linear decay to zero."""
+    no_decay = ("bias", "LayerNorm.weight")
+    params = [
+        {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": 0.01},
+        {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
+    ]
+    opt = torch.optim.AdamW(params, lr=lr)
+    warm = max(1, int(total_steps * warmup))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warm, max(0.0, (total_steps - s) / max(1, total_steps - warm)))
+    )
+    return opt, sched
+
+
+def train_epoch(model, tokenizer, examples, bar, opt, sched, ema: WeightAverage | None) -> None:
+    """One pass over the batches (rows of ``examples``) of ``bar``, a tqdm that shows the loss."""
+    model.train()
+    for batch in bar:
+        inputs = pad_batch([examples[i][0] for i in batch], tokenizer.pad_token_id)
+        width = inputs["input_ids"].shape[1]
+        labels = torch.full((len(batch), width), -100, dtype=torch.long)
+        for r, i in enumerate(batch):
+            lab = examples[i][1]
+            labels[r, : len(lab)] = torch.tensor(lab)
+        loss = model(**inputs, labels=labels).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad()
+        if ema:
+            ema.update(model)
+        bar.set_postfix(loss=f"{loss.item():.4f}")
+
+
+def keep_best(
+    candidates, tokenizer, dev, max_length: int, out: Path, best: float, entry: dict, started: float
+) -> float:
+    """Scores each (name, model) of ``candidates`` on dev, saves one that beats ``best`` to ``out``;
+    returns the best dev F1 so far (the epoch's tables and what it saved go into ``entry``)."""
+    for name, candidate in candidates:
+        table = evaluate(candidate, tokenizer, dev, max_length)
+        f1 = table["overall"]["f1"]
+        print(
+            f"epoch {entry['epoch']} {name}: dev F1 {f1:.4f}  ({time.time() - started:.0f}s)\n{format_table(table)}",
+            flush=True,
+        )
+        entry["dev" if name == "raw" else "dev_ema"] = table
+        if f1 > best:
+            best = f1
+            entry["saved"] = name
+            save_fp16(candidate, out)
+            tokenizer.save_pretrained(out)
+    return best
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
     try:
         from tqdm import tqdm
     except ImportError:
         print("news-ingest train-ner: error: tqdm not installed: pip install 'news-ingest[train]'", file=sys.stderr)
         return 2
-
-    from transforms.inference.loading import load_tokenizer
-
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
@@ -199,66 +266,23 @@ def main(argv=None) -> int:
     base = args.base or default_backbone()
     tokenizer = load_tokenizer(base, args.allow_download, own_class=True)  # saved with the model
     model = build_model(base, args.allow_download)
-    data = Path(args.data)
-    train = read_conll(data / "train.txt")
-    dev = read_conll(data / "dev.txt")
-    if args.limit:
-        train, dev = train[: args.limit], dev[: max(args.limit // 4, 50)]
+    train, dev = read_splits(Path(args.data), args.limit)
     rng = random.Random(args.seed)
     train = pack_sentences(tokenizer, train, args.max_length, rng)
     examples = training_examples(tokenizer, train, args.max_length)
     print(f"{len(train)} training chunks, {sum(len(w) for w, _ in examples)} tokens", flush=True)
-    steps_per_epoch = math.ceil(len(examples) / args.batch_size)
-    total = steps_per_epoch * args.epochs
-    no_decay = ("bias", "LayerNorm.weight")
-    params = [
-        {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": 0.01},
-        {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
-    ]
-    opt = torch.optim.AdamW(params, lr=args.lr)
-    warm = max(1, int(total * args.warmup))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm)))
-    )
+    opt, sched = optimizer(model, args.lr, math.ceil(len(examples) / args.batch_size) * args.epochs, args.warmup)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     log, best = [], -1.0
     ema = WeightAverage(model, args.ema) if args.ema else None
     started = time.time()
     for epoch in range(1, args.epochs + 1):
-        model.train()
         bar = tqdm(batches(examples, args.batch_size, rng), desc=f"epoch {epoch}/{args.epochs}", unit="batch")
-        for batch in bar:
-            inputs = pad_batch([examples[i][0] for i in batch], tokenizer.pad_token_id)
-            width = inputs["input_ids"].shape[1]
-            labels = torch.full((len(batch), width), -100, dtype=torch.long)
-            for r, i in enumerate(batch):
-                lab = examples[i][1]
-                labels[r, : len(lab)] = torch.tensor(lab)
-            loss = model(**inputs, labels=labels).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            opt.zero_grad()
-            if ema:
-                ema.update(model)
-            bar.set_postfix(loss=f"{loss.item():.4f}")
-        candidates = [("raw", model)] + ([("ema", ema.model)] if ema else [])
+        train_epoch(model, tokenizer, examples, bar, opt, sched, ema)
         entry = {"epoch": epoch}
-        for name, candidate in candidates:
-            table = evaluate(candidate, tokenizer, dev, args.max_length)
-            f1 = table["overall"]["f1"]
-            print(
-                f"epoch {epoch} {name}: dev F1 {f1:.4f}  ({time.time() - started:.0f}s)\n{format_table(table)}",
-                flush=True,
-            )
-            entry["dev" if name == "raw" else "dev_ema"] = table
-            if f1 > best:
-                best = f1
-                entry["saved"] = name
-                save_fp16(candidate, out)
-                tokenizer.save_pretrained(out)
+        candidates = [("raw", model)] + ([("ema", ema.model)] if ema else [])
+        best = keep_best(candidates, tokenizer, dev, args.max_length, out, best, entry, started)
         log.append(entry | {"elapsed_s": round(time.time() - started, 1)})
     (out / "training_log.json").write_text(json.dumps({"args": vars(args) | {"base": base}, "epochs": log}, indent=2))
     print(f"best dev F1 {best:.4f}; model in {out}")

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from transforms.topics.encoder import mean_pooled
+
 
 @dataclass
 class TuneConfig:
@@ -78,8 +80,6 @@ class LayerInputs:
     def forward(self, top, rows: Sequence[int]):
         """Pooled, normalised embeddings of ``rows`` through the layers ``top`` (differentiable)."""
         import torch
-
-        from transforms.topics.embedding import mean_pooled
 
         rows = np.asarray(rows)
         width = int(self.lengths[rows].max())

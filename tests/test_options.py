@@ -46,7 +46,7 @@ def test_help_names_the_alias_and_keeps_its_groups():
         "input/output",
         "models",
         "streaming (with --streaming)",
-        "kafka (streaming; see README: Kafka)",
+        "kafka (streaming; see docs/engines.md, Kafka)",
         "limits",
     ]
 

@@ -287,6 +287,4 @@ _Dumper.add_representer(str, _str_presenter)
 def save_taxonomy(tax: Taxonomy, path: str | Path) -> None:
     """Write the taxonomy as YAML (round-trips through load_taxonomy)."""
     text = yaml.dump(taxonomy_to_dict(tax), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
-    Path(path).write_text(
-        f"# Topic taxonomy {tax.label}. Format: docs/taxonomy.md\n" + text, encoding="utf-8"
-    )
+    Path(path).write_text(f"# Topic taxonomy {tax.label}. Format: docs/taxonomy.md\n" + text, encoding="utf-8")

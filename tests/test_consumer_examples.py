@@ -36,7 +36,7 @@ def run_example(name: str) -> dict:
 
 
 def test_all_examples_are_present():
-    for name in ("fastavro", "pandas", "avro"):
+    for name in ("fastavro", "pandas", "polars", "avro"):
         assert example(name).strip()
 
 
@@ -64,3 +64,14 @@ def test_pandas_example(output):
 def test_avro_package_example(output):
     ns = run_example("avro")
     assert ns["topic_counts"] == dict(Counter(t for r in output for t in r["topic_labels"]))
+
+
+def test_polars_example(output):
+    ns = run_example("polars")
+    assert ns["articles"].height == N and ns["dead_letters"].height == 2
+    assert dict(ns["topic_counts"].iter_rows()) == dict(Counter(t for r in output for t in r["topic_labels"]))
+    mentions = Counter((e["text"], e["label"]) for r in output for e in r["entities"])
+    assert ns["entities"].height == sum(mentions.values())
+    top = list(ns["top_entities"].iter_rows())
+    assert len(top) == 10 and top[0][2] == max(mentions.values())
+    assert all(mentions[(text, label)] == n for text, label, n in top)

@@ -31,7 +31,8 @@ class RunConfig:
     inputs: tuple[str, ...]  # batch: file globs
     output: str | None  # the folder of articles-*.avro and deadletter-*.avro
     input_format: str  # auto | jsonl | seed | text
-    num_shards: int  # batch: output files per kind (0: the runner decides)
+    num_shards: int  # batch: output files per kind (0: the runner decides); partitioned: per partition (0: one)
+    partition_by: str  # none | date: the folders of the records (transforms.io.partitions)
     streaming: bool
     watch: str | None  # streaming: the glob polled for new files
     poll_seconds: float
@@ -55,6 +56,7 @@ class RunConfig:
             output=opts.output,
             input_format=opts.format,
             num_shards=opts.num_shards,
+            partition_by=opts.partition_by,
             streaming=bool(options.view_as(StandardOptions).streaming),
             watch=opts.watch,
             poll_seconds=opts.poll_seconds,

@@ -20,12 +20,13 @@ from pipeline.config import KafkaConfig, RunConfig
 from transforms import dead_letter as dl
 from transforms.enrich import EnrichWith
 from transforms.io.avro_files import SINK as FILES_SINK
-from transforms.io.avro_files import WriteAvroFiles, WriteWindowedAvroFiles
+from transforms.io.avro_files import WriteAvroFiles, WritePartitionedAvroFiles, WriteWindowedAvroFiles
 from transforms.io.files import ReadFiles, WatchFiles
 from transforms.io.kafka_offsets import CommitKafkaOffsets
 from transforms.io.kafka_read import ReadKafkaArticles
 from transforms.io.kafka_write import SINK as KAFKA_SINK
 from transforms.io.kafka_write import WriteKafkaMessages
+from transforms.io.partitions import PARTITIONS
 from transforms.ner.handler import NerModelHandler
 from transforms.parse import ParseArticles
 from transforms.records import Provenance, ToRecords
@@ -166,8 +167,11 @@ def write_streaming(records, dead, config: RunConfig) -> list:
     """Window files and/or Kafka topics; returns each sink's acknowledgements."""
     acks = []
     if config.output:
+        partition = PARTITIONS[config.partition_by]
         acks.append(
-            records | "WriteArticles" >> WriteWindowedAvroFiles(config.output, "articles", schemas.ENRICHED_ARTICLE)
+            records
+            | "WriteArticles"
+            >> WriteWindowedAvroFiles(config.output, "articles", schemas.ENRICHED_ARTICLE, partition=partition)
         )
         acks.append(
             dead | "WriteDeadLetters" >> WriteWindowedAvroFiles(config.output, "deadletter", schemas.DEAD_LETTER)
@@ -183,6 +187,17 @@ def write_streaming(records, dead, config: RunConfig) -> list:
             | "ProduceDeadLetters" >> WriteKafkaMessages(kafka.bootstrap, kafka.deadletter_topic, schemas.DEAD_LETTER)
         )
     return acks
+
+
+def write_batch_records(records, config: RunConfig) -> None:
+    """Sharded files in the output folder, or in one folder per partition (dead letters never are)."""
+    output, partition = required(config.output, "--output"), PARTITIONS[config.partition_by]
+    if partition is None:
+        records | "WriteArticles" >> WriteAvroFiles(output, "articles", schemas.ENRICHED_ARTICLE, config.num_shards)
+    else:
+        records | "WriteArticles" >> WritePartitionedAvroFiles(
+            output, "articles", schemas.ENRICHED_ARTICLE, partition, config.num_shards
+        )
 
 
 def sink_names(config: RunConfig) -> list[str]:
@@ -225,9 +240,7 @@ def build(p: beam.Pipeline, config: RunConfig, *, units=None, expansion_service=
         if config.kafka and config.kafka.topics:
             commit_offsets(acks, config.kafka, sink_names(config))
     else:
+        write_batch_records(out["records"], config)
         output = required(config.output, "--output")
-        out["records"] | "WriteArticles" >> WriteAvroFiles(
-            output, "articles", schemas.ENRICHED_ARTICLE, config.num_shards
-        )
         dead | "WriteDeadLetters" >> WriteAvroFiles(output, "deadletter", schemas.DEAD_LETTER, config.num_shards)
     return {"records": out["records"], "dead_letters": dead}

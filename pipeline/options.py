@@ -13,6 +13,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from transforms.inference.loading import DEVICES
 from transforms.inference.settings import BACKENDS, DEFAULT_BACKEND
+from transforms.io.partitions import PARTITIONS
 from transforms.ner.encoding import STRIDE_TOKENS, WINDOW_TOKENS
 from transforms.ner.handler import MAX_NER_CHARS
 
@@ -39,6 +40,15 @@ def _input_output(parser) -> None:
         "first line 'date YYYY-MM-DD title' -> seed, otherwise plain text)",
     )
     g.add_argument("--num-shards", type=int, default=0, help="output files per kind in batch runs (0: runner decides)")
+    g.add_argument(
+        "--partition-by",
+        default="none",
+        choices=tuple(PARTITIONS),
+        help="output folders of the records: none (default), every file in the output folder; date, Hive-style "
+        "folders by publication day (UTC), OUTPUT/date=YYYY-MM-DD/articles-*.avro, which Spark and Hive read as "
+        "a date column (records without a date: docs/records.md, Partitioned output). Dead letters stay in the "
+        "output folder",
+    )
 
 
 def _models(parser) -> None:

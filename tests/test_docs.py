@@ -105,11 +105,12 @@ def test_readme_fastavro_example_runs(tmp_path, monkeypatch, capsys):
 
 
 def test_consumer_examples_are_all_tested():
-    """Every example of docs/consumers.md is one that tests/test_consumer_examples.py, tests/test_consumers.py
-    or tests/test_kafka.py runs (the Kafka and Spark ones need an engine, so here they are at least compiled)."""
+    """Every example of docs/consumers.md is one that tests/test_consumer_examples.py, tests/test_consumers.py,
+    tests/test_partitioned_output.py or tests/test_kafka.py runs (the Kafka and Spark ones need an engine, so
+    here they are at least compiled)."""
     text = (ROOT / "docs" / "consumers.md").read_text(encoding="utf-8")
     names = re.findall(r"<!-- example: ([\w-]+) -->", text)
-    assert sorted(names) == ["avro", "fastavro", "kafka-consumer", "pandas", "polars", "spark"]
-    for name in ("kafka-consumer", "spark"):
+    assert sorted(names) == ["avro", "fastavro", "kafka-consumer", "pandas", "polars", "spark", "spark-partitioned"]
+    for name in ("kafka-consumer", "spark", "spark-partitioned"):
         code = re.search(rf"<!-- example: {name} -->\s*```python\n(.*?)```", text, re.S).group(1)
         compile(code, f"docs/consumers.md:{name}", "exec")

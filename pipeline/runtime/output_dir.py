@@ -8,6 +8,9 @@ by removing leftover ``beam-temp-*`` folders and the previous run's ``articles-*
 ``deadletter-*.avro``: the folder always holds the output of one run, complete or (while running or
 after a failure) none. (Deleting stale shards *after* the run is not reliable: Beam skips renaming a
 shard whose content matches the file already there, so "not rewritten" can't be told from "stale".)
+The same holds for the partitioned layout (``--partition-by``): its temporary folders
+(``.beam-temp-*``) and the ``articles-*.avro`` of its partition folders (``date=*/``, removed when
+empty) go too, whichever layout the new run writes, so a folder never mixes the records of two runs.
 Do not point two concurrent runs at one output folder.
 """
 
@@ -17,6 +20,9 @@ import glob
 import logging
 import os
 import shutil
+
+from transforms.io.avro_files import PARTITIONED_TEMP_PREFIX
+from transforms.io.partitions import PARTITION_FOLDER_GLOBS
 
 log = logging.getLogger(__name__)
 OUTPUT_PATTERNS = ("articles-*.avro", "deadletter-*.avro")
@@ -39,16 +45,23 @@ def prepare(directory: str, streaming: bool) -> None:
         log.info("replacing %d output files of an earlier run in %s", len(removed), directory)
 
 
+def partition_folders(directory: str) -> list[str]:
+    return sorted(p for pattern in PARTITION_FOLDER_GLOBS for p in glob.glob(os.path.join(directory, pattern)))
+
+
 def output_files(directory: str) -> set[str]:
     found: set[str] = set()
-    for pattern in OUTPUT_PATTERNS:
-        found.update(glob.glob(os.path.join(directory, pattern)))
+    for folder in [directory, *partition_folders(directory)]:
+        for pattern in OUTPUT_PATTERNS:
+            found.update(glob.glob(os.path.join(folder, pattern)))
     return found
 
 
 def remove_leftover_temp_dirs(directory: str) -> list[str]:
     removed = []
-    for path in glob.glob(os.path.join(directory, "beam-temp-*")):
+    temp_dirs = glob.glob(os.path.join(directory, "beam-temp-*"))
+    temp_dirs += glob.glob(os.path.join(directory, glob.escape(PARTITIONED_TEMP_PREFIX) + "*"))
+    for path in temp_dirs:
         if os.path.isdir(path):
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
@@ -67,11 +80,20 @@ def _remove_files(paths) -> list[str]:
 
 
 def remove_previous_outputs(directory: str) -> list[str]:
-    return _remove_files(output_files(directory))
+    removed = _remove_files(output_files(directory))
+    for folder in partition_folders(directory):
+        try:
+            os.rmdir(folder)  # only when empty: anything else someone put there stays
+        except OSError:
+            pass
+    return removed
 
 
 def remove_partial_window_files(directory: str) -> list[str]:
-    """Streaming writes each window file as ``DIR/.<name>.partial`` and renames it into place; a job
-    stopped in the middle of a write leaves the partial file (never visible as output: it starts with
-    a dot). Called when a streaming run ends."""
-    return _remove_files(glob.glob(os.path.join(directory, ".*.avro.partial")))
+    """Streaming writes each window file as ``DIR/.<name>.partial`` (``DIR/<partition>/.<name>.partial``
+    when partitioned) and renames it into place; a job stopped in the middle of a write leaves the
+    partial file (never visible as output: it starts with a dot). Called when a streaming run ends."""
+    partial: list[str] = []
+    for folder in [directory, *partition_folders(directory)]:
+        partial += glob.glob(os.path.join(folder, ".*.avro.partial"))
+    return _remove_files(partial)

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+import schemas
 from pipeline.options import NewsIngestOptions
 from transforms.inference.settings import InferenceSettings
+from transforms.io.avro_messages import SINGLE_OBJECT
 from transforms.ner.handler import NerSettings
 
 
@@ -24,6 +26,13 @@ class KafkaConfig:
     output_topic: str | None  # records go here (None: to files only)
     deadletter_topic: str | None  # dead letters go here, beside output_topic
     expansion_service: str | None  # a jar or host:port (None: the jar `make engines` fetched)
+    value_format: str = SINGLE_OBJECT  # how the output topics frame a record (avro_messages.VALUE_FORMATS)
+    schema_registry: str | None = None  # the registry's URL (confluent)
+
+    def output_schemas(self) -> list[tuple[str, str]]:
+        """(topic, schema name) of each topic this run writes: records, then dead letters."""
+        pairs = [(self.output_topic, schemas.ENRICHED_ARTICLE), (self.deadletter_topic, schemas.DEAD_LETTER)]
+        return [(topic, name) for topic, name in pairs if topic]
 
 
 @dataclass(frozen=True)
@@ -75,7 +84,10 @@ class RunConfig:
 
 
 def kafka_config(opts: NewsIngestOptions) -> KafkaConfig | None:
-    if not (opts.kafka_topic or opts.kafka_output_topic):
+    """None where the run neither reads nor writes Kafka (nor names a Kafka setting that check_config
+    must then reject)."""
+    framing = opts.kafka_value_format != SINGLE_OBJECT or opts.schema_registry
+    if not (opts.kafka_topic or opts.kafka_output_topic or framing):
         return None
     output = opts.kafka_output_topic
     return KafkaConfig(
@@ -85,6 +97,8 @@ def kafka_config(opts: NewsIngestOptions) -> KafkaConfig | None:
         output_topic=output,
         deadletter_topic=opts.kafka_deadletter_topic or (f"{output}.deadletter" if output else None),
         expansion_service=opts.kafka_expansion_service,
+        value_format=opts.kafka_value_format,
+        schema_registry=opts.schema_registry,
     )
 
 

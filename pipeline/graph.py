@@ -178,14 +178,8 @@ def write_streaming(records, dead, config: RunConfig) -> list:
         )
     kafka = config.kafka
     if kafka and kafka.output_topic and kafka.deadletter_topic:
-        acks.append(
-            records
-            | "ProduceArticles" >> WriteKafkaMessages(kafka.bootstrap, kafka.output_topic, schemas.ENRICHED_ARTICLE)
-        )
-        acks.append(
-            dead
-            | "ProduceDeadLetters" >> WriteKafkaMessages(kafka.bootstrap, kafka.deadletter_topic, schemas.DEAD_LETTER)
-        )
+        acks.append(records | "ProduceArticles" >> kafka_sink(kafka, kafka.output_topic, schemas.ENRICHED_ARTICLE))
+        acks.append(dead | "ProduceDeadLetters" >> kafka_sink(kafka, kafka.deadletter_topic, schemas.DEAD_LETTER))
     return acks
 
 
@@ -198,6 +192,10 @@ def write_batch_records(records, config: RunConfig) -> None:
         records | "WriteArticles" >> WritePartitionedAvroFiles(
             output, "articles", schemas.ENRICHED_ARTICLE, partition, config.num_shards
         )
+
+
+def kafka_sink(kafka: KafkaConfig, topic: str, schema_name: str) -> WriteKafkaMessages:
+    return WriteKafkaMessages(kafka.bootstrap, topic, schema_name, kafka.value_format, kafka.schema_registry)
 
 
 def sink_names(config: RunConfig) -> list[str]:

@@ -13,6 +13,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from transforms.inference.loading import DEVICES
 from transforms.inference.settings import BACKENDS, DEFAULT_BACKEND
+from transforms.io.avro_messages import SINGLE_OBJECT, VALUE_FORMATS
 from transforms.io.partitions import PARTITIONS
 from transforms.ner.encoding import STRIDE_TOKENS, WINDOW_TOKENS
 from transforms.ner.handler import MAX_NER_CHARS
@@ -175,12 +176,27 @@ def _kafka(parser) -> None:
     k.add_argument(
         "--kafka-output-topic",
         default=None,
-        help="write records to this topic (Avro single-object encoding, key = article id)",
+        help="write records to this topic (Avro, in --kafka-value-format; key = article id)",
     )
     k.add_argument(
         "--kafka-deadletter-topic",
         default=None,
         help="write dead letters to this topic (default: <kafka-output-topic>.deadletter)",
+    )
+    k.add_argument(
+        "--kafka-value-format",
+        default=SINGLE_OBJECT,
+        choices=VALUE_FORMATS,
+        help="how a record is framed in a message of the output and dead-letter topics: single-object (Avro "
+        "single-object encoding: C3 01 + the schema's 8-byte fingerprint + the Avro body); raw (the Avro body "
+        "only; the reader brings the schema: schemas/*.avsc); confluent (Confluent's wire format: 00 + the "
+        "4-byte schema id from --schema-registry + the Avro body)",
+    )
+    k.add_argument(
+        "--schema-registry",
+        default=None,
+        help="URL of a Confluent-compatible schema registry (with --kafka-value-format confluent only): each "
+        "topic's schema is registered under <topic>-value when the run starts",
     )
     k.add_argument(
         "--kafka-expansion-service",

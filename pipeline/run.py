@@ -16,6 +16,7 @@ import logging
 import os
 import sys
 import time
+import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +30,7 @@ from apache_beam.options.pipeline_options import (
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from pipeline import graph, summary
-from pipeline.config import RunConfig
+from pipeline.config import KafkaConfig, RunConfig
 from pipeline.options import NewsIngestOptions, beam_args
 from pipeline.runtime import engines, flink, job, output_dir, processes
 from pipeline.runtime.expansion_service import kafka_expansion_service
@@ -37,6 +38,8 @@ from transforms.inference.loading import ModelNotAvailable
 from transforms.inference.onnx_runtime import OnnxRuntimeUnavailable, require_onnxruntime
 from transforms.inference.settings import Backend
 from transforms.inference.threads import available_cores
+from transforms.io.avro_messages import CONFLUENT, SINGLE_OBJECT
+from transforms.io.schema_registry import SchemaRegistryError, register_value_schema
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +98,7 @@ def check_config(config: RunConfig, runner_given: bool = False) -> str | None:
         except OnnxRuntimeUnavailable as e:
             return str(e)
     if config.kafka:
-        problem = _kafka_problem(config, runner_given)
+        problem = _value_format_problem(config.kafka) or _kafka_problem(config, runner_given)
         if problem:
             return problem
     if config.streaming:
@@ -120,6 +123,23 @@ def _kafka_problem(config: RunConfig, runner_given: bool) -> str | None:
         import confluent_kafka  # noqa: F401
     except ImportError:
         return "Kafka needs the confluent-kafka package: pip install 'news-ingest[kafka]'"
+    return None
+
+
+def _value_format_problem(kafka: KafkaConfig) -> str | None:
+    """The schema registry comes with the confluent value format, and only with it."""
+    if kafka.value_format == CONFLUENT:
+        if not kafka.schema_registry:
+            return "--kafka-value-format confluent needs --schema-registry URL"
+        url = urllib.parse.urlsplit(kafka.schema_registry)
+        if url.username or url.password:
+            return "--schema-registry: credentials in the URL are not supported (the registry is called without any)"
+        if url.scheme not in ("http", "https") or not url.hostname:
+            return f"--schema-registry {kafka.schema_registry!r} is not an http:// or https:// URL"
+    elif kafka.schema_registry:
+        return "--schema-registry is for --kafka-value-format confluent only"
+    if kafka.value_format != SINGLE_OBJECT and not kafka.output_topic:
+        return f"--kafka-value-format {kafka.value_format} needs --kafka-output-topic TOPIC"
     return None
 
 
@@ -161,10 +181,25 @@ def runner_flags(config: RunConfig, args: Sequence[str]) -> engines.RunnerFlags:
     return flags
 
 
+def register_value_schemas(config: RunConfig) -> None:
+    """With the confluent value format, registers each output topic's schema before anything starts, so that
+    a registry that cannot be reached stops the run at once (SchemaRegistryError), not at a worker's first
+    message. Each worker registers again in its setup and gets the same id (registering is idempotent)."""
+    kafka = config.kafka
+    if kafka is None or kafka.value_format != CONFLUENT:
+        return
+    url = graph.required(kafka.schema_registry, "--schema-registry")
+    for topic, schema_name in kafka.output_schemas():
+        schema_id = register_value_schema(url, topic, schema_name)
+        log.info("schema registry %s: %s is schema id %d", kafka.schema_registry, topic, schema_id)
+
+
 def run_pipeline(config: RunConfig, beam_args: Sequence[str] = ()) -> RunResult:
     """Runs ``config`` in this process with Beam's flags ``beam_args`` (``--runner`` and the like; none:
     the in-process FnApiRunner) and returns how it ended. Raises engines.EngineUnavailable when the
-    runner cannot run here, and whatever the job raised."""
+    runner cannot run here, SchemaRegistryError when the confluent format's registry does not register
+    the schemas, and whatever the job raised."""
+    register_value_schemas(config)
     flags = runner_flags(config, beam_args)
     import transformers
 
@@ -239,10 +274,11 @@ def _java_environment_problem(error: Exception) -> str | None:
 
 def problem_of(error: Exception) -> str | None:
     """The one line a user can act on for an error that ends a run, or None for an unexpected one."""
-    if isinstance(error, (engines.EngineUnavailable, ModelNotAvailable)):
+    if isinstance(error, (engines.EngineUnavailable, ModelNotAvailable, SchemaRegistryError)):
         return str(error)
-    if "ModelNotAvailable" in str(error):  # Beam wraps worker errors; surface a model error plainly
-        return str(error).split("ModelNotAvailable:")[-1].strip().splitlines()[0]
+    for name in ("ModelNotAvailable", "SchemaRegistryError"):  # Beam wraps worker errors; surface them plainly
+        if f"{name}:" in str(error):
+            return str(error).split(f"{name}:")[-1].strip().splitlines()[0]
     return _java_environment_problem(error)
 
 

@@ -110,7 +110,16 @@ def test_consumer_examples_are_all_tested():
     here they are at least compiled)."""
     text = (ROOT / "docs" / "consumers.md").read_text(encoding="utf-8")
     names = re.findall(r"<!-- example: ([\w-]+) -->", text)
-    assert sorted(names) == ["avro", "fastavro", "kafka-consumer", "pandas", "polars", "spark", "spark-partitioned"]
-    for name in ("kafka-consumer", "spark", "spark-partitioned"):
+    assert sorted(names) == [
+        "avro",
+        "fastavro",
+        "kafka-consumer",
+        "kafka-consumer-raw",
+        "pandas",
+        "polars",
+        "spark",
+        "spark-partitioned",
+    ]
+    for name in ("kafka-consumer", "kafka-consumer-raw", "spark", "spark-partitioned"):
         code = re.search(rf"<!-- example: {name} -->\s*```python\n(.*?)```", text, re.S).group(1)
         compile(code, f"docs/consumers.md:{name}", "exec")

@@ -7,8 +7,10 @@ NEWS_INGEST_REQUIRE_ENGINES is set (CI), where that is a failure.
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,8 +19,11 @@ import uuid
 from collections import defaultdict
 from pathlib import Path
 
+import avro_fixtures as af
+import fastavro
 import pytest
 from conftest import FIXTURES, KAFKA_BOOTSTRAP, ROOT, SHARED, read_avro
+from registry_stand_in import RegistryStandIn
 
 import schemas
 from transforms.io import avro_messages
@@ -41,9 +46,13 @@ def produce(topic: str, values: list[tuple[bytes | None, bytes | None]]) -> None
     assert producer.flush(60) == 0 and errors == []
 
 
-def consume_all(topic: str, expected: int = 0, timeout: float = 5) -> list:
+def single_object(value: bytes) -> dict:
+    return avro_messages.decode(value, WRITERS)
+
+
+def consume_all(topic: str, expected: int = 0, timeout: float = 5, decode=single_object) -> list:
     """Decoded (key, record) of the messages on ``topic`` (one partition), read from the beginning until
-    ``expected`` arrived, the topic was idle for 2 s, or ``timeout`` passed."""
+    ``expected`` arrived, the topic was idle for 2 s, or ``timeout`` passed. ``decode``: value -> record."""
     from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
     consumer = Consumer(
@@ -54,13 +63,15 @@ def consume_all(topic: str, expected: int = 0, timeout: float = 5) -> list:
     while time.time() < deadline and not (expected and len(got) >= expected) and time.time() - last < 2:
         m = consumer.poll(0.25)
         if m is not None and not m.error():
-            got.append((m.key(), avro_messages.decode(m.value(), WRITERS)))
+            got.append((m.key(), decode(m.value())))
             last = time.time()
     consumer.close()
     return got
 
 
-def start_pipeline(tmp_path: Path, name: str, topic: str, group: str, ner: Path, out: Path) -> subprocess.Popen:
+def start_pipeline(
+    tmp_path: Path, name: str, topic: str, group: str, ner: Path, out: Path, *flags: str
+) -> subprocess.Popen:
     log = open(tmp_path / f"{name}.log", "w")
     return subprocess.Popen(
         [
@@ -89,6 +100,7 @@ def start_pipeline(tmp_path: Path, name: str, topic: str, group: str, ner: Path,
             "0",
             "--torch-threads",
             "1",
+            *flags,
         ],
         cwd=ROOT,
         stdout=log,
@@ -272,13 +284,22 @@ def test_kill_and_restart_loses_nothing(broker, tmp_path, tiny_ner):
     )
 
 
+def run_doc_example(name: str, monkeypatch, topic: str, n: int) -> dict:
+    """Runs the example ``name`` of docs/consumers.md as written, from the repository root, on ``n`` messages of
+    ``topic``; its namespace."""
+    doc = (ROOT / "docs" / "consumers.md").read_text()
+    code = re.search(rf"<!-- example: {name} -->\s*```python\n(.*?)```", doc, re.S).group(1)
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("TOPIC", topic)
+    monkeypatch.setenv("N", str(n))
+    ns: dict = {"__name__": "__example__"}
+    exec(compile(code, f"docs/consumers.md:{name}", "exec"), ns)
+    return ns
+
+
 def test_consumer_guide_example_decodes_the_output_topic(broker, monkeypatch, capsys):
     """The Kafka consumer example of docs/consumers.md, run as written, on messages encoded by the pipeline's sink
     code (records of the current schema and of 1.1.0, which it must resolve)."""
-    import re
-
-    import avro_fixtures as af
-    import fastavro
     from confluent_kafka import Producer
 
     topic = f"enriched-{uuid.uuid4().hex[:8]}"
@@ -286,8 +307,6 @@ def test_consumer_guide_example_decodes_the_output_topic(broker, monkeypatch, ca
     old_schema = json.loads((ROOT / "schemas" / "history" / "enriched_article-1.1.0.avsc").read_text())
     old_parsed = fastavro.parse_schema(old_schema)
     old = {k: v for k, v in records[0].items() if k in {f["name"] for f in old_schema["fields"]}}
-    import io
-
     from fastavro.schema import fingerprint, to_parsing_canonical_form
 
     buf = io.BytesIO()
@@ -298,17 +317,95 @@ def test_consumer_guide_example_decodes_the_output_topic(broker, monkeypatch, ca
     for r in records:
         producer.produce(topic, key=r["id"].encode(), value=avro_messages.encode(schemas.ENRICHED_ARTICLE, r))
     assert producer.flush(30) == 0
-    doc = (ROOT / "docs" / "consumers.md").read_text()
-    code = re.search(r"<!-- example: kafka-consumer -->\s*```python\n(.*?)```", doc, re.S).group(1)
-    monkeypatch.chdir(ROOT)
-    monkeypatch.setenv("TOPIC", topic)
-    monkeypatch.setenv("N", str(len(records) + 1))
-    ns: dict = {"__name__": "__example__"}
-    exec(compile(code, "docs/consumers.md:kafka-consumer", "exec"), ns)
-    got = ns["articles"]
+    got = run_doc_example("kafka-consumer", monkeypatch, topic, len(records) + 1)["articles"]
     assert [a["id"] for a in got] == [old["id"]] + [r["id"] for r in records]
     assert got[0]["ner_truncated_at"] is None  # added in 1.2.0: the default fills it for 1.1.0 messages
     strip = lambda ents: [{k: v for k, v in e.items() if k != "score"} for e in ents]  # noqa: E731
     assert strip(got[1]["entities"]) == strip(records[0]["entities"])  # scores are float32 in Avro
     assert [e["score"] for e in got[1]["entities"]] == pytest.approx([e["score"] for e in records[0]["entities"]])
+    assert records[1]["id"] in capsys.readouterr().out
+
+
+def read_body(name: str, data: bytes) -> dict:
+    """A message body read with fastavro.schemaless_reader and the shipped schema file, as docs/consumers.md says;
+    nothing may follow it."""
+    buf = io.BytesIO(data)
+    record = fastavro.schemaless_reader(buf, fastavro.parse_schema(schemas.load_json(name)))
+    assert buf.tell() == len(data), "bytes after the Avro body"
+    return record
+
+
+def wire_format_decoder(value_format: str, name: str, registry: RegistryStandIn, subject: str):
+    def decode(value: bytes) -> dict:
+        if value_format == "confluent":
+            assert value[0] == 0, "no confluent magic byte"
+            assert int.from_bytes(value[1:5], "big") in registry.subjects[subject], "not the registered id"
+            value = value[5:]
+        return read_body(name, value)
+
+    return decode
+
+
+@pytest.mark.parametrize("value_format", ["raw", "confluent"])
+def test_a_run_in_another_value_format_writes_what_its_wire_format_says(broker, tmp_path, tiny_ner, value_format):
+    """--kafka-value-format raw, and confluent with an in-test STAND-IN for a schema registry (registry_stand_in.py:
+    only the one POST; not a real registry, none can run here): every message on the output and dead-letter topics
+    decodes by its format's wire format with fastavro.schemaless_reader and the shipped schemas, and is the record
+    the run wrote to its window files; confluent registers at the start and again in each worker's setup."""
+    topic, group = f"{value_format}-{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:8]}"
+    articles = real_articles(20)
+    produce(topic, [(a["id"].encode(), json.dumps(a).encode()) for a in articles] + [(b"k-bad", b"{x"), (None, None)])
+    total, out = len(articles) + 2, tmp_path / "out"
+    subjects = {
+        schemas.ENRICHED_ARTICLE: f"{topic}-enriched-value",
+        schemas.DEAD_LETTER: f"{topic}-enriched.deadletter-value",
+    }
+    with RegistryStandIn(first_id=500) as registry:
+        flags = ["--kafka-value-format", value_format]
+        if value_format == "confluent":
+            flags += ["--schema-registry", registry.url]
+        proc = start_pipeline(tmp_path, "run", topic, group, tiny_ner, out, *flags)
+        decoders = {n: wire_format_decoder(value_format, n, registry, s) for n, s in subjects.items()}
+        try:
+            deadline = time.time() + 600
+            while time.time() < deadline:
+                assert proc.poll() is None, (tmp_path / "run.log").read_text()[-3000:]
+                records = consume_all(f"{topic}-enriched", decode=decoders[schemas.ENRICHED_ARTICLE])
+                dead = consume_all(f"{topic}-enriched.deadletter", decode=decoders[schemas.DEAD_LETTER])
+                if len(records) + len(dead) >= total:
+                    break
+                time.sleep(3)
+            deadline = time.time() + 120  # window files trail the topics by a window
+            while time.time() < deadline and len(read_avro(str(out / "*.avro"))) < total:
+                time.sleep(2)
+        finally:
+            stop(proc)
+    assert proc.returncode == 0
+    files = {r["source_line"]: r for r in read_avro(str(out / "articles-*.avro"))}
+    dead_files = {d["source_line"]: d for d in read_avro(str(out / "deadletter-*.avro"))}
+    assert {r["source_line"] for _, r in records} == set(range(len(articles))) == set(files)
+    assert {d["source_line"] for _, d in dead} == {len(articles), len(articles) + 1} == set(dead_files)
+    assert all(key == r["id"].encode() and r == files[r["source_line"]] for key, r in records)
+    assert all(d == dead_files[d["source_line"]] for _, d in dead)
+    if value_format == "confluent":
+        assert set(registry.subjects) == set(subjects.values())
+        for subject, ids in registry.subjects.items():
+            assert len(ids) >= 2 and len(set(ids)) == 1, (subject, ids)  # the launcher, then each worker's setup
+        print(f"\nregistrations with the stand-in: {registry.subjects}")
+
+
+def test_consumer_guide_raw_example_reads_raw_messages(broker, monkeypatch, capsys):
+    """The raw-format consumer example of docs/consumers.md, run as written, on messages made by the sink's encoder."""
+    from confluent_kafka import Producer
+
+    topic = f"raw-{uuid.uuid4().hex[:8]}"
+    records = af.make_records(4, extended=True)
+    raw = avro_messages.header(avro_messages.RAW, schemas.ENRICHED_ARTICLE)
+    producer = Producer({"bootstrap.servers": BOOTSTRAP})
+    for r in records:
+        producer.produce(topic, key=r["id"].encode(), value=avro_messages.encode(schemas.ENRICHED_ARTICLE, r, raw))
+    assert producer.flush(30) == 0
+    got = run_doc_example("kafka-consumer-raw", monkeypatch, topic, len(records))["articles"]
+    assert [a["id"] for a in got] == [r["id"] for r in records]
+    assert [a["topic_labels"] for a in got] == [r["topic_labels"] for r in records]
     assert records[1]["id"] in capsys.readouterr().out

@@ -41,13 +41,15 @@ bench-full: $(STAMP)
 # Engine files for --runner PrismRunner / FlinkRunner and the Kafka IO, into .engines/ (not part of `make run`:
 # the in-process runner needs none of them). From the Go module proxy, Maven Central and PyPI only:
 # Prism, Beam's Flink job server jar (built from Maven Central pieces when the official one is not served),
-# the Flink 1.19.3 distribution (PyPI), the Kafka broker and expansion service jars, Spark's Avro data source jar.
+# the Flink 1.19.3 distribution (PyPI), the Kafka broker and expansion service jars, Spark's Avro data source jar,
+# Flink SQL's Avro format and SQL gateway jars.
 engines: $(STAMP)
 	PY=$(PY) engines/fetch-prism.sh
 	PY=$(PY) engines/fetch-flink-job-server.sh
 	PY=$(PY) engines/flink.sh install
 	engines/fetch-kafka.sh
 	PY=$(PY) engines/fetch-spark-avro.sh
+	engines/fetch-flink-sql-avro.sh
 
 # A single-node Kafka broker (KRaft) on 127.0.0.1:9092, data wiped on every start, logs in .engines/kafka/logs/.
 kafka-up:

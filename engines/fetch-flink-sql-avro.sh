@@ -8,7 +8,8 @@
 # serves no flink-sql-avro for 1.19.x (only 1.18.1, 1.20.0, 2.x), so the fallback is
 # flink-sql-avro-confluent-registry:1.19.1, a fat jar that holds the plain `avro` format too
 # (org.apache.flink.formats.avro.AvroFormatFactory and AvroFileFormatFactory, Avro shaded in) besides
-# `avro-confluent`. Either present: nothing is done. Also the SQL gateway jar that sql-client.sh needs (below).
+# `avro-confluent`. Either present: nothing is done. Also the SQL gateway jar that sql-client.sh needs and the
+# Kafka connector for a `kafka` table over a raw output topic (below).
 # Exits non-zero when neither can be fetched.
 #
 # usage: engines/fetch-flink-sql-avro.sh
@@ -60,3 +61,5 @@ fetch_first "avro format" "org.apache.flink:flink-sql-avro:$FLINK_VERSION" "org.
 # opt/flink-sql-gateway jar); 1.19.3 is not served here, 1.19.1 is. sql-client.sh puts it on its classpath
 # through HADOOP_CLASSPATH.
 fetch_first "sql gateway" "org.apache.flink:flink-sql-gateway:$FLINK_VERSION" "org.apache.flink:flink-sql-gateway:1.19.1"
+# a `kafka` table (docs/consumers.md#a-raw-topic-in-flink-sql): the connector's fat SQL jar for Flink 1.19
+fetch_first "kafka connector" "org.apache.flink:flink-sql-connector-kafka:3.2.0-1.19"

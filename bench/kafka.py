@@ -56,6 +56,7 @@ class Topics:
         )
         self.sent: dict[str, float] = {}  # article id -> produce time (s)
         self.seen: dict[str, float] = {}  # article id -> output message timestamp (s)
+        self.recorded: dict[str, float] = {}  # article id -> the record's ingested_at (s): models done
 
     def send(self, article: dict):
         self.producer.produce(self.topic_in, key=article["id"].encode(), value=json.dumps(article).encode())
@@ -78,6 +79,8 @@ class Topics:
             record = avro_messages.decode(m.value(), writers)
             key = record.get("id") or record.get("article_id") or f"@{record['source_line']}"
             self.seen.setdefault(key, m.timestamp()[1] / 1000)
+            if record.get("ingested_at") is not None:
+                self.recorded.setdefault(key, record["ingested_at"].timestamp())
 
     def lag(self) -> int:
         return len(set(self.sent) - set(self.seen))
@@ -165,6 +168,8 @@ def write_timeline(path: Path, runner: str, fraction: float, topics: Topics, ids
                     "id": i,
                     "sent": round(topics.sent[i], 3),
                     "latency_s": round(topics.seen[i] - topics.sent[i], 3),
+                    # split at the record's ingested_at (set when the models are done): read + models | write
+                    "recorded_s": round(topics.recorded[i] - topics.sent[i], 3) if i in topics.recorded else None,
                 }
             )
             + "\n"

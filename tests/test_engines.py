@@ -88,12 +88,14 @@ def test_runner_flags_are_filled_in_from_the_engines_folder(tmp_path, monkeypatc
     assert engines.given_options(flink).get("shutdown_sources_after_idle_ms") == engines.NEVER_MS
     assert engines.given_options(flink).get("max_bundle_time_mills") == str(engines.FLINK_STREAMING_BUNDLE_MS)
     assert engines.given_options(flink).get("state_backend") == "filesystem"  # the embedded Flink's checkpoints on disk
+    assert flink.count("--operator_chaining") == 1  # given, Beam's flag turns chaining off (test_flink checks the job)
     cluster = engines.complete_runner_args(["--runner", "FlinkRunner", "--streaming", "--flink_master", "h:8081"])
     assert engines.given_options(cluster).get("state_backend") is None  # a cluster's own configuration decides
     flink = engines.complete_runner_args(["--runner", "FlinkRunner", "--streaming", "--checkpointing_interval=500"])
     assert engines.given_options(flink).get("checkpointing_interval") == "500"
     batch = engines.complete_runner_args(["--runner", "FlinkRunner"])
     assert engines.given_options(batch).get("max_bundle_time_mills") is None  # batch keeps Flink's 10 s bundles
+    assert "--operator_chaining" not in batch  # and its chaining
 
 
 def test_a_flag_given_with_its_default_value_or_an_alias_counts_as_given(tmp_path, monkeypatch):

@@ -428,6 +428,10 @@ def test_kafka_on_the_cluster_survives_a_taskmanager_sigkill(broker, cluster, tm
     try:
         wait_for_first_record(proc, topic, tmp_path / "run.log")
         (job_id,) = {j["jid"] for j in _running_jobs()} - jobs_before
+        # streaming runs unchained: the Kafka read is not in the models' task (engines.FLINK_STREAMING_UNCHAINED_FLAG)
+        assert _rest(f"/jobs/{job_id}/config")["execution-config"]["user-config"]["operatorChaining"] == "false"
+        tasks = [v["name"] for v in _rest(f"/jobs/{job_id}")["vertices"]]
+        assert not [t for t in tasks if "KafkaIO.Read" in t and "Enrich" in t], tasks
         # killed once a checkpoint exists, so that the job restores from it (not from the committed offsets)
         _wait_for(lambda: _rest(f"/jobs/{job_id}/checkpoints")["counts"]["completed"] >= 1, timeout=120, proc=proc)
         before = len(consume_all(f"{topic}-enriched"))

@@ -45,6 +45,12 @@ NEVER_MS = str(2**63 - 1)
 # --max_bundle_time_mills (1000 ms by default), so an article can wait that long before its batch runs.
 # Shorter bundles bring Flink's latency close to Prism's (bench/RESULTS-engines.md).
 FLINK_STREAMING_BUNDLE_MS = 250
+# Streaming on Flink: operator chaining off. Chained, the Kafka read (a Java stage) and the model stage share
+# one task thread, so the read's next poll waits until the models have scored the last batch and articles
+# leave in groups one read plus one scoring apart; unchained, the next read runs while a batch is scored
+# (bench/RESULTS-engines.md, Latency). The flag is Beam's --operator_chaining, a Java boolean that defaults
+# to true, which Beam's portable runner turns into a Python flag that *stores false* when given.
+FLINK_STREAMING_UNCHAINED_FLAG = "--operator_chaining"
 # Beam's portable runner opens the job's state and message streams with --job_server_timeout as their
 # gRPC deadline (default 300 s): a job running longer would be torn down by its own client ("Deadline
 # Exceeded"), and a streaming job is meant to run for days.
@@ -215,6 +221,8 @@ def _flink_streaming_args(given: dict[str, Any], embedded: bool) -> list[str]:
         extra += ["--shutdown_sources_after_idle_ms", NEVER_MS]
     if "max_bundle_time_mills" not in given:
         extra += ["--max_bundle_time_mills", str(FLINK_STREAMING_BUNDLE_MS)]
+    if "operator_chaining" not in given:
+        extra += [FLINK_STREAMING_UNCHAINED_FLAG]
     if embedded and "state_backend" not in given:
         # the embedded Flink keeps checkpoints in memory, limited to 5 MB: a window's buffered records
         # outgrow it and the failed checkpoint fails the job. (A session cluster's own configuration

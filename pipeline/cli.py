@@ -42,5 +42,11 @@ def main(argv=None) -> int:
     if argv[0] not in COMMANDS:
         print(f"news-ingest: unknown command {argv[0]!r}\n\n{usage()}", file=sys.stderr)
         return 2
+    if argv[0] == "run":
+        # Beam's Flink job server, where the run needs one, starts now: its JVM comes up while the run's
+        # libraries are imported (pipeline/runtime/job_server.py)
+        from pipeline.runtime import job_server
+
+        job_server.start_early(argv[1:])
     module = importlib.import_module(COMMANDS[argv[0]][0])
     return int(module.main(argv[1:]) or 0)

@@ -32,7 +32,7 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from pipeline import graph, summary
 from pipeline.config import KafkaConfig, RunConfig
 from pipeline.options import NewsIngestOptions, beam_args
-from pipeline.runtime import engines, flink, job, output_dir, processes
+from pipeline.runtime import engines, flink, job, job_server, output_dir, processes
 from pipeline.runtime.expansion_service import kafka_expansion_service
 from transforms.inference.loading import ModelNotAvailable
 from transforms.inference.onnx_runtime import OnnxRuntimeUnavailable, require_onnxruntime
@@ -201,6 +201,10 @@ def run_pipeline(config: RunConfig, beam_args: Sequence[str] = ()) -> RunResult:
     the schemas, and whatever the job raised."""
     register_value_schemas(config)
     flags = runner_flags(config, beam_args)
+    session_job = flink.session_job(flags)  # a session cluster that cannot take the job stops the run here
+    early_server = job_server.take(flags)  # a Flink job server started while the CLI imported (job_server)
+    if early_server is not None:  # the completed flags again (the same job name), with the server's address
+        flags = runner_flags(config, [*flags.argv, "--job_endpoint", early_server.endpoint])
     import transformers
 
     transformers.utils.logging.disable_progress_bar()
@@ -208,10 +212,15 @@ def run_pipeline(config: RunConfig, beam_args: Sequence[str] = ()) -> RunResult:
     local_output = output_dir.is_local(config.output)
     if local_output:
         output_dir.prepare(str(config.output), config.streaming)
-    engine_log = engines.log_engine_output() if flags.runner == "flinkrunner" else None
+    if early_server is not None:
+        engine_log: str | None = early_server.log_path
+    else:
+        engine_log = engines.log_engine_output() if flags.runner == "flinkrunner" else None
     try:
-        return _run(config, flags)
+        return _run(config, flags, session_job)
     finally:
+        if early_server is not None:
+            early_server.stop()
         if flags.flink_job_server_jar:
             processes.stop_children_running(flags.flink_job_server_jar)
         if engine_log and os.path.getsize(engine_log):
@@ -222,9 +231,8 @@ def run_pipeline(config: RunConfig, beam_args: Sequence[str] = ()) -> RunResult:
             output_dir.remove_partial_window_files(str(config.output))
 
 
-def _run(config: RunConfig, flags: engines.RunnerFlags) -> RunResult:
+def _run(config: RunConfig, flags: engines.RunnerFlags, session_job: flink.FlinkJob | None) -> RunResult:
     started = time.time()
-    session_job = flink.session_job(flags)
     with contextlib.ExitStack() as services:
         expansion = None
         if config.kafka and config.kafka.topics:
@@ -274,7 +282,7 @@ def _java_environment_problem(error: Exception) -> str | None:
 
 def problem_of(error: Exception) -> str | None:
     """The one line a user can act on for an error that ends a run, or None for an unexpected one."""
-    if isinstance(error, (engines.EngineUnavailable, ModelNotAvailable, SchemaRegistryError)):
+    if isinstance(error, (engines.EngineUnavailable, ModelNotAvailable, SchemaRegistryError, processes.StartFailed)):
         return str(error)
     for name in ("ModelNotAvailable", "SchemaRegistryError"):  # Beam wraps worker errors; surface them plainly
         if f"{name}:" in str(error):

@@ -227,6 +227,8 @@ def test_batch_on_flink_gives_the_records_of_the_in_process_runner(request, wher
     if where == "cluster":
         assert summary["flink_job_id"] and summary["flink_web_ui"].startswith(f"http://{MASTER}/#/job/")
         assert _rest(f"/jobs/{summary['flink_job_id']}")["state"] == "FINISHED"
+    # the CLI started the job server while it imported, and Beam used it (pipeline/runtime/job_server.py)
+    assert "the Flink job server started with the run listens on localhost:" in log.read_text()
     # the job server JVM the CLI started is gone
     assert not [
         p for p in Path("/proc").glob("[0-9]*/cmdline") if job_server.encode() in _read(p) and b"java" in _read(p)

@@ -15,37 +15,13 @@ import contextlib
 import logging
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 
 from pipeline.runtime import engines, processes
 
 log = logging.getLogger(__name__)
 JVM_HEAP = os.environ.get("NEWS_INGEST_EXPANSION_HEAP", "512m")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float, log_path: str) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise engines.EngineUnavailable(
-                f"the Kafka expansion service exited at start (rc {proc.returncode}); see {log_path}"
-            )
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.3)
-    raise engines.EngineUnavailable(
-        f"the Kafka expansion service did not listen on port {port} within {timeout:.0f} s; see {log_path}"
-    )
 
 
 @contextlib.contextmanager
@@ -66,7 +42,7 @@ def kafka_expansion_service(configured: str | None):
             "the Kafka IO runs in Java, and no `java` is on PATH: install a JDK 11+ "
             "(or pass --kafka-expansion-service HOST:PORT of a running one)"
         )
-    port = _free_port()
+    port = processes.free_port()
     log_file = tempfile.NamedTemporaryFile("w", prefix="news-ingest-expansion-", suffix=".log", delete=False)
     proc = subprocess.Popen(
         [
@@ -85,7 +61,10 @@ def kafka_expansion_service(configured: str | None):
         start_new_session=True,
     )  # Ctrl-C reaches us, not the JVM: we stop it in order
     try:
-        _wait_for_port(port, proc, 90, log_file.name)
+        try:
+            processes.wait_for_port(port, proc, 90, "the Kafka expansion service", log_file.name)
+        except processes.StartFailed as e:
+            raise engines.EngineUnavailable(str(e)) from None
         log.info("Kafka expansion service on 127.0.0.1:%d (log %s)", port, log_file.name)
         yield f"127.0.0.1:{port}"
     finally:

@@ -1,16 +1,42 @@
-"""Stopping the helper processes a run starts (a JVM for the Kafka expansion service, Beam's job server):
-SIGTERM first, so a process can shut down in order, and SIGKILL for one that has not exited in time."""
+"""The helper processes a run starts (a JVM for the Kafka expansion service, Beam's job server): waiting for
+one to listen, and stopping it: SIGTERM first, so a process can shut down in order, and SIGKILL for one that
+has not exited in time."""
 
 from __future__ import annotations
 
 import logging
 import os
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+
+class StartFailed(RuntimeError):
+    """A helper process exited at start or did not listen in time; the message is one line."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float, what: str, log_path: str) -> None:
+    """Until ``proc`` (``what``, logging to ``log_path``) listens on ``port``; StartFailed if it exits first
+    or does not listen within ``timeout`` seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise StartFailed(f"{what} exited at start (rc {proc.returncode}); see {log_path}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise StartFailed(f"{what} did not listen on port {port} within {timeout:.0f} s; see {log_path}")
 
 
 def stop(proc: subprocess.Popen, timeout: float = 15) -> None:

@@ -6,6 +6,7 @@ import importlib
 import sys
 
 from pipeline import __version__
+from pipeline.runtime import job_server
 
 COMMANDS = {
     "run": ("pipeline.run", "run the pipeline (batch, or streaming with --streaming --watch)"),
@@ -45,8 +46,6 @@ def main(argv=None) -> int:
     if argv[0] == "run":
         # Beam's Flink job server, where the run needs one, starts now: its JVM comes up while the run's
         # libraries are imported (pipeline/runtime/job_server.py)
-        from pipeline.runtime import job_server
-
         job_server.start_early(argv[1:])
     module = importlib.import_module(COMMANDS[argv[0]][0])
     return int(module.main(argv[1:]) or 0)

@@ -34,7 +34,8 @@ def test_the_command_is_the_one_beam_would_run(jar, tmp_path, master):
     server = FlinkJarJobServer(beam_options)
     server._master_url = "http://localhost:8081" if master != "[local]" else master  # FlinkRunner.default_job_server
     beams, endpoint = server.subprocess_cmd_and_endpoint()
-    assert job_server.command(flags, 4711, str(tmp_path)) == [str(a) for a in beams] and endpoint == "localhost:4711"
+    ours = job_server.command(flags) + job_server.server_args(4711, str(tmp_path))
+    assert ours == [str(a) for a in beams] and endpoint == "localhost:4711"
 
 
 @pytest.mark.parametrize(
@@ -49,12 +50,12 @@ def test_no_server_where_beam_would_start_none_from_a_jar(jar, tmp_path, monkeyp
     monkeypatch.setenv("NEWS_INGEST_ENGINES", str(tmp_path))
     (tmp_path / "bin").mkdir()
     (tmp_path / "bin" / "prism").write_bytes(b"")
-    assert job_server.command(flags_of(*argv, "--flink_job_server_jar", jar), 4711, str(tmp_path)) is None
+    assert job_server.command(flags_of(*argv, "--flink_job_server_jar", jar)) is None
 
 
 def test_a_server_started_for_other_flags_is_stopped_not_used(jar, tmp_path):
     started_for = flags_of("--runner", "FlinkRunner", "--flink_job_server_jar", jar)
-    command = job_server.command(started_for, 4711, str(tmp_path))
+    command = job_server.command(started_for)
     proc = subprocess.Popen(["sleep", "60"])
     job_server._started = job_server.StartedJobServer(proc, 4711, command, os.devnull, str(tmp_path / "a"))
     other = flags_of("--runner", "FlinkRunner", "--flink_job_server_jar", jar, "--flink_master", "h:8081")

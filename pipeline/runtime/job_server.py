@@ -38,7 +38,7 @@ READY_SECONDS = 120  # the JVM listens within a few seconds; a busy machine gets
 class StartedJobServer:
     proc: subprocess.Popen
     port: int
-    command: list[str]  # what Beam would have run, so a run with other flags does not take it
+    command: list[str]  # what Beam would have run (``command``), so a run with other flags does not take it
     log_path: str
     artifacts_dir: str
     archive: ClassArchive | None = None
@@ -97,9 +97,10 @@ class ClassArchive:
 _started: StartedJobServer | None = None
 
 
-def command(flags: engines.RunnerFlags, job_port: int, artifacts_dir: str) -> list[str] | None:
-    """The command Beam's FlinkJarJobServer would run for ``flags``, or None where Beam would start none
-    from a jar (``FlinkRunner.default_job_server`` and ``JavaJarJobServer.subprocess_cmd_and_endpoint``)."""
+def command(flags: engines.RunnerFlags) -> list[str] | None:
+    """The command Beam's FlinkJarJobServer would run for ``flags``, up to one server's own arguments
+    (``server_args``), or None where Beam would start none from a jar (``FlinkRunner.default_job_server`` and
+    ``JavaJarJobServer.subprocess_cmd_and_endpoint``)."""
     flink = flags.options.view_as(FlinkRunnerOptions)
     if flags.runner != "flinkrunner" or "job_endpoint" in flags.given or flink.flink_submit_uber_jar:
         return None
@@ -107,7 +108,6 @@ def command(flags: engines.RunnerFlags, job_port: int, artifacts_dir: str) -> li
     if not jar or not jar.endswith(".jar"):
         return None
     server = flags.options.view_as(JobServerOptions)
-    # Beam asks the server for its artifact and expansion ports; port 0 lets it pick free ones
     return [
         server.job_server_java_launcher,
         "-jar",
@@ -115,6 +115,12 @@ def command(flags: engines.RunnerFlags, job_port: int, artifacts_dir: str) -> li
         jar,
         "--flink-master",
         FlinkRunner.add_http_scheme(flink.flink_master),
+    ]
+
+
+def server_args(job_port: int, artifacts_dir: str) -> list[str]:
+    # Beam asks the server for its artifact and expansion ports; port 0 lets it pick free ones
+    return [
         "--artifacts-dir",
         artifacts_dir,
         "--job-port",
@@ -133,18 +139,16 @@ def start_early(beam_args: list[str]) -> None:
         flags = engines.RunnerFlags(engines.complete_runner_args(beam_args))
     except Exception:  # noqa: BLE001 - the run reports its own flag and engine problems, with their messages
         return
-    port, artifacts_dir = processes.free_port(), tempfile.mkdtemp(prefix="news-ingest-artifacts-")
-    cmd = command(flags, port, artifacts_dir)
+    cmd = command(flags)
     if cmd is None or shutil.which(cmd[0]) is None:
-        shutil.rmtree(artifacts_dir, ignore_errors=True)
         return
+    port, artifacts_dir = processes.free_port(), tempfile.mkdtemp(prefix="news-ingest-artifacts-")
     # the user's own JVM options go as given; otherwise the class archive
+    server = flags.options.view_as(JobServerOptions)
     archive = (
-        None
-        if flags.options.view_as(JobServerOptions).job_server_jvm_properties
-        else ClassArchive.for_jar(cmd[0], cmd[2])
+        None if server.job_server_jvm_properties else ClassArchive.for_jar(cmd[0], str(flags.flink_job_server_jar))
     )
-    launch = cmd[:2] + (archive.jvm_options() if archive else []) + cmd[2:]
+    launch = cmd[:2] + (archive.jvm_options() if archive else []) + cmd[2:] + server_args(port, artifacts_dir)
     log_file = tempfile.NamedTemporaryFile("w", prefix="news-ingest-job-server-", suffix=".log", delete=False)
     with log_file:
         proc = subprocess.Popen(launch, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
@@ -159,7 +163,7 @@ def take(flags: engines.RunnerFlags) -> StartedJobServer | None:
     started, _started = _started, None
     if started is None:
         return None
-    if command(flags, started.port, started.artifacts_dir) != started.command:
+    if command(flags) != started.command:
         started.stop()
         return None
     try:

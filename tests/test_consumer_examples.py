@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -33,6 +36,16 @@ def run_example(name: str) -> dict:
     ns: dict = {"__name__": "__example__"}
     exec(compile(example(name), f"docs/consumers.md:{name}", "exec"), ns)
     return ns
+
+
+def run_example_apart(name: str, report: list[str], cwd: Path) -> dict:
+    """The example followed by ``report`` (lines that print one ``RESULT <json>`` line), in a Python of its own
+    started in ``cwd`` (an example that starts its own Spark session); the JSON it printed."""
+    code = example(name) + "\n" + "\n".join(report)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (line,) = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
+    return json.loads(line[len("RESULT ") :])
 
 
 def test_all_examples_are_present():

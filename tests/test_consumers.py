@@ -15,8 +15,6 @@ import json
 import logging
 import os
 import shutil
-import subprocess
-import sys
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,7 +24,7 @@ import fastavro
 import polars as pl
 import pytest
 from conftest import FIXTURES, ROOT, read_avro, run_pipeline, skip_or_fail
-from test_consumer_examples import example, run_example
+from test_consumer_examples import run_example, run_example_apart
 from test_hostile_input import build_corpus
 
 import schemas
@@ -287,22 +285,16 @@ def test_spark_example_runs_as_written(spark, run, tmp_path):
     with the pipeline's output as output/, in a Python of its own (the example starts its own session)."""
     for name, target in (("output", run.output), ("schemas", schemas.SCHEMA_DIR), (".engines", engines.engines_dir())):
         (tmp_path / name).symlink_to(target, target_is_directory=True)
-    report = "\n".join(
-        [
-            "import json",
-            "print('RESULT', json.dumps({",
-            "    'articles': articles.count(), 'dead_letters': dead_letters.count(),",
-            "    'topics': {r['topic']: r['count'] for r in topic_counts.collect()},",
-            "    'top_entities': [[r['text'], r['label'], r['count']] for r in top_entities.collect()],",
-            "    'schema': articles.schema.json()}))",
-            "spark.stop()",
-        ]
-    )
-    code = example("spark") + "\n" + report
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    (line,) = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
-    got = json.loads(line[len("RESULT ") :])
+    report = [
+        "import json",
+        "print('RESULT', json.dumps({",
+        "    'articles': articles.count(), 'dead_letters': dead_letters.count(),",
+        "    'topics': {r['topic']: r['count'] for r in topic_counts.collect()},",
+        "    'top_entities': [[r['text'], r['label'], r['count']] for r in top_entities.collect()],",
+        "    'schema': articles.schema.json()}))",
+        "spark.stop()",
+    ]
+    got = run_example_apart("spark", report, tmp_path)
     assert got["articles"] == len(run.articles) and got["dead_letters"] == len(run.dead_letters)
     assert got["topics"] == dict(Counter(t for a in run.articles for t in a["topic_labels"]))
     assert got["schema"] == article_type().json()

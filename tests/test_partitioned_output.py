@@ -13,8 +13,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 from collections import Counter
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -29,7 +27,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms import window
 from apache_beam.transforms.window import TimestampedValue
 from conftest import FIXTURES, read_avro, run_pipeline
-from test_consumer_examples import example
+from test_consumer_examples import run_example_apart
 from test_consumers import (
     article_type,
     spark,  # noqa: F401  (the module's one local[1] SparkSession)
@@ -381,21 +379,15 @@ def test_spark_partitioned_example_runs_as_written(spark, batch, tmp_path):  # n
     out, expected, _ = batch
     (tmp_path / "output").symlink_to(out, target_is_directory=True)
     (tmp_path / ".engines").symlink_to(engines.engines_dir(), target_is_directory=True)
-    report = "\n".join(
-        [
-            "import json",
-            "print('RESULT', json.dumps({",
-            "    'one_day': sorted(r['id'] for r in one_day.collect()), 'undated': undated.count(),",
-            "    'per_day': [[str(r['date']), r['count']] for r in per_day.collect()],",
-            "    'dead_letters': sorted(r['source_line'] for r in dead_letters.collect())}))",
-            "spark.stop()",
-        ]
-    )
-    code = example("spark-partitioned") + "\n" + report
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    (line,) = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
-    got = json.loads(line[len("RESULT ") :])
+    report = [
+        "import json",
+        "print('RESULT', json.dumps({",
+        "    'one_day': sorted(r['id'] for r in one_day.collect()), 'undated': undated.count(),",
+        "    'per_day': [[str(r['date']), r['count']] for r in per_day.collect()],",
+        "    'dead_letters': sorted(r['source_line'] for r in dead_letters.collect())}))",
+        "spark.stop()",
+    ]
+    got = run_example_apart("spark-partitioned", report, tmp_path)
     assert got["one_day"] == sorted(i for i, d in expected.items() if d == f"date={DAY}")
     assert got["undated"] == Counter(expected.values())[NULL_FOLDER]
     per_day = {(f"date={d}" if d != "None" else NULL_FOLDER): n for d, n in got["per_day"]}

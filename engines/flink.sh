@@ -21,6 +21,10 @@
 #   log/            flink-news-ingest-standalonesession-0-HOST.log, ...-taskexecutor-I-HOST.log/.out
 #   run/            pid files: flink-news-ingest-standalonesession.pid, flink-news-ingest-taskexecutor.pid
 #                   (Flink's own format, one pid per line; dead pids are cleaned out on every up/down)
+#   tmp/            io.tmp.dirs: the processes' working folders (a copy of every submitted job's jar in
+#                   blob storage, 150+ MB per job), removed by `down` and by an `up` that finds no process
+#                   of ours; Flink removes them itself only on a clean exit, so a killed TaskManager (the
+#                   crash tests) or a killed machine left them in /tmp before
 #
 # Env: FLINK_TASKMANAGERS (1) FLINK_REST_PORT (8081) FLINK_RPC_PORT (6123) FLINK_TM_SLOTS (2)
 #      FLINK_JM_MEMORY (1024m) FLINK_TM_MEMORY (1728m) FLINK_START_TIMEOUT (120) FLINK_STOP_TIMEOUT (20)
@@ -37,6 +41,7 @@ export FLINK_HOME=$DIST/pyflink
 export FLINK_CONF_DIR=$BASE/conf
 LOG_DIR=$BASE/log
 PID_DIR=$BASE/run
+TMP_DIR=$BASE/tmp
 # Flink names pid and log files flink-<ident>-<daemon>; the default ident is $USER (empty in some
 # containers), so fix it to make the paths predictable.
 export FLINK_IDENT_STRING=news-ingest
@@ -137,6 +142,7 @@ write_conf() {
 env.java.opts.all: $java_opts
 env.log.dir: $LOG_DIR
 env.pid.dir: $PID_DIR
+io.tmp.dirs: $TMP_DIR
 
 # everything on localhost only
 jobmanager.rpc.address: localhost
@@ -206,6 +212,9 @@ cmd_up() {
     port_open "$RPC_PORT" && die "port $RPC_PORT is in use by another process (not our JobManager)"
     write_conf
     tidy_pidfile "$JM_CLASS" "$JM_PIDFILE"
+    # what killed processes left (a live TaskManager without a JobManager keeps its own folder)
+    [[ -n $(live_pids "$TM_CLASS" "$TM_PIDFILE") ]] || rm -rf "$TMP_DIR"
+    mkdir -p "$TMP_DIR"
     # fd 9 (our lock) must not leak into the daemons, or the lock would outlive this script
     "$FLINK_HOME/bin/jobmanager.sh" start >/dev/null 9>&- || { show_logs; die "jobmanager.sh start failed"; }
     jm=$(live_pids "$JM_CLASS" "$JM_PIDFILE" | head -n 1)
@@ -271,7 +280,7 @@ cmd_down() {
   tms=$(live_pids "$TM_CLASS" "$TM_PIDFILE")
   jm=$(live_pids "$JM_CLASS" "$JM_PIDFILE")
   if [[ -z $tms$jm ]]; then
-    rm -f "$TM_PIDFILE" "$JM_PIDFILE"; log "not running"; return 0
+    rm -f "$TM_PIDFILE" "$JM_PIDFILE"; rm -rf "$TMP_DIR"; log "not running"; return 0
   fi
   # shellcheck disable=SC2086
   stop_pids TaskManager "$TM_CLASS" $tms
@@ -281,6 +290,7 @@ cmd_down() {
   left=$(live_pids "$TM_CLASS" "$TM_PIDFILE")$(live_pids "$JM_CLASS" "$JM_PIDFILE")
   [[ -z $left ]] || die "processes still alive after down: $(echo $left)"
   rm -f "$TM_PIDFILE" "$JM_PIDFILE"
+  rm -rf "$TMP_DIR"
   log "down"
 }
 

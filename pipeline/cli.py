@@ -11,7 +11,7 @@ from pipeline.runtime import job_server
 COMMANDS = {
     "run": ("pipeline.run", "run the pipeline (batch, or streaming with --streaming --watch)"),
     "train-ner": ("pipeline.commands.train.ner", "fine-tune the embedded NER model on CoNLL-2003"),
-    "eval-ner": ("pipeline.commands.eval.ner", "NER precision/recall/F1 on CoNLL data, measured through the pipeline"),
+    "eval-ner": ("pipeline.commands.eval.ner", "NER P/R/F1 on CoNLL or news gold data, measured through the pipeline"),
     "calibrate": ("pipeline.commands.train.calibrate", "fit topic score calibration and thresholds into a taxonomy"),
     "train-topics": (
         "pipeline.commands.train.topics",

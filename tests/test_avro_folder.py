@@ -67,4 +67,4 @@ def test_eval_ner_reads_through_it(tmp_path, records):
     spans = spans_from_avro(tmp_path)
     assert set(spans) == {r["id"] for r in records}
     for r in records:
-        assert spans[r["id"]] == {(e["start"], e["end"], e["label"]) for e in r["entities"] if e["field"] == "text"}
+        assert spans[r["id"]] == {(e["field"], e["start"], e["end"], e["label"]) for e in r["entities"]}

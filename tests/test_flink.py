@@ -448,6 +448,9 @@ def test_kafka_on_the_cluster_survives_a_taskmanager_sigkill(broker, cluster, tm
         expected.update({len(expected) + i: "record" for i in range(len(late))})
         subprocess.run([str(FLINK_SH), "up"], cwd=ROOT, check=True, capture_output=True, timeout=180)
         assert set(_tm_pids()).isdisjoint(killed)
+        # what the killed TaskManager left (its jobs' jars) is in the cluster's folder, which `down` removes
+        tmp_dirs = Path({e["key"]: e["value"] for e in _rest("/jobmanager/config")}["io.tmp.dirs"])
+        assert tmp_dirs.parts[-2:] == ("flink", "tmp") and list(tmp_dirs.glob("tm_*")), tmp_dirs
         _wait_all(proc, tmp_path, "run", topic, len(expected))
         recovered = time.time() - t_kill
         # window files trail the topics by a window; wait for them too, while the job runs

@@ -57,10 +57,14 @@ def test_a_server_started_for_other_flags_is_stopped_not_used(jar, tmp_path):
     started_for = flags_of("--runner", "FlinkRunner", "--flink_job_server_jar", jar)
     command = job_server.command(started_for)
     proc = subprocess.Popen(["sleep", "60"])
-    job_server._started = job_server.StartedJobServer(proc, 4711, command, os.devnull, str(tmp_path / "a"))
+    server_log, artifacts = tmp_path / "server.log", tmp_path / "artifacts"
+    server_log.write_text("")
+    artifacts.mkdir()
+    job_server._started = job_server.StartedJobServer(proc, 4711, command, str(server_log), str(artifacts))
     other = flags_of("--runner", "FlinkRunner", "--flink_job_server_jar", jar, "--flink_master", "h:8081")
     assert job_server.take(other) is None
     assert proc.poll() is not None and job_server._started is None
+    assert not server_log.exists() and not artifacts.exists()  # nothing left in the temporary folder
     assert job_server.take(started_for) is None  # taken once: nothing left
 
 

@@ -22,6 +22,8 @@ import torch
 
 from pipeline.commands.eval.conll import LABELS, Sentence, read_conll
 from pipeline.commands.eval.ner_metrics import format_table, score_spans
+from pipeline.commands.eval.news_gold import as_articles, read_segments
+from pipeline.commands.train.augment import augment
 from transforms.inference.loading import load_tokenizer, resolve
 from transforms.ner.encoding import CASE_CONFIG_KEY, CASE_SHAPES, STRIDE_TOKENS, encode_windows
 from transforms.ner.inference import pad_batch, predict_entities
@@ -108,6 +110,21 @@ def evaluate(model, tokenizer, sentences: list[Sentence], max_length: int = 128)
     return score_spans(gold, pred)
 
 
+def evaluate_news(model, tokenizer, path: str, max_length: int = 128) -> dict:
+    """The news gold (``--news-dev``) scored as eval-ner reads it: title and body of each article."""
+    model.eval()
+    articles = as_articles(read_segments(path), "article")
+    texts = [a.title for a in articles] + [a.text for a in articles]
+    preds = predict_entities(model, tokenizer, texts, max_length=max_length, stride=min(STRIDE_TOKENS, max_length // 2))
+    n = len(articles)
+    pred = [
+        {("title", e.start, e.end, e.label) for e in preds[i]}
+        | {("text", e.start, e.end, e.label) for e in preds[n + i]}
+        for i in range(n)
+    ]
+    return score_spans([a.spans for a in articles], pred)
+
+
 class WeightAverage:
     """Exponential moving average of a model's weights (a copy that is scored and saved like the model)."""
 
@@ -129,6 +146,14 @@ def save_fp16(model, out: Path) -> None:
     model.save_pretrained(out, state_dict=state, safe_serialization=True)
     config = json.loads((out / "config.json").read_text())
     (out / "config.json").write_text(json.dumps(config | {"dtype": "float16"}, indent=2, sort_keys=True) + "\n")
+
+
+def load_trained(path: str):
+    """A model saved by train-ner (fp16 on disk), in fp32 to train on."""
+    from transformers import AutoModelForTokenClassification
+
+    target, kw = resolve(path)
+    return AutoModelForTokenClassification.from_pretrained(target, dtype=torch.float32, use_safetensors=True, **kw)
 
 
 def build_model(backbone: str, allow_download: bool = False):
@@ -180,6 +205,21 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     ap.add_argument("--limit", type=int, default=0, help="train on the first N sentences (smoke runs)")
     ap.add_argument("--allow-download", action="store_true", help="allow fetching a hub id for --base")
+    ap.add_argument("--init", default=None, help="go on training this train-ner model instead of a new one")
+    ap.add_argument(
+        "--augment",
+        default=None,
+        metavar="SWAP,HEADLINE,TEMPLATES",
+        help="add augmented sentences (pipeline/commands/train/augment.py): each entity swapped for a banked "
+        "name with probability SWAP, a HEADLINE fraction headline-cased, TEMPLATES template sentences; "
+        "e.g. 0.5,0.1,3000",
+    )
+    ap.add_argument(
+        "--news-dev",
+        default=None,
+        help="news gold .jsonl scored every epoch next to CoNLL dev; the kept weights then are those with the "
+        "best mean of the two F1s",
+    )
     return ap
 
 
@@ -231,10 +271,11 @@ def train_epoch(model, tokenizer, examples, bar, opt, sched, ema: WeightAverage 
 
 
 def keep_best(
-    candidates, tokenizer, dev, max_length: int, out: Path, best: float, entry: dict, started: float
+    candidates, tokenizer, dev, max_length: int, out: Path, best: float, entry: dict, started: float, news_dev=None
 ) -> float:
-    """Scores each (name, model) of ``candidates`` on dev, saves one that beats ``best`` to ``out``;
-    returns the best dev F1 so far (the epoch's tables and what it saved go into ``entry``)."""
+    """Scores each (name, model) of ``candidates`` on dev (and the news gold ``news_dev``: then the mean of the
+    two F1s counts), saves one that beats ``best`` to ``out``; returns the best score so far (the epoch's
+    tables and what it saved go into ``entry``)."""
     for name, candidate in candidates:
         table = evaluate(candidate, tokenizer, dev, max_length)
         f1 = table["overall"]["f1"]
@@ -243,6 +284,11 @@ def keep_best(
             flush=True,
         )
         entry["dev" if name == "raw" else "dev_ema"] = table
+        if news_dev:
+            news = evaluate_news(candidate, tokenizer, news_dev, max_length)
+            print(f"epoch {entry['epoch']} {name}: news dev F1 {news['overall']['f1']:.4f}\n{format_table(news)}")
+            entry["news_dev" if name == "raw" else "news_dev_ema"] = news
+            f1 = (f1 + news["overall"]["f1"]) / 2
         if f1 > best:
             best = f1
             entry["saved"] = name
@@ -265,9 +311,14 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     base = args.base or default_backbone()
     tokenizer = load_tokenizer(base, args.allow_download, own_class=True)  # saved with the model
-    model = build_model(base, args.allow_download)
+    model = load_trained(args.init) if args.init else build_model(base, args.allow_download)
     train, dev = read_splits(Path(args.data), args.limit)
     rng = random.Random(args.seed)
+    if args.augment:
+        swap, headline, templates = args.augment.split(",")
+        extra = augment(train, rng, float(swap), float(headline), int(templates))
+        print(f"{len(extra)} augmented sentences", flush=True)
+        train = train + extra
     train = pack_sentences(tokenizer, train, args.max_length, rng)
     examples = training_examples(tokenizer, train, args.max_length)
     print(f"{len(train)} training chunks, {sum(len(w) for w, _ in examples)} tokens", flush=True)
@@ -282,7 +333,7 @@ def main(argv=None) -> int:
         train_epoch(model, tokenizer, examples, bar, opt, sched, ema)
         entry = {"epoch": epoch}
         candidates = [("raw", model)] + ([("ema", ema.model)] if ema else [])
-        best = keep_best(candidates, tokenizer, dev, args.max_length, out, best, entry, started)
+        best = keep_best(candidates, tokenizer, dev, args.max_length, out, best, entry, started, args.news_dev)
         log.append(entry | {"elapsed_s": round(time.time() - started, 1)})
     (out / "training_log.json").write_text(json.dumps({"args": vars(args) | {"base": base}, "epochs": log}, indent=2))
     print(f"best dev F1 {best:.4f}; model in {out}")

@@ -22,6 +22,7 @@ Medians of `--repeats` runs are reported (the machine is shared and noisy).
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import random
@@ -502,9 +503,11 @@ def main(argv=None) -> int:
     # A cache of ONNX exports of this benchmark's own: its first pipeline run exports (cold start), the
     # repeats and the other runs load the export (what every later run on a machine does).
     os.environ[CACHE_ENV] = tempfile.mkdtemp(prefix="bench-onnx-cache-")
+    atexit.register(shutil.rmtree, os.environ[CACHE_ENV], True)
 
     real = load_articles(Path(args.articles), args.limit)
     tmp = Path(tempfile.mkdtemp(prefix="bench-"))
+    atexit.register(shutil.rmtree, tmp, True)
     real_path = write_jsonl(real, tmp / "real.jsonl")
     runs = PipelineRows(args.repeats, backend_args)
 

@@ -50,7 +50,7 @@ GRAPHS = {
 
 
 @pytest.mark.parametrize("graph", GRAPHS)
-def test_graph_translates_for_dataflow_offline(graph):
+def test_graph_translates_for_dataflow_offline(graph, tmp_path):
     pytest.importorskip("apache_beam.runners.dataflow.internal.apiclient", reason="needs news-ingest[gcp]")
     if graph == "streaming-kafka" and not engines.kafka_expansion_jar().is_file():
         pytest.skip("Kafka expansion jar not fetched (make engines)")
@@ -60,6 +60,7 @@ def test_graph_translates_for_dataflow_offline(graph):
         capture_output=True,
         text=True,
         timeout=600,
+        env=dict(os.environ, TMPDIR=str(tmp_path)),  # Beam's stager leaves its 50 MB package build in a temp folder
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads(proc.stdout.split("summary: ")[-1].splitlines()[0])

@@ -60,17 +60,13 @@ def kafka_expansion_service(configured: str | None):
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )  # Ctrl-C reaches us, not the JVM: we stop it in order
-    started = False
     try:
         try:
             processes.wait_for_port(port, proc, 90, "the Kafka expansion service", log_file.name)
         except processes.StartFailed as e:
             raise engines.EngineUnavailable(str(e)) from None
-        started = True
         log.info("Kafka expansion service on 127.0.0.1:%d (log %s)", port, log_file.name)
         yield f"127.0.0.1:{port}"
     finally:
         processes.stop(proc)
         log_file.close()
-        if started:  # kept only where the error names it
-            os.unlink(log_file.name)

@@ -47,11 +47,9 @@ class StartedJobServer:
     def endpoint(self) -> str:
         return f"localhost:{self.port}"
 
-    def stop(self, keep_log: bool = False) -> None:
+    def stop(self) -> None:
         processes.stop(self.proc)
         shutil.rmtree(self.artifacts_dir, ignore_errors=True)
-        if not keep_log:  # kept only where a warning names it
-            Path(self.log_path).unlink(missing_ok=True)
         if self.archive is not None:
             self.archive.publish()
 
@@ -172,7 +170,7 @@ def take(flags: engines.RunnerFlags) -> StartedJobServer | None:
         processes.wait_for_port(started.port, started.proc, READY_SECONDS, "the Flink job server", started.log_path)
     except processes.StartFailed as e:
         log.warning("%s: Beam starts its own", e)
-        started.stop(keep_log=True)
+        started.stop()
         return None
     log.info("the Flink job server started with the run listens on %s", started.endpoint)
     return started

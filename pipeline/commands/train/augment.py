@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 
 from pipeline.commands.eval.conll import Sentence
-from pipeline.commands.train.name_bank import BANK
+from pipeline.commands.train.name_bank import BANK, law_titles
 
 _SMALL_WORDS = frozenset("a an and as at by for from in of on or the to with".split())
 
@@ -84,12 +84,16 @@ TEMPLATES = (
     "The document was submitted to the {ORG} by the {ORG} .",
     "{ORG} Approves {MISC} Deliveries to {LOC}",
     "{PER} Signs Law on {MISC}",
+    'The {ORG} adopted Decree No. 52 " {LAW} " .',
+    "In line with the {MISC} , the {ORG} submitted its report to the {ORG} .",
+    "{PER} called on the {ORG} to ratify the {MISC} .",
+    'The text of the law " {LAW} " was published by the {ORG} .',
 )
 
 
 def template_sentences(rng: random.Random, n: int, locations: list[str]) -> list[Sentence]:
     """``n`` sentences from TEMPLATES with banked names (LOC names from ``locations``, e.g. CoNLL's own)."""
-    bank = BANK | {"LOC": locations, "LAW": [m for m in BANK["MISC"] if m.startswith("On ")]}
+    bank = BANK | {"LOC": locations, "LAW": law_titles()}
     out = []
     for _ in range(n):
         tokens, tags = [], []

@@ -181,6 +181,12 @@ PER_OTHER = (
     "Boris Pistorius",
     "Roberta Metsola",
     "Mohammed bin Salman",
+    "Luiz Inácio Lula da Silva",
+    "Abdel Fattah el-Sisi",
+    "Kassym-Jomart Tokayev",
+    "Shavkat Mirziyoyev",
+    "Volodymyr Oleksandrovych Zelenskyy",
+    "Ruslan Oleksiyovych Stefanchuk",
 )
 
 MISC_THINGS = (
@@ -238,6 +244,50 @@ _LAW_SUBJECTS = (
     "Prevention of Threats to the Energy Security of Ukraine",
     "Ensuring the Functioning of the Ukrainian Language as the State Language",
 )
+_CONVENTIONS = (
+    "Convention on the Rights of the Child",
+    "Convention on the Prohibition of Anti-Personnel Mines",
+    "Treaty on the Non-Proliferation of Nuclear Weapons",
+    "European Convention on Human Rights",
+    "Rome Statute of the International Criminal Court",
+    "Budapest Memorandum on Security Assurances",
+    "Chemical Weapons Convention",
+    "Geneva Conventions",
+    "Montreux Convention",
+    "Vienna Convention on Diplomatic Relations",
+    "Council of Europe Convention on Action against Trafficking in Human Beings",
+    "Framework Convention for the Protection of National Minorities",
+)
+# long titles of decrees and laws: "On <measures> to <act> <object>, <object> and <object>"
+_MEASURES = ("Urgent Measures", "Additional Measures", "Priority Measures", "Measures", "Some Issues")
+_ACTS = ("Strengthen", "Ensure", "Protect", "Support", "Restore", "Reform", "Prevent and Counteract", "Improve")
+_OBJECTS = (
+    "Corruption in the Defense Sector",
+    "the Rights of Internally Displaced Persons",
+    "the Energy Infrastructure of Ukraine",
+    "the Rights of National Minorities",
+    "Cyber Threats",
+    "the Financial Stability of the Banking System",
+    "Critical Infrastructure",
+    "Veterans of the Russian-Ukrainian War and Members of Their Families",
+    "the Air Defense of Cities",
+    "the Transparency of Public Finances",
+    "the Reintegration of De-occupied Territories",
+    "Children Deported from Ukraine",
+)
+
+
+def long_titles() -> list[str]:
+    """Every measure with two acts on one to three objects (commas and "and" inside the name)."""
+    out = []
+    for i, measure in enumerate(_MEASURES):
+        for j, act in enumerate(_ACTS):
+            objs = [_OBJECTS[(i * 3 + j + k * 5) % len(_OBJECTS)] for k in range(1 + (i + j) % 3)]
+            listed = objs[0] if len(objs) == 1 else ", ".join(objs[:-1]) + " and " + objs[-1]
+            out.append(f"On {measure} to {act} {listed}")
+    return out
+
+
 _PLAN_TITLES = (
     "National Action Plan on Human Rights",
     "Plan for the Recovery of Ukraine",
@@ -257,7 +307,11 @@ def person_names() -> list[str]:
 
 
 def misc_names() -> list[str]:
-    return list(MISC_THINGS) + [f"On {s}" for s in _LAW_SUBJECTS] + list(_PLAN_TITLES)
+    return list(MISC_THINGS) + law_titles() + list(_PLAN_TITLES) + list(_CONVENTIONS)
+
+
+def law_titles() -> list[str]:
+    return [f"On {s}" for s in _LAW_SUBJECTS] + long_titles()
 
 
 BANK = {"ORG": list(ORG_BODIES) + list(ORG_MEDIA), "PER": person_names(), "MISC": misc_names()}

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.commands.eval.conll import LABELS
-from transforms.ner.decoding import best_tag_path, bio_transitions, decode_entities, viterbi
+from transforms.ner.decoding import EntitySpan, best_tag_path, bio_transitions, decode_entities, trim_trailing, viterbi
 from transforms.ner.encoding import Window
 
 ID2LABEL = dict(enumerate(LABELS))
@@ -99,3 +99,33 @@ def test_valid_word_by_word_tags_are_the_viterbi_path(n, boost, seed):
     log_probs = np.log(rng.dirichlet(np.ones(len(LABELS)), size=n))
     log_probs[np.arange(n), path] += boost
     assert best_tag_path(log_probs, start, moves) == viterbi(log_probs, start, moves)
+
+
+def test_a_name_does_not_end_in_a_connective_or_a_separator():
+    text = "European and Euro-Atlantic integration, the Free Trade Agreement between them, Gender-Based Violence, and"
+
+    def span(name: str) -> EntitySpan:
+        return EntitySpan(text.index(name), text.index(name) + len(name), "MISC", 0.9)
+
+    got = trim_trailing(
+        text,
+        [
+            span("European and"),
+            span("Free Trade Agreement between"),
+            span("Gender-Based Violence,"),
+            span("Euro-Atlantic"),
+        ],
+    )
+    assert [text[e.start : e.end] for e in got] == [
+        "European",
+        "Free Trade Agreement",
+        "Gender-Based Violence",
+        "Euro-Atlantic",
+    ]
+    assert got[-1] == span("Euro-Atlantic")  # untouched spans stay as they were
+    assert trim_trailing("NATO and", [EntitySpan(0, 8, "ORG", 0.5)]) == [EntitySpan(0, 4, "ORG", 0.5)]
+    assert trim_trailing("and then", [EntitySpan(0, 3, "ORG", 0.5)]) == [
+        EntitySpan(0, 3, "ORG", 0.5)
+    ]  # first word stays
+    # capitalised words and inner connectives are the name's own
+    assert trim_trailing("Bank of America", [EntitySpan(0, 15, "ORG", 0.5)]) == [EntitySpan(0, 15, "ORG", 0.5)]

@@ -55,14 +55,16 @@ def test_onnxruntime_backend_writes_the_same_records(tmp_path, torch_record):
 
 
 def test_int8_backend_writes_the_seed_record_of_torch(tmp_path, torch_record):
-    """On the seed article the int8 export finds torch's mentions exactly (same spans, same labels) and
-    the same topic labels; its scores differ (by up to 0.005 for topics)."""
+    """On the seed article the int8 export finds torch's mentions exactly (same spans, same labels but for one
+    close call: the bare "Macron" of "Zelenskyy briefs Macron on ...", PER in int8, ORG in torch) and the same
+    topic labels; its scores differ (by up to 0.005 for topics)."""
     out = tmp_path / "out"
     assert run_pipeline(["--input", str(SEED), "--output", str(out), "--inference-backend", "onnxruntime-int8"]) == 0
     (record,) = read_avro(str(out / "articles-*.avro"))
     for e in record["entities"]:
         assert record[e["field"]][e["start"] : e["end"]] == e["text"]
-    assert spans(record) == spans(torch_record)
+    assert {m[:3] for m in spans(record)} == {m[:3] for m in spans(torch_record)}
+    assert spans(record) ^ spans(torch_record) <= {("text", 849, 855, "PER"), ("text", 849, 855, "ORG")}
     assert record["topic_labels"] == torch_record["topic_labels"]
 
 
@@ -92,14 +94,15 @@ def test_int8_agrees_with_torch_on_the_fixture_articles(fixture_articles):
     """What a clone can check of the README's int8 claim. The README's "NER F1 within 0.002 of torch"
     compares two F1 scores against CoNLL's gold labels (in ../shared, not in a clone). Without gold labels
     the fixture articles (40, tests/fixtures) measure agreement instead, torch's mentions as the reference:
-    int8's entity-level F1 against them is at least 0.98 (measured 0.986: 561 of torch's 569 mentions;
-    of the other 8, six change label on an ambiguous name and two end one character apart). That bounds the F1
-    difference on any gold labels by about 2 x 8 / (569 + gold) (~0.014), not by 0.002: the 0.002 itself
+    int8's entity-level F1 against them is at least 0.98 (measured 0.994: 569 of torch's 573 mentions; of the
+    other 4, two change label, one ends elsewhere and one is not found; the CoNLL-only model before: 0.986,
+    561 of 569). That bounds the F1
+    difference on any gold labels by about 2 x 4 / (573 + gold) (~0.007), not by 0.002: the 0.002 itself
     needs the gold labels. The topic claim ("the same micro-F1 for torch and int8") is checked as what
     it rests on here: the same labels for every fixture article."""
     reference, int8 = _ner_mentions("torch", fixture_articles), _ner_mentions("onnxruntime-int8", fixture_articles)
     agreement = score_spans(reference, int8)["overall"]
-    assert agreement["support"] == 569  # torch's mentions in the 40 articles: the whole reference
+    assert agreement["support"] == 573  # torch's mentions in the 40 articles: the whole reference
     assert agreement["f1"] >= 0.98, agreement
     assert _topic_labels("onnxruntime-int8", fixture_articles) == _topic_labels("torch", fixture_articles)
 

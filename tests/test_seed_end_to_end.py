@@ -25,7 +25,7 @@ SEED_ENTITIES = [
     ("text", 494, 503, "Ukrainian", "MISC"),
     ("text", 525, 531, "France", "LOC"),
     ("text", 647, 656, "Ukrainian", "MISC"),
-    ("text", 667, 673, "Mirage", "LOC"),
+    ("text", 667, 678, "Mirage 2000", "MISC"),
     ("text", 710, 716, "France", "LOC"),
     ("text", 832, 841, "Zelenskyy", "PER"),
     ("text", 849, 855, "Macron", "PER"),
@@ -56,7 +56,7 @@ SEED_SUMMARY = [
     ("SAMP/T", "MISC", 1),
     ("Crotale", "MISC", 1),
     ("Zelensky", "PER", 1),
-    ("Mirage", "LOC", 1),
+    ("Mirage 2000", "MISC", 1),
     ("Europe", "LOC", 1),
     ("European", "MISC", 1),
     ("Moldova", "LOC", 1),
@@ -79,8 +79,10 @@ def test_seed_article(tmp_path):
     for e in record["entities"]:
         assert record[e["field"]][e["start"] : e["end"]] == e["text"]
     # The embedded model's mentions of the seed, as the default backend (onnxruntime-int8) writes them;
-    # torch and onnxruntime fp32 find the same spans. Errors included ("Mirage", a fighter jet, as LOC):
-    # any change here is a change of the records.
+    # torch and onnxruntime fp32 find the same spans (and label the bare "Macron" of the line "Zelenskyy briefs
+    # Macron on ..." ORG, a close call). The model trained on CoNLL-2003 alone wrote "Mirage" LOC (a
+    # fighter jet, cut); the one trained with weapon systems among its names writes "Mirage 2000" MISC. Any change
+    # here is a change of the records.
     assert [(e["field"], e["start"], e["end"], e["text"], e["label"]) for e in record["entities"]] == SEED_ENTITIES
     # the summary counts a surname with its full name ("Zelenskyy" x3 with "Volodymyr Zelenskyy", "Macron"
     # with "Emmanuel Macron"); another spelling ("Zelensky") or form ("Russians") is a name of its own
@@ -90,6 +92,16 @@ def test_seed_article(tmp_path):
 
     with open(next(out.glob("articles-*.avro")), "rb") as fh:
         assert fastavro.reader(fh).writer_schema["name"] == "newsingest.EnrichedArticle"
+
+
+# The windows start elsewhere in every repetition of a long text, and only the labels of the weapon systems and
+# of the close call in test_seed_article follow that context (Crotale MISC/LOC/ORG, SAMP/T MISC/ORG, "Mirage" LOC
+# or "Mirage 2000" MISC, the bare "Macron" after "Zelenskyy briefs" PER or ORG); every other person stays.
+FOLLOWS_CONTEXT = {"Crotale", "SAMP/T", "Mirage", "Mirage 2000", "Macron"}
+
+
+def persons(mentions: set[tuple]) -> set[tuple]:
+    return {m for m in mentions if m[3] == "PER" and m[2] not in FOLLOWS_CONTEXT}
 
 
 def test_long_article_with_the_embedded_model():
@@ -116,7 +128,5 @@ def test_long_article_with_the_embedded_model():
             for e in entities
             if i * period <= e.start < (i + 1) * period
         }
-        assert {m for m in chunk if m[3] == "PER"} == {m for m in expected if m[3] == "PER"}, i
-        # The windows start elsewhere in every repetition, and only the weapon systems' labels follow
-        # that context (Crotale MISC/LOC/ORG, SAMP/T MISC/ORG, "Mirage" LOC or "Mirage 2000" MISC).
-        assert {m[2] for m in chunk ^ expected} <= {"Crotale", "SAMP/T", "Mirage", "Mirage 2000"}, i
+        assert persons(chunk) == persons(expected), i
+        assert {m[2] for m in chunk ^ expected} <= FOLLOWS_CONTEXT, i

@@ -10,6 +10,7 @@ duplicated nor cut.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -148,3 +149,18 @@ def decode_entities(
             current = [start, end, etype, [float(word_probs[k])]]
     close()
     return entities
+
+
+# A name does not end in a connective or a separator: "European and", "Agreement between", "Violence,"
+_TRAILING_WORD = re.compile(r"(?:\s+(?:and|or|of|the|between|for|to|in|on|with|by|at|from|a|an)|\s*[,;:\-–—])$")
+
+
+def trim_trailing(text: str, entities: Sequence[EntitySpan]) -> list[EntitySpan]:
+    """Entities with trailing lowercase connectives and separators cut off; the first word always stays."""
+    out = []
+    for e in entities:
+        end = e.end
+        while (m := _TRAILING_WORD.search(text, e.start, end)) and m.start() > e.start:
+            end = m.start()
+        out.append(e if end == e.end else EntitySpan(e.start, end, e.label, e.score))
+    return out

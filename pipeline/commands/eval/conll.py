@@ -24,19 +24,23 @@ class Sentence:
             pos += len(tok) + 1
         return spans
 
-    def entities(self) -> set[tuple[int, int, str]]:
-        """Gold (start, end, type) spans, IOB2 read leniently (an I- after O opens an entity)."""
-        out, cur = [], None
-        for (s, e), tag in zip(self.token_spans(), self.tags):
+    def entity_tokens(self) -> list[tuple[int, int, str]]:
+        """(first token, end token, type) of each entity, IOB2 read leniently (an I- after O opens an entity)."""
+        out: list[list] = []
+        for k, tag in enumerate(self.tags):
             prefix, _, etype = tag.partition("-")
             if tag == "O":
-                cur = None
-            elif prefix == "I" and cur is not None and cur[2] == etype:
-                cur[1] = e
+                continue
+            if prefix == "I" and out and out[-1][1] == k and out[-1][2] == etype:
+                out[-1][1] = k + 1
             else:
-                cur = [s, e, etype]
-                out.append(cur)
-        return {tuple(c) for c in out}
+                out.append([k, k + 1, etype])
+        return [(a, b, t) for a, b, t in out]
+
+    def entities(self) -> set[tuple[int, int, str]]:
+        """Gold (start, end, type) character spans of ``entity_tokens``."""
+        spans = self.token_spans()
+        return {(spans[a][0], spans[b - 1][1], t) for a, b, t in self.entity_tokens()}
 
 
 def read_conll(path: str | Path) -> list[Sentence]:

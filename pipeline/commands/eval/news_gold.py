@@ -103,10 +103,11 @@ def as_articles(segments: list[Segment], unit: str) -> list[GoldArticle]:
         title = normalise_title(head.text) if head else ""
         spans = _mapped(head, title, "title", 0) if head else set()
         parts: list[str] = []
+        shift = 0  # where this segment starts in the joined body
         for seg in body:
             text = normalise_text(seg.text)
-            shift = sum(len(p) + 1 for p in parts)
             spans |= _mapped(seg, text, "text", shift)
             parts.append(text)
+            shift += len(text) + 1
         out.append(GoldArticle(article_id, title, " ".join(parts), spans))
     return out

@@ -21,27 +21,13 @@ def _tags(name: list[str], etype: str) -> list[str]:
     return [f"B-{etype}"] + [f"I-{etype}"] * (len(name) - 1)
 
 
-def _entities(tags: list[str]) -> list[tuple[int, int, str]]:
-    """(first token, end token, type) of each entity in IOB2 tags."""
-    out: list[list] = []
-    for k, tag in enumerate(tags):
-        if tag == "O":
-            continue
-        prefix, etype = tag.split("-", 1)
-        if prefix == "I" and out and out[-1][1] == k and out[-1][2] == etype:
-            out[-1][1] = k + 1
-        else:
-            out.append([k, k + 1, etype])
-    return [(a, b, t) for a, b, t in out]
-
-
 def swap_names(sentence: Sentence, rng: random.Random, p: float) -> Sentence | None:
     """The sentence with each entity of a banked type replaced, with probability ``p``, by a banked name of
     that type; None if nothing was replaced."""
     tokens: list[str] = []
     tags: list[str] = []
     last, swapped = 0, False
-    for a, b, etype in _entities(sentence.tags):
+    for a, b, etype in sentence.entity_tokens():
         tokens += sentence.tokens[last:a]
         tags += sentence.tags[last:a]
         if etype in BANK and rng.random() < p:
@@ -121,5 +107,5 @@ def augment(sentences: list[Sentence], rng: random.Random, swap: float, headline
             extra.append(swapped)
         if headline and rng.random() < headline:
             extra.append(headline_case(swapped or s))
-    locations = sorted({" ".join(s.tokens[a:b]) for s in sentences for a, b, t in _entities(s.tags) if t == "LOC"})
+    locations = sorted({" ".join(s.tokens[a:b]) for s in sentences for a, b, t in s.entity_tokens() if t == "LOC"})
     return extra + template_sentences(rng, templates, locations or ["Kyiv"])

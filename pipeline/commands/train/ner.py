@@ -22,7 +22,7 @@ import torch
 
 from pipeline.commands.eval.conll import LABELS, Sentence, read_conll
 from pipeline.commands.eval.ner_metrics import format_table, score_spans
-from pipeline.commands.eval.news_gold import as_articles, read_segments
+from pipeline.commands.eval.news_gold import GoldArticle, as_articles, read_segments
 from pipeline.commands.train.augment import augment
 from transforms.inference.loading import load_tokenizer, resolve
 from transforms.ner.encoding import CASE_CONFIG_KEY, CASE_SHAPES, STRIDE_TOKENS, encode_windows
@@ -110,10 +110,9 @@ def evaluate(model, tokenizer, sentences: list[Sentence], max_length: int = 128)
     return score_spans(gold, pred)
 
 
-def evaluate_news(model, tokenizer, path: str, max_length: int = 128) -> dict:
-    """The news gold (``--news-dev``) scored as eval-ner reads it: title and body of each article."""
+def evaluate_news(model, tokenizer, articles: list[GoldArticle], max_length: int = 128) -> dict:
+    """The news gold (``--news-dev``, read as articles) scored as eval-ner reads it: title and body of each."""
     model.eval()
-    articles = as_articles(read_segments(path), "article")
     texts = [a.title for a in articles] + [a.text for a in articles]
     preds = predict_entities(model, tokenizer, texts, max_length=max_length, stride=min(STRIDE_TOKENS, max_length // 2))
     n = len(articles)
@@ -313,6 +312,7 @@ def main(argv=None) -> int:
     tokenizer = load_tokenizer(base, args.allow_download, own_class=True)  # saved with the model
     model = load_trained(args.init) if args.init else build_model(base, args.allow_download)
     train, dev = read_splits(Path(args.data), args.limit)
+    news_dev = as_articles(read_segments(args.news_dev), "article") if args.news_dev else None
     rng = random.Random(args.seed)
     if args.augment:
         swap, headline, templates = args.augment.split(",")
@@ -333,7 +333,7 @@ def main(argv=None) -> int:
         train_epoch(model, tokenizer, examples, bar, opt, sched, ema)
         entry = {"epoch": epoch}
         candidates = [("raw", model)] + ([("ema", ema.model)] if ema else [])
-        best = keep_best(candidates, tokenizer, dev, args.max_length, out, best, entry, started, args.news_dev)
+        best = keep_best(candidates, tokenizer, dev, args.max_length, out, best, entry, started, news_dev)
         log.append(entry | {"elapsed_s": round(time.time() - started, 1)})
     (out / "training_log.json").write_text(json.dumps({"args": vars(args) | {"base": base}, "epochs": log}, indent=2))
     print(f"best dev F1 {best:.4f}; model in {out}")

@@ -141,7 +141,12 @@ cmd_up() {
   rm -rf "$DATA" "$LOGS"; mkdir -p "$DATA" "$LOGS"
   write_config
   local cluster_id
-  cluster_id=$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+  # a 16-byte base64url id, as `kafka-storage random-uuid` makes; like Kafka's own Uuid.randomUuid, never one
+  # that starts with "-", which the tool's argument parser takes for an option (1 start in 64 failed so)
+  cluster_id=-
+  while [[ $cluster_id == -* ]]; do
+    cluster_id=$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+  done
   "$JAVA" -Xmx256m "-Dlog4j2.configurationFile=$LOG4J" -cp "$LIBS/*" \
       kafka.tools.StorageTool format -t "$cluster_id" -c "$PROPS" --ignore-formatted \
       >"$LOGS/format.out" 2>&1 9>&- || { cat "$LOGS/format.out" >&2; die "storage format failed"; }

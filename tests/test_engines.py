@@ -71,6 +71,8 @@ def test_runner_flags_are_filled_in_from_the_engines_folder(tmp_path, monkeypatc
         str(jar),
         "--flink_version",
         "1.19",
+        "--job_server_jvm_properties=-XX:TieredStopAtLevel=1",
+        "--job_server_jvm_properties=-XX:+UseSerialGC",
         "--environment_type",
         "LOOPBACK",
         "--job_name",
@@ -96,6 +98,10 @@ def test_runner_flags_are_filled_in_from_the_engines_folder(tmp_path, monkeypatc
     batch = engines.complete_runner_args(["--runner", "FlinkRunner"])
     assert engines.given_options(batch).get("max_bundle_time_mills") is None  # batch keeps Flink's 10 s bundles
     assert "--operator_chaining" not in batch  # and its chaining
+    # the job server's JVM: ours unless the user names their own
+    assert engines.given_options(batch)["job_server_jvm_properties"] == list(engines.FLINK_JOB_SERVER_JVM_PROPERTIES)
+    own = engines.complete_runner_args(["--runner", "FlinkRunner", "--job_server_jvm_properties=-Xmx2g"])
+    assert engines.given_options(own)["job_server_jvm_properties"] == ["-Xmx2g"]
 
 
 def test_a_flag_given_with_its_default_value_or_an_alias_counts_as_given(tmp_path, monkeypatch):

@@ -87,3 +87,27 @@ def _java() -> bool:
     from shutil import which
 
     return which("java") is not None
+
+
+def test_our_jvm_options_come_with_the_class_archive_a_users_own_alone(jar, tmp_path):
+    launcher = tmp_path / "java"  # a launcher that writes down the command line it was given
+    launcher.write_text('#!/bin/sh\necho "$@" >> "$(dirname "$0")/launched"\n')
+    launcher.chmod(0o755)
+
+    def launched_with(*extra: str) -> list[str]:
+        (tmp_path / "launched").unlink(missing_ok=True)
+        argv = ["--runner", "FlinkRunner", "--flink_job_server_jar", jar, "--job_server_java_launcher", str(launcher)]
+        job_server.start_early([*argv, *extra])
+        started, job_server._started = job_server._started, None
+        assert started is not None
+        started.proc.wait(30)
+        started.stop()
+        return (tmp_path / "launched").read_text().split()
+
+    ours = launched_with()
+    assert [a for a in ours if a.startswith("-XX:") and "Archive" not in a] == list(
+        engines.FLINK_JOB_SERVER_JVM_PROPERTIES
+    )
+    assert any(a.startswith("-XX:ArchiveClassesAtExit=") for a in ours)
+    own = launched_with("--job_server_jvm_properties=-Xmx1g")
+    assert "-Xmx1g" in own and not any(a.startswith("-XX:") for a in own)

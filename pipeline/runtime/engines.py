@@ -55,6 +55,11 @@ FLINK_STREAMING_UNCHAINED_FLAG = "--operator_chaining"
 # gRPC deadline (default 300 s): a job running longer would be torn down by its own client ("Deadline
 # Exceeded"), and a streaming job is meant to run for days.
 JOB_STREAM_TIMEOUT_SECONDS = 365 * 24 * 3600
+# The Flink job server's JVM: C1 only and one serial collector. It runs Flink's translation and (with
+# `[local]`) the whole embedded Flink, whose Java work here is light (the models run in Python); the JIT's
+# and the parallel collector's threads otherwise take CPU seconds the models need on a small machine
+# (bench/RESULTS-engines.md, Flink). A user's own --job_server_jvm_properties replace these.
+FLINK_JOB_SERVER_JVM_PROPERTIES = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")
 # Runners whose job runs on a service and outlives the CLI: it submits, reports the job and exits 0.
 REMOTE_RUNNERS = ("dataflowrunner",)
 
@@ -199,6 +204,8 @@ def _flink_args(flags: RunnerFlags) -> list[str]:
         ]
     if "flink_version" not in given:
         extra += ["--flink_version", version]
+    if "job_server_jvm_properties" not in given:
+        extra += [f"--job_server_jvm_properties={p}" for p in FLINK_JOB_SERVER_JVM_PROPERTIES]
     if "flink_master" not in given:
         extra += ["--flink_master", "[local]"]  # an embedded Flink inside the job server
     if "environment_type" not in given:

@@ -143,11 +143,9 @@ def start_early(beam_args: list[str]) -> None:
     if cmd is None or shutil.which(cmd[0]) is None:
         return
     port, artifacts_dir = processes.free_port(), tempfile.mkdtemp(prefix="news-ingest-artifacts-")
-    # the user's own JVM options go as given; otherwise the class archive
-    server = flags.options.view_as(JobServerOptions)
-    archive = (
-        None if server.job_server_jvm_properties else ClassArchive.for_jar(cmd[0], str(flags.flink_job_server_jar))
-    )
+    # the user's own JVM options go as given; ours (engines.FLINK_JOB_SERVER_JVM_PROPERTIES) with the class archive
+    own_jvm_options = "job_server_jvm_properties" in engines.given_options(beam_args)
+    archive = None if own_jvm_options else ClassArchive.for_jar(cmd[0], str(flags.flink_job_server_jar))
     launch = cmd[:2] + (archive.jvm_options() if archive else []) + cmd[2:] + server_args(port, artifacts_dir)
     log_file = tempfile.NamedTemporaryFile("w", prefix="news-ingest-job-server-", suffix=".log", delete=False)
     with log_file:

@@ -3,11 +3,20 @@
 import itertools
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.commands.eval.conll import LABELS
-from transforms.ner.decoding import EntitySpan, best_tag_path, bio_transitions, decode_entities, trim_trailing, viterbi
+from transforms.ner.decoding import (
+    EntitySpan,
+    best_tag_path,
+    bio_transitions,
+    decode_entities,
+    extend_quoted_titles,
+    trim_trailing,
+    viterbi,
+)
 from transforms.ner.encoding import Window
 
 ID2LABEL = dict(enumerate(LABELS))
@@ -129,3 +138,51 @@ def test_a_name_does_not_end_in_a_connective_or_a_separator():
     ]  # first word stays
     # capitalised words and inner connectives are the name's own
     assert trim_trailing("Bank of America", [EntitySpan(0, 15, "ORG", 0.5)]) == [EntitySpan(0, 15, "ORG", 0.5)]
+    # an editor's aside after a dash is not the name's
+    assert trim_trailing("in Mariupol - ed.", [EntitySpan(3, 17, "LOC", 0.5)]) == [EntitySpan(3, 11, "LOC", 0.5)]
+    assert trim_trailing("Bosnia - Herzegovina", [EntitySpan(0, 20, "LOC", 0.5)]) == [EntitySpan(0, 20, "LOC", 0.5)]
+
+
+def _spans(text: str, *named: tuple[str, str]) -> list[EntitySpan]:
+    return [EntitySpan(text.index(name), text.index(name) + len(name), label, 0.9) for name, label in named]
+
+
+def test_a_misc_name_that_opens_a_quoted_title_is_the_whole_title():
+    law = "On Prevention of Threats to National Security Related to Persons Who Have Weight in Public Life (Oligarchs)"
+    text = f'Zelenskyy signed Law № 1780-IX adopted by the Verkhovna Rada "{law}". NATO welcomed it.'
+    got = extend_quoted_titles(
+        text,
+        _spans(
+            text,
+            ("Zelenskyy", "PER"),
+            ("Verkhovna Rada", "ORG"),
+            ("On Prevention of Threats to National Security", "MISC"),
+            ("Oligarchs", "ORG"),
+            ("NATO", "ORG"),
+        ),
+    )
+    assert [(text[e.start : e.end], e.label) for e in got] == [
+        ("Zelenskyy", "PER"),
+        ("Verkhovna Rada", "ORG"),
+        (law, "MISC"),
+        ("NATO", "ORG"),
+    ]
+    # other quotation marks too
+    text = "the «Plan of Urgent Measures to Prevent Violence, and Protect Victims» was approved"
+    got = extend_quoted_titles(text, _spans(text, ("Plan of Urgent Measures to Prevent Violence", "MISC")))
+    assert [text[e.start : e.end] for e in got] == ["Plan of Urgent Measures to Prevent Violence, and Protect Victims"]
+
+
+@pytest.mark.parametrize(
+    "text, name, label",
+    [
+        ('"Ukraine will get the Patriot systems," Stoltenberg said.', "Ukraine", "LOC"),  # quoted speech, not MISC
+        ('"Patriot systems will arrive soon," he said.', "Patriot", "MISC"),  # lowercase words: a sentence
+        ('"Patriot Systems Arrive," the headline read.', "Patriot", "MISC"),  # ends in punctuation: speech
+        ('the "Patriot" and "IRIS-T" systems', "Patriot", "MISC"),  # the name is the whole quotation already
+        ('a Patriot battery "for Kyiv"', "Patriot", "MISC"),  # not opening the quotation
+    ],
+)
+def test_quoted_speech_and_names_that_do_not_open_a_title_stay(text, name, label):
+    spans = _spans(text, (name, label))
+    assert extend_quoted_titles(text, spans) == spans

@@ -13,6 +13,7 @@ from transforms.article import Article, Entity
 from transforms.inference.handler import ArticleModelHandler
 from transforms.inference.loading import check_remote, load_tokenizer, model_label
 from transforms.inference.settings import InferenceSettings
+from transforms.ner.agreement import agreed_types
 from transforms.ner.encoding import STRIDE_TOKENS, WINDOW_TOKENS
 from transforms.ner.inference import predict_entities
 from transforms.text import word_boundary_end
@@ -61,7 +62,7 @@ class NerModel:
         for i, a in enumerate(articles):
             ents = [Entity("title", s.start, s.end, a.title[s.start : s.end], s.label, s.score) for s in spans[i]]
             ents += [Entity("text", s.start, s.end, a.text[s.start : s.end], s.label, s.score) for s in spans[n + i]]
-            out.append(ents)
+            out.append(agreed_types(ents))
         return out
 
 

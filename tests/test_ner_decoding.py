@@ -110,28 +110,22 @@ def test_valid_word_by_word_tags_are_the_viterbi_path(n, boost, seed):
     assert best_tag_path(log_probs, start, moves) == viterbi(log_probs, start, moves)
 
 
+def _spans(text: str, *named: tuple[str, str]) -> list[EntitySpan]:
+    return [EntitySpan(text.index(name), text.index(name) + len(name), label, 0.9) for name, label in named]
+
+
 def test_a_name_does_not_end_in_a_connective_or_a_separator():
     text = "European and Euro-Atlantic integration, the Free Trade Agreement between them, Gender-Based Violence, and"
-
-    def span(name: str) -> EntitySpan:
-        return EntitySpan(text.index(name), text.index(name) + len(name), "MISC", 0.9)
-
-    got = trim_trailing(
-        text,
-        [
-            span("European and"),
-            span("Free Trade Agreement between"),
-            span("Gender-Based Violence,"),
-            span("Euro-Atlantic"),
-        ],
-    )
+    names = ("European and", "Free Trade Agreement between", "Gender-Based Violence,", "Euro-Atlantic")
+    spans = _spans(text, *((name, "MISC") for name in names))
+    got = trim_trailing(text, spans)
     assert [text[e.start : e.end] for e in got] == [
         "European",
         "Free Trade Agreement",
         "Gender-Based Violence",
         "Euro-Atlantic",
     ]
-    assert got[-1] == span("Euro-Atlantic")  # untouched spans stay as they were
+    assert got[-1] == spans[-1]  # untouched spans stay as they were
     assert trim_trailing("NATO and", [EntitySpan(0, 8, "ORG", 0.5)]) == [EntitySpan(0, 4, "ORG", 0.5)]
     assert trim_trailing("and then", [EntitySpan(0, 3, "ORG", 0.5)]) == [
         EntitySpan(0, 3, "ORG", 0.5)
@@ -141,10 +135,6 @@ def test_a_name_does_not_end_in_a_connective_or_a_separator():
     # an editor's aside after a dash is not the name's
     assert trim_trailing("in Mariupol - ed.", [EntitySpan(3, 17, "LOC", 0.5)]) == [EntitySpan(3, 11, "LOC", 0.5)]
     assert trim_trailing("Bosnia - Herzegovina", [EntitySpan(0, 20, "LOC", 0.5)]) == [EntitySpan(0, 20, "LOC", 0.5)]
-
-
-def _spans(text: str, *named: tuple[str, str]) -> list[EntitySpan]:
-    return [EntitySpan(text.index(name), text.index(name) + len(name), label, 0.9) for name, label in named]
 
 
 def test_a_misc_name_that_opens_a_quoted_title_is_the_whole_title():

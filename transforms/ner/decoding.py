@@ -199,8 +199,8 @@ def extend_quoted_titles(text: str, entities: Sequence[EntitySpan]) -> list[Enti
             continue  # inside a title taken whole
         closing = _CLOSING_QUOTE.get(text[e.start - 1]) if e.label == "MISC" and e.start > 0 else None
         close = text.find(closing, e.end) if closing else -1
-        if close > e.end and _is_title(text[e.start : close]):
-            end = len(text[:close].rstrip())
-            e, covered_until = EntitySpan(e.start, end, e.label, e.score), close
+        quoted = text[e.start : close] if close > e.end else ""
+        if quoted and _is_title(quoted):
+            e, covered_until = EntitySpan(e.start, e.start + len(quoted.rstrip()), e.label, e.score), close
         out.append(e)
     return out

@@ -3,18 +3,14 @@
 import itertools
 
 import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.commands.eval.conll import LABELS
 from transforms.ner.decoding import (
-    EntitySpan,
     best_tag_path,
     bio_transitions,
     decode_entities,
-    extend_quoted_titles,
-    trim_trailing,
     viterbi,
 )
 from transforms.ner.encoding import Window
@@ -108,71 +104,3 @@ def test_valid_word_by_word_tags_are_the_viterbi_path(n, boost, seed):
     log_probs = np.log(rng.dirichlet(np.ones(len(LABELS)), size=n))
     log_probs[np.arange(n), path] += boost
     assert best_tag_path(log_probs, start, moves) == viterbi(log_probs, start, moves)
-
-
-def _spans(text: str, *named: tuple[str, str]) -> list[EntitySpan]:
-    return [EntitySpan(text.index(name), text.index(name) + len(name), label, 0.9) for name, label in named]
-
-
-def test_a_name_does_not_end_in_a_connective_or_a_separator():
-    text = "European and Euro-Atlantic integration, the Free Trade Agreement between them, Gender-Based Violence, and"
-    names = ("European and", "Free Trade Agreement between", "Gender-Based Violence,", "Euro-Atlantic")
-    spans = _spans(text, *((name, "MISC") for name in names))
-    got = trim_trailing(text, spans)
-    assert [text[e.start : e.end] for e in got] == [
-        "European",
-        "Free Trade Agreement",
-        "Gender-Based Violence",
-        "Euro-Atlantic",
-    ]
-    assert got[-1] == spans[-1]  # untouched spans stay as they were
-    assert trim_trailing("NATO and", [EntitySpan(0, 8, "ORG", 0.5)]) == [EntitySpan(0, 4, "ORG", 0.5)]
-    assert trim_trailing("and then", [EntitySpan(0, 3, "ORG", 0.5)]) == [
-        EntitySpan(0, 3, "ORG", 0.5)
-    ]  # first word stays
-    # capitalised words and inner connectives are the name's own
-    assert trim_trailing("Bank of America", [EntitySpan(0, 15, "ORG", 0.5)]) == [EntitySpan(0, 15, "ORG", 0.5)]
-    # an editor's aside after a dash is not the name's
-    assert trim_trailing("in Mariupol - ed.", [EntitySpan(3, 17, "LOC", 0.5)]) == [EntitySpan(3, 11, "LOC", 0.5)]
-    assert trim_trailing("Bosnia - Herzegovina", [EntitySpan(0, 20, "LOC", 0.5)]) == [EntitySpan(0, 20, "LOC", 0.5)]
-
-
-def test_a_misc_name_that_opens_a_quoted_title_is_the_whole_title():
-    law = "On Prevention of Threats to National Security Related to Persons Who Have Weight in Public Life (Oligarchs)"
-    text = f'Zelenskyy signed Law № 1780-IX adopted by the Verkhovna Rada "{law}". NATO welcomed it.'
-    got = extend_quoted_titles(
-        text,
-        _spans(
-            text,
-            ("Zelenskyy", "PER"),
-            ("Verkhovna Rada", "ORG"),
-            ("On Prevention of Threats to National Security", "MISC"),
-            ("Oligarchs", "ORG"),
-            ("NATO", "ORG"),
-        ),
-    )
-    assert [(text[e.start : e.end], e.label) for e in got] == [
-        ("Zelenskyy", "PER"),
-        ("Verkhovna Rada", "ORG"),
-        (law, "MISC"),
-        ("NATO", "ORG"),
-    ]
-    # other quotation marks too
-    text = "the «Plan of Urgent Measures to Prevent Violence, and Protect Victims» was approved"
-    got = extend_quoted_titles(text, _spans(text, ("Plan of Urgent Measures to Prevent Violence", "MISC")))
-    assert [text[e.start : e.end] for e in got] == ["Plan of Urgent Measures to Prevent Violence, and Protect Victims"]
-
-
-@pytest.mark.parametrize(
-    "text, name, label",
-    [
-        ('"Ukraine will get the Patriot systems," Stoltenberg said.', "Ukraine", "LOC"),  # quoted speech, not MISC
-        ('"Patriot systems will arrive soon," he said.', "Patriot", "MISC"),  # lowercase words: a sentence
-        ('"Patriot Systems Arrive," the headline read.', "Patriot", "MISC"),  # ends in punctuation: speech
-        ('the "Patriot" and "IRIS-T" systems', "Patriot", "MISC"),  # the name is the whole quotation already
-        ('a Patriot battery "for Kyiv"', "Patriot", "MISC"),  # not opening the quotation
-    ],
-)
-def test_quoted_speech_and_names_that_do_not_open_a_title_stay(text, name, label):
-    spans = _spans(text, (name, label))
-    assert extend_quoted_titles(text, spans) == spans

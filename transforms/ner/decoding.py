@@ -10,7 +10,6 @@ duplicated nor cut.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -149,58 +148,3 @@ def decode_entities(
             current = [start, end, etype, [float(word_probs[k])]]
     close()
     return entities
-
-
-# A name does not end in a connective or a separator ("European and", "Agreement between", "Violence,"), nor in a
-# dash and a lowercase word (an editor's aside read on: "Mariupol - ed.")
-_TRAILING_WORD = re.compile(
-    r"(?:\s+(?:and|or|of|the|between|for|to|in|on|with|by|at|from|a|an)|\s*[,;:\-–—]|\s+[-–—]\s+[a-z]+\.?)$"
-)
-
-
-def trim_trailing(text: str, entities: Sequence[EntitySpan]) -> list[EntitySpan]:
-    """Entities with trailing lowercase connectives and separators cut off; the first word always stays."""
-    out = []
-    for e in entities:
-        end = e.end
-        while (m := _TRAILING_WORD.search(text, e.start, end)) and m.start() > e.start:
-            end = m.start()
-        out.append(e if end == e.end else EntitySpan(e.start, end, e.label, e.score))
-    return out
-
-
-_CLOSING_QUOTE = {'"': '"', "“": "”", "«": "»", "„": "“"}
-_TITLE_SMALL_WORDS = frozenset("a an and as at by for from in into of on or the to with".split())
-_WORD = re.compile(r"[^\W\d_][\w'’-]*")
-_TITLE_MAX_WORDS = 40
-
-
-def _is_title(quoted: str) -> bool:
-    """Words all capitalised but the small ones, and not a quoted sentence (which ends in punctuation)."""
-    words = _WORD.findall(quoted)
-    return (
-        0 < len(words) <= _TITLE_MAX_WORDS
-        and "\n" not in quoted
-        and not quoted.rstrip().endswith((",", ".", "!", "?", ";", ":"))
-        and words[0][0].isupper()
-        and all(w[0].isupper() or w.lower() in _TITLE_SMALL_WORDS for w in words)
-    )
-
-
-def extend_quoted_titles(text: str, entities: Sequence[EntitySpan]) -> list[EntitySpan]:
-    """A MISC name that opens a quoted title is the whole title, and the names inside it go: the official titles
-    of laws, decrees and plans (Law "On Prevention of Threats to National Security Related to ... (Oligarchs)")
-    run past what the model reads as one name, and it stops inside them. Only where the quotation's words are
-    all capitalised but the small ones: quoted speech stays as it is."""
-    out: list[EntitySpan] = []
-    covered_until = -1
-    for e in sorted(entities, key=lambda e: e.start):
-        if e.start < covered_until:
-            continue  # inside a title taken whole
-        closing = _CLOSING_QUOTE.get(text[e.start - 1]) if e.label == "MISC" and e.start > 0 else None
-        close = text.find(closing, e.end) if closing else -1
-        quoted = text[e.start : close] if close > e.end else ""
-        if quoted and _is_title(quoted):
-            e, covered_until = EntitySpan(e.start, e.start + len(quoted.rstrip()), e.label, e.score), close
-        out.append(e)
-    return out

@@ -9,7 +9,8 @@ import numpy as np
 
 from transforms.inference.batching import padding_aware_batches
 from transforms.inference.onnx_runtime import accepts_token_types
-from transforms.ner.decoding import EntitySpan, decode_entities, extend_quoted_titles, trim_trailing
+from transforms.ner import boundaries
+from transforms.ner.decoding import EntitySpan, decode_entities
 from transforms.ner.encoding import CASE_CONFIG_KEY, STRIDE_TOKENS, WINDOW_TOKENS, Window, encode_windows
 
 if TYPE_CHECKING:
@@ -91,8 +92,6 @@ def predict_entities(
         per_text[w.text_index].append(i)
     id2label = model.config.id2label
     return [
-        extend_quoted_titles(
-            text, trim_trailing(text, decode_entities([windows[i] for i in idx], [logits[i] for i in idx], id2label))
-        )
+        boundaries.adjust(text, decode_entities([windows[i] for i in idx], [logits[i] for i in idx], id2label))
         for text, idx in zip(texts, per_text)
     ]

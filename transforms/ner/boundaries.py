@@ -82,13 +82,32 @@ def strip_titles(text: str, entities: Sequence[EntitySpan]) -> list[EntitySpan]:
             k = 0
             while k < len(words) - 1 and _is_person_title(words[k].group()):
                 k += 1
-            if k:
+            if k and not _is_person_title(words[k].group()):  # "His Holiness" alone is no name to keep
                 e = EntitySpan(words[k].start(), e.end, e.label, e.score)
         out.append(e)
     return out
 
 
-_MAX_GIVEN_NAMES = 3
+_MAX_GIVEN_NAMES = 2  # "Recep", a given name and a patronymic; more is an office ("Regional Military Administration")
+# Capitalised after a place without a full stop, these start a sentence (a subheading run on: "Ukraine After Zelensky")
+_FUNCTION_WORDS = frozenset(
+    "a after an and as at before but by during for from if in meanwhile now of on since so the then this to when while"
+    " with yesterday today".split()
+)
+# and these go on naming the place itself ("the Portuguese Republic")
+_PLACE_WORDS = frozenset("city emirates federation islands kingdom oblast province region republic state".split())
+
+
+def _could_be_given_name(word: str) -> bool:
+    """Capitalised (not in capitals: a headline), letters only, and none of the words that are titles, start
+    a sentence or name a place."""
+    return bool(
+        _NAME_WORD.fullmatch(word)
+        and word.istitle()
+        and not _is_person_title(word)
+        and word.lower() not in _FUNCTION_WORDS
+        and word.lower() not in _PLACE_WORDS
+    )
 
 
 def join_given_names(text: str, entities: Sequence[EntitySpan]) -> list[EntitySpan]:
@@ -108,7 +127,7 @@ def join_given_names(text: str, entities: Sequence[EntitySpan]) -> list[EntitySp
             between.startswith(" ")
             and between.endswith(" ")
             and 0 < len(words) <= _MAX_GIVEN_NAMES
-            and all(_NAME_WORD.fullmatch(w) and w.istitle() and not _is_person_title(w) for w in words)
+            and all(_could_be_given_name(w) for w in words)
         ):
             out[i] = EntitySpan(before.end + 1, person.end, person.label, person.score)
     return out
@@ -128,6 +147,8 @@ def _capitalised_phrase_end(text: str, pos: int, limit: int) -> int:
         if m is None:
             break
         word = m.group().lstrip(" ")
+        if text.startswith(("'s", "’s"), m.end()):
+            break  # a possessive starts another name: "Head of the" President's Office
         if word[0].isupper():
             end = m.end()
         elif word not in _INNER_SMALL_WORDS:
@@ -140,14 +161,16 @@ def join_of_phrases(text: str, entities: Sequence[EntitySpan]) -> list[EntitySpa
     """An organisation's name runs on through "of (the)" and the capitalised words after it that no name
     claims ("Department" of State Protection, "Office of the Head" of State), and through an organisation
     named there ("Presidium" of the "Congress of Local and Regional Authorities"): the maximal name. A
-    place, person or other name after "of" ends it ("Ministry of Defense" of "Ukraine" stays as read)."""
+    place, person or other name after "of" ends it ("Ministry of Defense" of "Ukraine" stays as read), and so
+    does a possessive ("Head of the" President's Office); a name read in lowercase ("department") is no body's
+    name to run on from."""
     ordered = sorted(entities, key=lambda e: e.start)
     out: list[EntitySpan] = []
     i = 0
     while i < len(ordered):
         e = ordered[i]
         i += 1
-        of = _OF.match(text, e.end) if e.label == "ORG" else None
+        of = _OF.match(text, e.end) if e.label == "ORG" and text[e.start].isupper() else None
         if of:
             after = ordered[i] if i < len(ordered) else None
             if after is not None and after.start == of.end():

@@ -174,7 +174,7 @@ def join_of_phrases(text: str, entities: Sequence[EntitySpan]) -> list[EntitySpa
         if of:
             after = ordered[i] if i < len(ordered) else None
             if after is not None and after.start == of.end():
-                if after.label == "ORG" and of.group(1):  # a body of a body is "X of the Y" ("Espanyol of Barcelona")
+                if after.label == "ORG" and of.group(1):  # a body of a body; "Espanyol of Barcelona" is two names
                     e, i = EntitySpan(e.start, after.end, "ORG", min(e.score, after.score)), i + 1
             else:
                 limit = after.start if after is not None else len(text)

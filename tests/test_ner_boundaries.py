@@ -18,6 +18,10 @@ def _spans(text: str, *named: tuple[str, str]) -> list[EntitySpan]:
     return [EntitySpan(text.index(name), text.index(name) + len(name), label, 0.9) for name, label in named]
 
 
+def _names(text: str, spans: list[EntitySpan]) -> list[tuple[str, str]]:
+    return [(text[e.start : e.end], e.label) for e in spans]
+
+
 def test_a_name_does_not_end_in_a_connective_or_a_separator():
     text = "European and Euro-Atlantic integration, the Free Trade Agreement between them, Gender-Based Violence, and"
     names = ("European and", "Free Trade Agreement between", "Gender-Based Violence,", "Euro-Atlantic")
@@ -55,7 +59,7 @@ def test_a_misc_name_that_opens_a_quoted_title_is_the_whole_title():
             ("NATO", "ORG"),
         ),
     )
-    assert [(text[e.start : e.end], e.label) for e in got] == [
+    assert _names(text, got) == [
         ("Zelenskyy", "PER"),
         ("Verkhovna Rada", "ORG"),
         (law, "MISC"),
@@ -64,7 +68,7 @@ def test_a_misc_name_that_opens_a_quoted_title_is_the_whole_title():
     # other quotation marks too
     text = "the «Plan of Urgent Measures to Prevent Violence, and Protect Victims» was approved"
     got = extend_quoted_titles(text, _spans(text, ("Plan of Urgent Measures to Prevent Violence", "MISC")))
-    assert [text[e.start : e.end] for e in got] == ["Plan of Urgent Measures to Prevent Violence, and Protect Victims"]
+    assert _names(text, got) == [("Plan of Urgent Measures to Prevent Violence, and Protect Victims", "MISC")]
 
 
 @pytest.mark.parametrize(
@@ -80,10 +84,6 @@ def test_a_misc_name_that_opens_a_quoted_title_is_the_whole_title():
 def test_quoted_speech_and_names_that_do_not_open_a_title_stay(text, name, label):
     spans = _spans(text, (name, label))
     assert extend_quoted_titles(text, spans) == spans
-
-
-def _names(text: str, spans: list[EntitySpan]) -> list[tuple[str, str]]:
-    return [(text[e.start : e.end], e.label) for e in spans]
 
 
 def test_an_adjective_from_a_name_before_common_nouns_is_a_name_on_its_own():

@@ -7,12 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.commands.eval.conll import LABELS
-from transforms.ner.decoding import (
-    best_tag_path,
-    bio_transitions,
-    decode_entities,
-    viterbi,
-)
+from transforms.ner.decoding import best_tag_path, bio_transitions, decode_entities, viterbi
 from transforms.ner.encoding import Window
 
 ID2LABEL = dict(enumerate(LABELS))
